@@ -1,0 +1,22 @@
+/* Small helpers shared by the test binaries (never linked into a product). */
+#ifndef PL_TEST_H
+#define PL_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Reads a whole file into a malloc'd buffer (NUL-terminated as a convenience).
+ * Returns NULL on error. */
+uint8_t *pl_test_read_file(const char *path, size_t *len);
+/* Path of a file under the source tree: PL_TEST_SRCDIR "/" rel (static buffer per call
+ * site is not safe: copies into out). */
+const char *pl_test_src(char *out, size_t cap, const char *rel);
+/* Creates a fresh temporary directory; returns its path in out. */
+int pl_test_tmpdir(char *out, size_t cap);
+/* Removes a directory tree (best effort). */
+void pl_test_rmtree(const char *path);
+/* Runs a shell command, returns its exit status (or -1); output captured into out
+ * (NUL-terminated, truncated to cap) when out != NULL. */
+int pl_test_run(const char *cmd, char *out, size_t cap);
+
+#endif
