@@ -44,7 +44,9 @@ struct pl_iov {
 };
 PL_MUST_CHECK int pl_sha256_iov(const struct pl_iov *iov, size_t n, uint8_t out[PL_SHA256_LEN]);
 
-/* EC key pair or public key (opaque). Private parts are zeroised on free. */
+/* EC key pair or public key (opaque). Private parts are zeroised on free.
+ * One key object must not be used by two threads at the same time: mbedTLS caches
+ * precomputed tables in the key's group on first use. Give each thread its own. */
 struct pl_eckey;
 PL_MUST_CHECK int pl_eckey_generate(enum pl_curve c, const struct pl_rng *rng, struct pl_eckey **out);
 PL_MUST_CHECK int pl_eckey_from_private(enum pl_curve c, const uint8_t priv[PL_EC_PRIV_LEN],
@@ -55,6 +57,8 @@ PL_MUST_CHECK int pl_eckey_from_public(enum pl_curve c, const uint8_t pub[PL_EC_
 PL_MUST_CHECK int pl_eckey_parse(const uint8_t *buf, size_t len, struct pl_eckey **out);
 /* Writes a PEM (SEC1 "EC PRIVATE KEY") for a private key. out is NUL-terminated. */
 PL_MUST_CHECK int pl_eckey_write_pem(const struct pl_eckey *k, char *out, size_t cap);
+/* Writes the public key as PEM SubjectPublicKeyInfo ("PUBLIC KEY"), NUL-terminated. */
+PL_MUST_CHECK int pl_eckey_write_pub_pem(const struct pl_eckey *k, char *out, size_t cap);
 void pl_eckey_free(struct pl_eckey *k);
 enum pl_curve pl_eckey_curve(const struct pl_eckey *k);
 bool pl_eckey_has_private(const struct pl_eckey *k);
@@ -62,7 +66,8 @@ PL_MUST_CHECK int pl_eckey_public(const struct pl_eckey *k, uint8_t out[PL_EC_PU
 /* Exports the private scalar (for the software eUICC's own state file only). */
 PL_MUST_CHECK int pl_eckey_private(const struct pl_eckey *k, uint8_t out[PL_EC_PRIV_LEN]);
 
-/* ECDSA with SHA-256 over msg; signature as r||s (64 bytes). */
+/* ECDSA with SHA-256 over msg; signature as r||s (64 bytes). The nonce is
+ * deterministic (RFC 6979); rng only feeds mbedTLS's side-channel blinding. */
 PL_MUST_CHECK int pl_ecdsa_sign(const struct pl_eckey *k, const void *msg, size_t len,
                                 const struct pl_rng *rng, uint8_t sig[PL_ECDSA_SIG_LEN]);
 PL_MUST_CHECK int pl_ecdsa_sign_iov(const struct pl_eckey *k, const struct pl_iov *iov, size_t n,
@@ -72,11 +77,19 @@ PL_MUST_CHECK int pl_ecdsa_verify(const struct pl_eckey *k, const void *msg, siz
                                   const uint8_t sig[PL_ECDSA_SIG_LEN]);
 PL_MUST_CHECK int pl_ecdsa_verify_iov(const struct pl_eckey *k, const struct pl_iov *iov, size_t n,
                                       const uint8_t sig[PL_ECDSA_SIG_LEN]);
-/* r||s <-> DER ECDSA-Sig-Value (SEQUENCE { INTEGER r, INTEGER s }), strict DER. */
+/* r||s <-> DER ECDSA-Sig-Value (SEQUENCE { INTEGER r, INTEGER s }), strict DER.
+ * to_der: PL_ERR_INVAL for r = 0 or s = 0, PL_ERR_OVERFLOW if cap is too small
+ * (PL_ECDSA_DER_MAX always suffices).
+ * from_der: exactly one SEQUENCE of two minimal, positive INTEGERs of at most 32
+ * bytes, nothing after it; r and s in [1, n-1] for n the order of P-256 (the larger
+ * of the two supported orders). Errors are the PL_ERR_DER_* values. */
 PL_MUST_CHECK int pl_ecdsa_sig_to_der(const uint8_t sig[PL_ECDSA_SIG_LEN], uint8_t *out,
                                       size_t cap, size_t *out_len);
 PL_MUST_CHECK int pl_ecdsa_sig_from_der(const uint8_t *der, size_t len,
                                         uint8_t sig[PL_ECDSA_SIG_LEN]);
+/* As pl_ecdsa_sig_from_der, with r and s checked against the order of curve c. */
+PL_MUST_CHECK int pl_ecdsa_sig_from_der_curve(enum pl_curve c, const uint8_t *der, size_t len,
+                                              uint8_t sig[PL_ECDSA_SIG_LEN]);
 
 /* ECDH: Z = x-coordinate of priv * peer (32 bytes). Peer must be on k's curve. */
 PL_MUST_CHECK int pl_ecdh(const struct pl_eckey *k, const uint8_t peer[PL_EC_PUB_LEN],
