@@ -34,6 +34,7 @@
 #define TAG_SEG88 0x88u
 
 #define TAG_DP_PROPRIETARY 0xB8u /* dpProprietaryData [24] */
+#define TAG_DP_OID 0x80u         /* DpProprietaryData.dpOid: AUTOMATIC TAGS give it [0] */
 #define TAG_ICCID 0x5Au          /* Iccid ::= [APPLICATION 26] */
 #define TAG_SPN 0x91u            /* serviceProviderName [17] */
 #define TAG_PROFILE_NAME 0x92u   /* profileName [18] */
@@ -475,7 +476,7 @@ int pl_configure_isdp_decode(const uint8_t *p, size_t len, struct pl_configure_i
             return PL_ERR_DER_VALUE;
         if ((rc = pl_der_enter(&d, &b8, &dp)))
             return rc;
-        if ((rc = pl_der_expect(&dp, PL_TAG_OID, &oid)))
+        if ((rc = pl_der_expect(&dp, TAG_DP_OID, &oid)))
             return rc;
         if ((rc = pl_der_check_oid(&oid)))
             return rc;
@@ -496,7 +497,7 @@ int pl_configure_isdp_encode(const struct pl_configure_isdp *in, struct pl_wr *w
         return rc;
     size_t m = pl_der_begin(w, PL_TAG_CONFIGURE_ISDP);
     if (in->has_dp) {
-        struct pl_tlv oid = {.tag = PL_TAG_OID, .value = in->dp_oid, .len = in->dp_oid_len};
+        struct pl_tlv oid = {.tag = TAG_DP_OID, .value = in->dp_oid, .len = in->dp_oid_len};
         struct pl_der extra;
         if (!in->dp_oid || (rc = pl_der_check_oid(&oid)))
             return fail(w, rc ? rc : PL_ERR_INVAL);
@@ -507,7 +508,7 @@ int pl_configure_isdp_encode(const struct pl_configure_isdp *in, struct pl_wr *w
             return fail(w, rc);
         size_t start = w->len;
         size_t m8 = pl_der_begin(w, TAG_DP_PROPRIETARY);
-        pl_der_put_tlv(w, PL_TAG_OID, in->dp_oid, in->dp_oid_len);
+        pl_der_put_tlv(w, TAG_DP_OID, in->dp_oid, in->dp_oid_len);
         pl_wr_bytes(w, in->dp_extra, in->dp_extra_len);
         pl_der_end(w, m8);
         if (pl_wr_status(w) == PL_OK && w->len - start > PL_CONFIGURE_ISDP_DP_MAX)

@@ -141,14 +141,16 @@ PL_MUST_CHECK int pl_bpp_segments(const struct pl_bpp *bpp, struct pl_bpp_span *
 
 /* ---- plaintext inner commands (carried inside the BSP segments) ---- */
 
-/* ConfigureISDPRequest 'BF24' { dpProprietaryData 'B8' { dpOid '06', ... } OPTIONAL }.
+/* ConfigureISDPRequest 'BF24' { dpProprietaryData 'B8' { dpOid '80', ... } OPTIONAL }.
+ * DpProprietaryData ::= SEQUENCE { dpOid OBJECT IDENTIFIER } has no tagged component, so
+ * AUTOMATIC TAGS make dpOid [0] IMPLICIT: '80' with OID contents (not the universal '06').
  * DpProprietaryData is at most 128 bytes including its tag and length. */
 #define PL_CONFIGURE_ISDP_DP_MAX 128u
 struct pl_configure_isdp {
     bool has_dp;
-    const uint8_t *dp_oid;   /* OID contents octets (after '06' L) */
+    const uint8_t *dp_oid;   /* OID contents octets (after '80' L) */
     size_t dp_oid_len;
-    const uint8_t *dp_extra; /* further DER TLVs inside 'B8' after the OID (may be empty) */
+    const uint8_t *dp_extra; /* further DER TLVs inside 'B8' after dpOid (may be empty) */
     size_t dp_extra_len;
 };
 PL_MUST_CHECK int pl_configure_isdp_decode(const uint8_t *p, size_t len,
