@@ -1,0 +1,354 @@
+/* Station <-> Key Maker messages: strict frame decoding and semantic checks.
+ * GSMA SGP.41 v1.0 Esbpp (ESBPP01-03) over provline's transport; reference/IFPP.md §6.3;
+ * docs/station-keymaker-protocol.md §3-§5 (the rules checked here). */
+#include <pb_decode.h>
+#include <pb_encode.h>
+#include <string.h>
+
+#include "provline/proto/km_msg.h"
+
+#define CHECK(cond)                                                                         \
+    do {                                                                                    \
+        if (!(cond))                                                                        \
+            return PL_ERR_MALFORMED;                                                        \
+    } while (0)
+
+void pl_km_msg_init(provline_keymaker_Msg *m)
+{
+    provline_keymaker_Msg z = provline_keymaker_Msg_init_zero;
+    *m = z;
+}
+
+void pl_km_msg_release(provline_keymaker_Msg *m)
+{
+    if (m == NULL)
+        return;
+    pb_release(provline_keymaker_Msg_fields, m);
+    pl_km_msg_init(m);
+}
+
+/* Printable ASCII only: strings end up in logs and operator screens. */
+static bool str_ok(const char *s, size_t cap)
+{
+    for (size_t i = 0; i < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == 0u)
+            return true;
+        if (c < 0x20u || c > 0x7eu)
+            return false;
+    }
+    return false; /* no terminator within the field */
+}
+
+static bool id_ok(pb_size_t size)
+{
+    return size == PL_KM_ID_LEN;
+}
+
+static bool otk_id_ok(uint32_t id)
+{
+    return id >= 1u && id <= 0xFFFFu;
+}
+
+static bool tid_ok(pb_size_t size)
+{
+    return size >= 1u && size <= PL_KM_TID_MAX;
+}
+
+static int check_hello(const provline_keymaker_Hello *h)
+{
+    CHECK(str_ok(h->station_id, sizeof(h->station_id)));
+    return PL_OK;
+}
+
+static int check_hello_ack(const provline_keymaker_HelloAck *h)
+{
+    CHECK(str_ok(h->keymaker_id, sizeof(h->keymaker_id)));
+    for (pb_size_t i = 0; i < h->outstanding_count; i++)
+        CHECK(id_ok(h->outstanding[i].size));
+    return PL_OK;
+}
+
+static int check_upload(const provline_keymaker_OtkUpload *u)
+{
+    CHECK(u->eid.size == PL_KM_EID_LEN);
+    CHECK(u->cert_euicc.size > 0u && u->cert_eum.size > 0u);
+    CHECK(u->otks_count >= 1u);
+    for (pb_size_t i = 0; i < u->otks_count; i++) {
+        const provline_keymaker_SignedOtk *o = &u->otks[i];
+        CHECK(otk_id_ok(o->otk_id));
+        CHECK(o->otpk.size == PL_KM_OTPK_LEN && o->otpk.bytes[0] == 0x04u);
+        CHECK(o->sig.size == PL_KM_SIG_LEN);
+        for (pb_size_t j = 0; j < i; j++)
+            CHECK(u->otks[j].otk_id != o->otk_id);
+    }
+    return PL_OK;
+}
+
+static int check_upload_result(const provline_keymaker_OtkUploadResult *r)
+{
+    CHECK(r->eid.size == PL_KM_EID_LEN);
+    for (pb_size_t i = 0; i < r->accepted_count; i++)
+        CHECK(otk_id_ok(r->accepted[i]));
+    for (pb_size_t i = 0; i < r->rejected_count; i++)
+        CHECK(otk_id_ok(r->rejected[i].otk_id));
+    return PL_OK;
+}
+
+static int check_lease_request(const provline_keymaker_LeaseRequest *q)
+{
+    switch (q->mode) {
+    case provline_keymaker_LeaseMode_LEASE_MODE_PREFETCH:
+        CHECK(q->eids_count >= 1u);
+        for (pb_size_t i = 0; i < q->eids_count; i++)
+            CHECK(q->eids[i].size == PL_KM_EID_LEN);
+        CHECK(q->max_packages >= 1u && q->max_packages <= PL_KM_PREFETCH_MAX);
+        CHECK(q->eid.size == 0u && q->otk_id == 0u);
+        return PL_OK;
+    case provline_keymaker_LeaseMode_LEASE_MODE_JUST_IN_TIME:
+        CHECK(q->eid.size == PL_KM_EID_LEN && otk_id_ok(q->otk_id));
+        CHECK(q->eids_count == 0u && q->max_packages <= 1u);
+        return PL_OK;
+    case provline_keymaker_LeaseMode_LEASE_MODE_UNSPECIFIED:
+    default:
+        return PL_ERR_MALFORMED;
+    }
+}
+
+static int check_lease(const provline_keymaker_Lease *l)
+{
+    CHECK(id_ok(l->lease_id.size));
+    for (pb_size_t i = 0; i < l->packages_count; i++) {
+        const provline_keymaker_Package *p = &l->packages[i];
+        CHECK(id_ok(p->package_id.size) && p->eid.size == PL_KM_EID_LEN);
+        CHECK(otk_id_ok(p->otk_id) && tid_ok(p->transaction_id.size));
+        CHECK(p->iccid.size == PL_KM_ICCID_LEN);
+        CHECK(p->envelope != NULL && p->envelope->size >= 1u
+              && p->envelope->size <= PL_KM_ENVELOPE_MAX);
+    }
+    return PL_OK;
+}
+
+static int check_ack(const provline_keymaker_Ack *a)
+{
+    CHECK(id_ok(a->lease_id.size) && a->package_ids_count >= 1u);
+    for (pb_size_t i = 0; i < a->package_ids_count; i++)
+        CHECK(id_ok(a->package_ids[i].size));
+    return PL_OK;
+}
+
+static int check_ack_result(const provline_keymaker_AckResult *a)
+{
+    CHECK(id_ok(a->lease_id.size));
+    for (pb_size_t i = 0; i < a->acked_count; i++)
+        CHECK(id_ok(a->acked[i].size));
+    for (pb_size_t i = 0; i < a->unknown_count; i++)
+        CHECK(id_ok(a->unknown[i].size));
+    return PL_OK;
+}
+
+static int check_report(const provline_keymaker_Report *r)
+{
+    CHECK(r->entries_count >= 1u);
+    CHECK(r->audit_head.size == 0u || r->audit_head.size == PL_KM_AUDIT_LEN);
+    for (pb_size_t i = 0; i < r->entries_count; i++) {
+        const provline_keymaker_ReportEntry *e = &r->entries[i];
+        CHECK(id_ok(e->package_id.size) && tid_ok(e->transaction_id.size));
+        CHECK(e->eid.size == PL_KM_EID_LEN);
+        switch (e->which_outcome) {
+        case provline_keymaker_ReportEntry_pir_tag:
+            CHECK(e->outcome.pir.size >= 1u);
+            break;
+        case provline_keymaker_ReportEntry_fpa_error_tag:
+            CHECK(str_ok(e->outcome.fpa_error.detail, sizeof(e->outcome.fpa_error.detail)));
+            break;
+        case provline_keymaker_ReportEntry_released_tag:
+            CHECK(e->outcome.released);
+            break;
+        default:
+            return PL_ERR_MALFORMED;
+        }
+    }
+    return PL_OK;
+}
+
+static int check_report_ack(const provline_keymaker_ReportAck *r)
+{
+    for (pb_size_t i = 0; i < r->results_count; i++)
+        CHECK(id_ok(r->results[i].package_id.size));
+    return PL_OK;
+}
+
+static int check_token(const provline_keymaker_OtkDeletionToken *t)
+{
+    CHECK(t->eid.size == PL_KM_EID_LEN && t->token.size >= 1u && t->dpf_cert.size >= 1u);
+    return PL_OK;
+}
+
+int pl_km_msg_check(const provline_keymaker_Msg *m)
+{
+    if (m == NULL)
+        return PL_ERR_INVAL;
+    if (m->version != PL_KM_VERSION)
+        return PL_ERR_UNSUPPORTED;
+    CHECK(id_ok(m->msg_id.size));
+    CHECK(m->reply_to.size == 0u || id_ok(m->reply_to.size));
+    switch (m->which_body) {
+    case PL_KM_HELLO:
+        return check_hello(&m->body.hello);
+    case PL_KM_HELLO_ACK:
+        return check_hello_ack(&m->body.hello_ack);
+    case PL_KM_OTK_UPLOAD:
+        return check_upload(&m->body.otk_upload);
+    case PL_KM_OTK_UPLOAD_RESULT:
+        return check_upload_result(&m->body.otk_upload_result);
+    case PL_KM_LEASE_REQUEST:
+        return check_lease_request(&m->body.lease_request);
+    case PL_KM_LEASE:
+        return check_lease(&m->body.lease);
+    case PL_KM_ACK:
+        return check_ack(&m->body.ack);
+    case PL_KM_ACK_RESULT:
+        return check_ack_result(&m->body.ack_result);
+    case PL_KM_REPORT:
+        return check_report(&m->body.report);
+    case PL_KM_REPORT_ACK:
+        return check_report_ack(&m->body.report_ack);
+    case PL_KM_TOKEN_REQUEST:
+        CHECK(m->body.otk_deletion_token_request.eid.size == PL_KM_EID_LEN);
+        return PL_OK;
+    case PL_KM_TOKEN:
+        return check_token(&m->body.otk_deletion_token);
+    case PL_KM_ERROR:
+        CHECK(str_ok(m->body.error.detail, sizeof(m->body.error.detail)));
+        return PL_OK;
+    default:
+        return PL_ERR_MALFORMED;
+    }
+}
+
+int pl_km_msg_decode(const uint8_t *buf, size_t len, provline_keymaker_Msg *m)
+{
+    int rc = PL_ERR_INTERNAL;
+
+    if (m == NULL || (buf == NULL && len != 0))
+        return PL_ERR_INVAL;
+    pl_km_msg_init(m);
+    if (len > PL_KM_FRAME_MAX)
+        return PL_ERR_OVERFLOW;
+    pb_istream_t s = pb_istream_from_buffer(buf, len);
+    if (!pb_decode(&s, provline_keymaker_Msg_fields, m)) {
+        rc = PL_ERR_MALFORMED;
+        goto out;
+    }
+    if (s.bytes_left != 0u) {
+        rc = PL_ERR_MALFORMED;
+        goto out;
+    }
+    rc = pl_km_msg_check(m);
+out:
+    if (rc != PL_OK)
+        pl_km_msg_release(m);
+    return rc;
+}
+
+int pl_km_msg_encode(const provline_keymaker_Msg *m, struct pl_wr *w)
+{
+    size_t n = 0;
+    int rc = PL_ERR_INTERNAL;
+
+    if (m == NULL || w == NULL)
+        return PL_ERR_INVAL;
+    if ((rc = pl_wr_status(w)))
+        return rc;
+    if ((rc = pl_km_msg_check(m))) {
+        pl_wr_fail(w, rc);
+        return rc;
+    }
+    if (!pb_get_encoded_size(&n, provline_keymaker_Msg_fields, m)) {
+        pl_wr_fail(w, PL_ERR_INTERNAL);
+        return PL_ERR_INTERNAL;
+    }
+    if (n > PL_KM_FRAME_MAX) {
+        pl_wr_fail(w, PL_ERR_OVERFLOW);
+        return PL_ERR_OVERFLOW;
+    }
+    uint8_t *dst = pl_wr_reserve(w, n);
+    if (dst == NULL)
+        return pl_wr_status(w);
+    pb_ostream_t os = pb_ostream_from_buffer(dst, n);
+    if (!pb_encode(&os, provline_keymaker_Msg_fields, m) || os.bytes_written != n) {
+        pl_wr_fail(w, PL_ERR_INTERNAL);
+        return PL_ERR_INTERNAL;
+    }
+    return PL_OK;
+}
+
+const char *pl_km_body_name(unsigned which)
+{
+    switch (which) {
+    case 0: return "none";
+    case PL_KM_HELLO: return "hello";
+    case PL_KM_HELLO_ACK: return "hello_ack";
+    case PL_KM_OTK_UPLOAD: return "otk_upload";
+    case PL_KM_OTK_UPLOAD_RESULT: return "otk_upload_result";
+    case PL_KM_LEASE_REQUEST: return "lease_request";
+    case PL_KM_LEASE: return "lease";
+    case PL_KM_ACK: return "ack";
+    case PL_KM_ACK_RESULT: return "ack_result";
+    case PL_KM_REPORT: return "report";
+    case PL_KM_REPORT_ACK: return "report_ack";
+    case PL_KM_TOKEN_REQUEST: return "otk_deletion_token_request";
+    case PL_KM_TOKEN: return "otk_deletion_token";
+    case PL_KM_ERROR: return "error";
+    default: return "unknown";
+    }
+}
+
+const char *pl_km_error_name(int code)
+{
+    static const char *const names[] = {
+        "NONE", "MALFORMED", "UNSUPPORTED_VERSION", "STALE_SEQ", "MSG_ID_REUSED",
+        "UNKNOWN_EID", "UNKNOWN_OTK", "OTK_NOT_FREE", "CHAIN_INVALID", "OTK_SIGNATURE_INVALID",
+        "OTK_CONFLICT", "EID_MISMATCH", "NO_PROFILE", "UNKNOWN_PACKAGE", "UNKNOWN_TRANSACTION",
+        "PIR_INVALID", "PIR_MISMATCH", "NOT_OWNER", "STATE", "INTERNAL", "UNEXPECTED",
+    };
+    if (code < 0 || (size_t)code >= sizeof(names) / sizeof(names[0]))
+        return "unknown";
+    return names[code];
+}
+
+const char *pl_km_state_name(int state)
+{
+    switch (state) {
+    case provline_keymaker_PackageState_PACKAGE_STATE_ISSUED: return "issued";
+    case provline_keymaker_PackageState_PACKAGE_STATE_INSTALLED: return "installed";
+    case provline_keymaker_PackageState_PACKAGE_STATE_FAILED: return "failed";
+    case provline_keymaker_PackageState_PACKAGE_STATE_POSSIBLY_USED: return "possibly-used";
+    default: return "unknown";
+    }
+}
+
+int pl_km_set_bytes(uint8_t *dst, pb_size_t *size, size_t cap, const void *src, size_t n)
+{
+    if (dst == NULL || size == NULL || (src == NULL && n != 0))
+        return PL_ERR_INVAL;
+    if (n > cap)
+        return PL_ERR_OVERFLOW;
+    if (n)
+        memcpy(dst, src, n);
+    *size = (pb_size_t)n;
+    return PL_OK;
+}
+
+void pl_km_set_str(char *dst, size_t cap, const char *src)
+{
+    size_t i = 0;
+    if (dst == NULL || cap == 0)
+        return;
+    for (; src != NULL && src[i] != '\0' && i + 1 < cap; i++) {
+        unsigned char c = (unsigned char)src[i];
+        dst[i] = (c >= 0x20u && c <= 0x7eu) ? (char)c : '?';
+    }
+    dst[i] = '\0';
+}
