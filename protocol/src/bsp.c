@@ -8,6 +8,7 @@
  *  - SGP.22 §2.5.3: a segment is at most 1020 bytes including tag, length and MAC.
  *  - ITU-T X.690 §8.1.3, §10.1: the length field is a minimal DER definite length;
  *    the MAC covers the tag and length bytes exactly as transmitted. */
+#include <mbedtls/aes.h>
 #include <string.h>
 
 #include "provline/protocol/bsp.h"
@@ -110,8 +111,8 @@ static size_t pl_bsp_len_size(size_t len)
     return 3; /* len < 65536 always holds: segments are at most 1020 bytes */
 }
 
-/* A segment under construction or being checked: the TLV bytes up to (excluding) the
- * MAC, in a local buffer so the caller's writer changes only on success. */
+/* A received segment being checked: the TLV bytes up to (excluding) the MAC, in a
+ * local buffer so the caller's writer changes only on success. */
 struct pl_bsp_seg {
     uint8_t buf[PL_BSP_MAX_SEGMENT];
     size_t hdr;  /* tag + length bytes */
@@ -127,14 +128,38 @@ static int pl_bsp_mac(const struct pl_bsp *b, const uint8_t *tlv, size_t n,
     return pl_aes_cmac(b->k.s_mac, iov, 2, full);
 }
 
+/* Encrypts body in place: AES-128-CBC under S-ENC with ICV = AES(S-ENC, counter), one
+ * key schedule for both. */
+static int pl_bsp_encrypt(const struct pl_bsp *b, uint8_t *body, size_t len)
+{
+    int rc = PL_ERR_CRYPTO;
+    mbedtls_aes_context aes;
+    uint8_t ctr[PL_AES_BLOCK] = {0};
+    uint8_t icv[PL_AES_BLOCK];
+
+    ctr[12] = (uint8_t)(b->counter >> 24);
+    ctr[13] = (uint8_t)(b->counter >> 16);
+    ctr[14] = (uint8_t)(b->counter >> 8);
+    ctr[15] = (uint8_t)b->counter;
+    mbedtls_aes_init(&aes);
+    if (mbedtls_aes_setkey_enc(&aes, b->k.s_enc, 128) != 0 ||
+        mbedtls_aes_crypt_ecb(&aes, MBEDTLS_AES_ENCRYPT, ctr, icv) != 0 ||
+        mbedtls_aes_crypt_cbc(&aes, MBEDTLS_AES_ENCRYPT, len, icv, body, body) != 0)
+        goto out;
+    rc = PL_OK;
+out:
+    pl_memzero(icv, sizeof(icv));
+    mbedtls_aes_free(&aes);
+    return rc;
+}
+
 PL_MUST_CHECK int pl_bsp_wrap(struct pl_bsp *b, uint8_t tag, bool encrypt, const uint8_t *pt,
                               size_t len, struct pl_wr *out)
 {
     int rc = PL_ERR_INTERNAL;
-    struct pl_bsp_seg seg;
-    uint8_t icv[PL_AES_BLOCK];
+    uint8_t *seg;
     uint8_t mac[PL_AES_BLOCK];
-    size_t content, total, pad;
+    size_t content, total, pad, hdr, body;
 
     if (b == NULL || out == NULL || (pt == NULL && len != 0))
         return PL_ERR_INVAL;
@@ -148,53 +173,51 @@ PL_MUST_CHECK int pl_bsp_wrap(struct pl_bsp *b, uint8_t tag, bool encrypt, const
 
     /* Padding: always 80, then 00 up to a multiple of 16 (1..16 bytes). */
     pad = encrypt ? PL_AES_BLOCK - len % PL_AES_BLOCK : 0;
-    seg.body = len + pad;
-    content = seg.body + PL_BSP_MAC_LEN;
-    seg.hdr = 1 + pl_bsp_len_size(content);
-    total = seg.hdr + content;
+    body = len + pad;
+    content = body + PL_BSP_MAC_LEN;
+    hdr = 1 + pl_bsp_len_size(content);
+    total = hdr + content;
     if (total > PL_BSP_MAX_SEGMENT)
         return PL_ERR_OVERFLOW;
 
-    seg.buf[0] = tag;
+    /* Built and encrypted in place in the output. */
+    seg = pl_wr_reserve(out, total);
+    if (seg == NULL)
+        return pl_wr_status(out);
+    seg[0] = tag;
     if (content < 0x80) {
-        seg.buf[1] = (uint8_t)content;
+        seg[1] = (uint8_t)content;
     } else if (content <= 0xff) {
-        seg.buf[1] = 0x81;
-        seg.buf[2] = (uint8_t)content;
+        seg[1] = 0x81;
+        seg[2] = (uint8_t)content;
     } else {
-        seg.buf[1] = 0x82;
-        seg.buf[2] = (uint8_t)(content >> 8);
-        seg.buf[3] = (uint8_t)content;
+        seg[1] = 0x82;
+        seg[2] = (uint8_t)(content >> 8);
+        seg[3] = (uint8_t)content;
     }
     if (len != 0)
-        memcpy(seg.buf + seg.hdr, pt, len);
+        memcpy(seg + hdr, pt, len);
     if (encrypt) {
-        seg.buf[seg.hdr + len] = 0x80;
-        memset(seg.buf + seg.hdr + len + 1, 0, pad - 1);
-        rc = pl_bsp_icv(b, icv);
-        if (rc != PL_OK)
-            goto out;
-        rc = pl_aes128_cbc_encrypt(b->k.s_enc, icv, seg.buf + seg.hdr, seg.body,
-                                   seg.buf + seg.hdr);
+        seg[hdr + len] = 0x80;
+        memset(seg + hdr + len + 1, 0, pad - 1);
+        rc = pl_bsp_encrypt(b, seg + hdr, body);
         if (rc != PL_OK)
             goto out;
     }
-    rc = pl_bsp_mac(b, seg.buf, seg.hdr + seg.body, mac);
+    rc = pl_bsp_mac(b, seg, hdr + body, mac);
     if (rc != PL_OK)
         goto out;
-    memcpy(seg.buf + seg.hdr + seg.body, mac, PL_BSP_MAC_LEN);
-
-    pl_wr_bytes(out, seg.buf, total);
-    rc = pl_wr_status(out);
-    if (rc != PL_OK)
-        goto out;
+    memcpy(seg + hdr + body, mac, PL_BSP_MAC_LEN);
     /* Committed: chain the full MAC and move the counter. */
     memcpy(b->k.mcv, mac, PL_BSP_MCV_LEN);
     b->counter++;
     rc = PL_OK;
 out:
-    pl_memzero(&seg, sizeof(seg));
-    pl_memzero(icv, sizeof(icv));
+    if (rc != PL_OK) {
+        /* Never leave plaintext behind in the caller's buffer. */
+        pl_memzero(seg, total);
+        pl_wr_fail(out, rc);
+    }
     pl_memzero(mac, sizeof(mac));
     return rc;
 }
