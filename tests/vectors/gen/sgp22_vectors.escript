@@ -1,0 +1,86 @@
+#!/usr/bin/env escript
+%% Encodes SGP.22 v2.5 structures with Erlang/OTP asn1 (DER) from RSPDefinitions.asn,
+%% as an independent reference for provline's hand-written codec (tests/vectors/sgp22_*.txt).
+%% Usage (Debian: apt-get install erlang-base erlang-asn1):
+%%   cd $TMP && cp shared/asn1/*.asn . && for m in PKIX1Explicit88 PKIX1Implicit88 \
+%%     PEDefinitions RSPDefinitions; do erlc -bber +der $m.asn; done
+%%   escript sgp22_vectors.escript $TMP REPO_ROOT > sgp22_erlang.txt
+main([BeamDir, Root]) ->
+    true = code:add_path(BeamDir),
+    Tid = list_to_binary(lists:seq(1, 16)),
+    HostId = <<"HOSTID01">>,
+    Otpk = hex("049d346aabe1466db5006749ae5251f75912a2336b5022540f29f1dbdc98ea32362c1296b7027bb59214d597177b7cc90ecc72aebea2729b16180bba89c87c8757"),
+    Sig = binary:copy(<<16#5A>>, 64),
+    Crt = {'ControlRefTemplate', <<16#88>>, <<16#10>>, HostId},
+    Iscr = {'InitialiseSecureChannelRequest', installBoundProfilePackage, Tid, Crt, Otpk, Sig},
+    S87a = binary:copy(<<16#A1>>, 24),
+    S88a = binary:copy(<<16#B1>>, 40), S88b = binary:copy(<<16#B2>>, 16),
+    S87b = binary:copy(<<16#C1>>, 56),
+    S86 = [binary:copy(<<16#D1>>, 200), binary:copy(<<16#D2>>, 8), binary:copy(<<16#D3>>, 1020 - 4)],
+    Bpp = {'BoundProfilePackage', Iscr, [S87a], [S88a, S88b], [S87b], S86},
+    out("bpp_full", 'BoundProfilePackage', Bpp),
+    out("bpp_no_a2", 'BoundProfilePackage', setelement(5, Bpp, asn1_NOVALUE)),
+    out("iscr", 'InitialiseSecureChannelRequest', Iscr),
+    Iccid = hex("98109909002143658739"),
+    Meta = {'NotificationMetadata', 5, [notificationInstall], <<"smdp.example.com">>, Iccid},
+    MetaNoIccid = {'NotificationMetadata', 300, [notificationInstall], <<"dp.example">>, asn1_NOVALUE},
+    Oid = {2, 999, 10},
+    Aid = hex("A0000005591010FFFFFFFF8900001200"),
+    PirOk = {'ProfileInstallationResult',
+             {'ProfileInstallationResultData', Tid, Meta, Oid,
+              {successResult, {'SuccessResult', Aid, <<16#30, 16#03, 16#80, 16#01, 16#00>>}}}, Sig},
+    out("pir_success", 'ProfileInstallationResult', PirOk),
+    PirErr = {'ProfileInstallationResult',
+              {'ProfileInstallationResultData', <<16#42>>, MetaNoIccid, Oid,
+               {errorResult, {'ErrorResult', loadProfileElements, scp03tSecurityError, <<16#AB, 16#CD>>}}}, Sig},
+    out("pir_error_sima", 'ProfileInstallationResult', PirErr),
+    PirErr2 = {'ProfileInstallationResult',
+               {'ProfileInstallationResultData', <<16#42>>, MetaNoIccid, Oid,
+                {errorResult, {'ErrorResult', initialiseSecureChannel, invalidSignature, asn1_NOVALUE}}}, Sig},
+    out("pir_error", 'ProfileInstallationResult', PirErr2),
+    out("meta", 'NotificationMetadata', Meta),
+    out("meta_delete", 'NotificationMetadata', {'NotificationMetadata', 0, [notificationDelete], <<"a.b">>, asn1_NOVALUE}),
+    out("meta_enable", 'NotificationMetadata', {'NotificationMetadata', 128, [notificationEnable], <<>>, Iccid}),
+    out("rnl_req_none", 'RetrieveNotificationsListRequest', {'RetrieveNotificationsListRequest', asn1_NOVALUE}),
+    out("rnl_req_seq", 'RetrieveNotificationsListRequest', {'RetrieveNotificationsListRequest', {seqNumber, 5}}),
+    out("rnl_req_ops", 'RetrieveNotificationsListRequest', {'RetrieveNotificationsListRequest', {profileManagementOperation, [notificationInstall, notificationDelete]}}),
+    {ok, CertBin} = file:read_file(Root ++ "/tests/data/sgp26/variant-o/CERT_EUICC_SIG_NIST.der"),
+    {ok, EumBin} = file:read_file(Root ++ "/tests/data/sgp26/variant-o/CERT_EUM_SIG_NIST.der"),
+    {ok, OMeta} = 'RSPDefinitions':encode('NotificationMetadata', {'NotificationMetadata', 6, [notificationDelete], <<"smdp.example.com">>, Iccid}),
+    OBody = iolist_to_binary([OMeta, <<16#5F, 16#37, 64>>, Sig, CertBin, EumBin]),
+    OtherBin = iolist_to_binary([<<16#30, 16#82, (byte_size(OBody)):16>>, OBody]),
+    outb("other", OtherBin),
+    {ok, PirOkBin} = 'RSPDefinitions':encode('ProfileInstallationResult', PirOk),
+    L = iolist_to_binary([PirOkBin, OtherBin]),
+    A0 = iolist_to_binary([<<16#A0, 16#82, (byte_size(L)):16>>, L]),
+    outb("rnl_rsp_list", iolist_to_binary([<<16#BF, 16#2B, 16#82, (byte_size(A0)):16>>, A0])),
+    out("rnl_rsp_empty", 'RetrieveNotificationsListResponse', {notificationList, []}),
+    out("rnl_rsp_error", 'RetrieveNotificationsListResponse', {notificationsListResultError, undefinedError}),
+    out("list_req_none", 'ListNotificationRequest', {'ListNotificationRequest', asn1_NOVALUE}),
+    out("list_req_ops", 'ListNotificationRequest', {'ListNotificationRequest', [notificationEnable]}),
+    out("list_rsp", 'ListNotificationResponse', {notificationMetadataList, [Meta, MetaNoIccid]}),
+    out("list_rsp_error", 'ListNotificationResponse', {listNotificationsResultError, undefinedError}),
+    out("sent_req", 'NotificationSentRequest', {'NotificationSentRequest', 7}),
+    out("sent_rsp_ok", 'NotificationSentResponse', {'NotificationSentResponse', ok}),
+    out("sent_rsp_nothing", 'NotificationSentResponse', {'NotificationSentResponse', nothingToDelete}),
+    out("sent_rsp_undef", 'NotificationSentResponse', {'NotificationSentResponse', undefinedError}),
+    out("cfg_isdp_empty", 'ConfigureISDPRequest', {'ConfigureISDPRequest', asn1_NOVALUE}),
+    out("cfg_isdp_oid", 'ConfigureISDPRequest', {'ConfigureISDPRequest', {'DpProprietaryData', {1, 3, 6, 1, 4, 1, 31746}}}),
+    out("smr_min", 'StoreMetadataRequest', {'StoreMetadataRequest', Iccid, <<"OpCo">>, <<"IoT profile">>,
+        asn1_NOVALUE, asn1_NOVALUE, asn1_DEFAULT, asn1_NOVALUE, asn1_NOVALUE, asn1_NOVALUE, asn1_NOVALUE, asn1_NOVALUE}),
+    out("smr_full", 'StoreMetadataRequest', {'StoreMetadataRequest', Iccid, <<"Op", 16#C3, 16#A9>>, <<"Name">>,
+        png, <<16#89, "PNG">>, test,
+        [{'NotificationConfigurationInformation', [notificationInstall], <<"smdp.example.com">>}],
+        {'OperatorId', <<16#00, 16#F1, 16#10>>, asn1_NOVALUE, asn1_NOVALUE},
+        [ppr1], asn1_NOVALUE, asn1_NOVALUE}),
+    out("rsk", 'ReplaceSessionKeysRequest', {'ReplaceSessionKeysRequest', binary:copy(<<1>>, 16), binary:copy(<<2>>, 16), binary:copy(<<3>>, 16)}),
+    ok.
+
+out(Name, Type, Val) ->
+    {ok, B} = 'RSPDefinitions':encode(Type, Val),
+    io:format("~s = ~s~n", [Name, [io_lib:format("~2.16.0b", [X]) || <<X>> <= iolist_to_binary(B)]]).
+
+outb(Name, B) ->
+    io:format("~s = ~s~n", [Name, [io_lib:format("~2.16.0b", [X]) || <<X>> <= B]]).
+
+hex(S) -> << <<(list_to_integer([A, B], 16))>> || <<A, B>> <= list_to_binary(S) >>.
