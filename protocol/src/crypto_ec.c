@@ -371,6 +371,10 @@ PL_MUST_CHECK int pl_eckey_parse(const uint8_t *buf, size_t len, struct pl_eckey
         goto out;
     }
     src = mbedtls_pk_ec(pk);
+    if (src == NULL) {
+        rc = PL_ERR_UNSUPPORTED;
+        goto out;
+    }
     c = pl_curve_of(src->grp.id);
     if (c == PL_CURVE_NONE) {
         rc = PL_ERR_UNSUPPORTED; /* e.g. P-384, secp256k1 */
@@ -449,6 +453,8 @@ static int pl_eckey_to_pk(const struct pl_eckey *k, bool with_priv, mbedtls_pk_c
     if (ret != 0)
         return pl_err_from_mbedtls(ret);
     dst = mbedtls_pk_ec(*pk);
+    if (dst == NULL)
+        return PL_ERR_INTERNAL;
     ret = mbedtls_ecp_group_load(&dst->grp, k->kp->grp.id);
     if (ret == 0)
         ret = mbedtls_ecp_copy(&dst->Q, &k->kp->Q);
