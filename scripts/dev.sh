@@ -14,7 +14,8 @@ JOBS=${JOBS:-$(nproc)}
 PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libmbedtls-dev libcoap3-dev nanopb libnanopb-dev protobuf-compiler python3-protobuf
       libzmq3-dev libczmq-dev libserialport-dev libcriterion-dev
-      libsqlite3-dev sqlite3 libpq-dev postgresql-15 socat openssl)
+      libsqlite3-dev sqlite3 libpq-dev postgresql-15 socat openssl
+      libinih-dev libmicrohttpd-dev libjansson-dev)
 
 deps() {
     local missing=()
