@@ -831,3 +831,625 @@ Test(euicc, insufficient_memory, .init = setup_many, .fini = teardown)
     cr_assert_eq(pl_euicc_profile_count(E), PL_EUICC_MAX_PROFILES);
     pl_wr_free(&w);
 }
+
+/* ---- GetIfppInfo ---- */
+
+static void get_info(struct pl_wr *w, struct pl_es10f_info *info)
+{
+    uint8_t qb[8];
+    struct pl_wr q;
+    pl_wr_init_fixed(&q, qb, sizeof(qb));
+    cr_assert_eq(pl_es10f_get_info_req_encode(&q), PL_OK);
+    pl_wr_reset(w);
+    cr_assert_eq(es10(q.buf, q.len, w), PL_SW_OK);
+    cr_assert_eq(pl_es10f_get_info_rsp_decode(w->buf, w->len, info), PL_OK);
+}
+
+Test(euicc, get_ifpp_info_signed_otks, .init = setup, .fini = teardown)
+{
+    struct pl_wr w;
+    struct pl_es10f_info *info = calloc(1, sizeof(*info));
+    uint8_t eid[16];
+    pl_wr_init_dyn(&w, PL_ES10F_GET_INFO_RSP_MAX);
+    get_info(&w, info);
+    pl_euicc_get_eid(E, eid);
+    cr_assert_eq(memcmp(info->eid, eid, 16), 0);
+    cr_assert(info->factory_mode);
+    cr_assert_eq(info->n_otk, 4);
+
+    /* CERT.EUICC chains CI -> EUM -> eUICC and carries the EID; each OTK verifies */
+    struct pl_cert *ce = NULL, *cm = NULL;
+    struct pl_eckey *pk = NULL;
+    cr_assert_eq(pl_cert_parse(info->cert_euicc.der, info->cert_euicc.len, &ce), PL_OK);
+    cr_assert_eq(pl_cert_parse(info->cert_eum.der, info->cert_eum.len, &cm), PL_OK);
+    const struct pl_cert *inter[1] = {cm};
+    cr_assert_eq(pl_cert_verify_chain(ce, inter, 1, pl_pki_cert(T.pki, PL_PKI_CI),
+                                      PL_CERT_ROLE_EUICC, time(NULL)), PL_OK);
+    uint8_t cert_eid[16];
+    cr_assert_eq(pl_cert_eid(ce, cert_eid), PL_OK);
+    cr_assert_eq(memcmp(cert_eid, eid, 16), 0);
+    cr_assert_eq(pl_cert_public_key(ce, &pk), PL_OK);
+    for (size_t i = 0; i < info->n_otk; i++) {
+        cr_assert_eq(info->otk[i].otk_id, i + 1);
+        cr_assert_eq(pl_ifpp_otk_verify(pk, eid, &info->otk[i]), PL_OK);
+        struct pl_ifpp_otk forged = info->otk[i];
+        forged.otpk[10] ^= 1;
+        cr_assert_eq(pl_ifpp_otk_verify(pk, eid, &forged), PL_ERR_BAD_SIGNATURE);
+    }
+
+    /* after a load the consumed OTK is no longer offered */
+    struct pl_et_pkg p;
+    struct pl_wr pw;
+    struct pl_pir pir;
+    pl_wr_init_dyn(&pw, 1 << 16);
+    cr_assert_eq(pl_et_bind_for(&T, E, 2, UPP, UPP_LEN, false, &p), PL_OK);
+    load_pir(&p, &pw, &pir);
+    get_info(&w, info);
+    cr_assert_eq(info->n_otk, 3);
+    cr_assert_null(pl_es10f_info_find_otk(info, 2));
+    cr_assert_not_null(pl_es10f_info_find_otk(info, 3));
+    pl_et_pkg_free(&p);
+    pl_wr_free(&pw);
+    pl_eckey_free(pk);
+    pl_cert_free(ce);
+    pl_cert_free(cm);
+    pl_wr_free(&w);
+    free(info);
+}
+
+/* ---- cases 15-17: lock rules and DeleteRemainingOtks ---- */
+
+static void dotk_req(uint64_t counter, const struct pl_eckey *key, const uint8_t *cert,
+                     size_t cert_len, struct pl_wr *req)
+{
+    uint8_t eid[16];
+    pl_euicc_get_eid(E, eid);
+    pl_wr_reset(req);
+    cr_assert_eq(pl_et_dotk_req(eid, counter, PL_ES10F_OP_DELETE_REMAINING_OTKS, key, cert,
+                                cert_len, req), PL_OK);
+}
+
+static void dotk_dpf(uint64_t counter, struct pl_wr *req)
+{
+    const uint8_t *der;
+    size_t der_len;
+    pl_cert_der(pl_pki_cert(T.pki, PL_PKI_DPF), &der, &der_len);
+    dotk_req(counter, pl_pki_key(T.pki, PL_PKI_DPF), der, der_len, req);
+}
+
+/* Sends a DeleteRemainingOtks request; returns the decoded error (0 = receipt). */
+static int dotk_send(const struct pl_wr *req, struct pl_es10f_delete_otks_rsp *r, struct pl_wr *w)
+{
+    pl_wr_reset(w);
+    uint16_t sw = es10(req->buf, req->len, w);
+    cr_assert_eq(sw, PL_SW_OK, "sw %04x", sw);
+    cr_assert_eq(pl_es10f_delete_otks_rsp_decode(w->buf, w->len, r), PL_OK);
+    return r->ok ? 0 : r->error;
+}
+
+static uint16_t list_profiles(struct pl_wr *w)
+{
+    static const uint8_t req[] = {0xBF, 0x2D, 0x00};
+    pl_wr_reset(w);
+    return es10(req, sizeof(req), w);
+}
+
+Test(euicc, lock_rules_and_delete_remaining_otks, .init = setup, .fini = teardown)
+{
+    struct pl_wr req, w;
+    struct pl_es10f_delete_otks_rsp r;
+    struct pl_pir pir;
+    pl_wr_init_dyn(&req, 64 * 1024);
+    pl_wr_init_dyn(&w, 64 * 1024);
+
+    /* a profile first */
+    struct pl_et_pkg p;
+    cr_assert_eq(pl_et_bind_for(&T, E, 1, UPP, UPP_LEN, false, &p), PL_OK);
+    load_pir(&p, &w, &pir);
+    cr_assert(pir.success);
+
+    /* case 16: IPA services refused while FREE OTKs remain */
+    cr_assert_eq(list_profiles(&w), PL_SW_CONDITIONS);
+    static const uint8_t add_eim[] = {0xBF, 0x57, 0x02, 0xA0, 0x00};
+    cr_assert_eq(es10(add_eim, sizeof(add_eim), &w), PL_SW_CONDITIONS);
+
+    /* case 17: unauthorised deletions refused, nothing deleted */
+    struct pl_eckey *rogue = NULL;
+    cr_assert_eq(pl_eckey_generate(PL_CURVE_P256, &T.rng, &rogue), PL_OK);
+    const uint8_t *dpf;
+    size_t dpf_len;
+    pl_cert_der(pl_pki_cert(T.pki, PL_PKI_DPF), &dpf, &dpf_len);
+    dotk_req(1, rogue, dpf, dpf_len, &req); /* right chain, wrong key */
+    cr_assert_eq(dotk_send(&req, &r, &w), PL_ES10F_DOTK_INVALID_SIGNATURE);
+    const uint8_t *eimc;
+    size_t eimc_len;
+    pl_cert_der(pl_pki_cert(T.pki, PL_PKI_EIM), &eimc, &eimc_len); /* not an SM-DPf */
+    dotk_req(1, pl_pki_key(T.pki, PL_PKI_EIM), eimc, eimc_len, &req);
+    cr_assert_eq(dotk_send(&req, &r, &w), PL_ES10F_DOTK_INVALID_CERTIFICATE);
+    dotk_dpf(1, &req);
+    req.buf[req.len - 70] ^= 0x01; /* tampered token signature */
+    cr_assert_neq(dotk_send(&req, &r, &w), 0);
+    dotk_dpf(0, &req);
+    cr_assert_eq(dotk_send(&req, &r, &w), PL_ES10F_DOTK_COUNTER_OUT_OF_RANGE);
+    uint8_t other_eid[16];
+    pl_euicc_get_eid(E, other_eid);
+    other_eid[15] ^= 0x01;
+    pl_wr_reset(&req);
+    cr_assert_eq(pl_et_dotk_req(other_eid, 1, PL_ES10F_OP_DELETE_REMAINING_OTKS,
+                                pl_pki_key(T.pki, PL_PKI_DPF), dpf, dpf_len, &req), PL_OK);
+    cr_assert_eq(dotk_send(&req, &r, &w), PL_ES10F_DOTK_INVALID_EID);
+    for (uint16_t id = 2; id <= 4; id++)
+        cr_assert_eq(otk_state(id), PL_EUICC_OTK_FREE);
+    cr_assert(pl_euicc_factory_mode(E));
+
+    /* the authorised one: receipt signed by the eUICC, lists the deleted OTKs */
+    dotk_dpf(7, &req);
+    cr_assert_eq(dotk_send(&req, &r, &w), 0);
+    cr_assert_eq(r.receipt.n_deleted, 3);
+    cr_assert_eq(r.receipt.deleted[0], 2);
+    cr_assert_eq(r.receipt.deleted[2], 4);
+    cr_assert_eq(r.receipt.counter, 7);
+    const uint8_t *ce;
+    size_t ce_len;
+    struct pl_cert *cert = NULL;
+    struct pl_eckey *pk = NULL;
+    pl_euicc_cert_euicc(E, &ce, &ce_len);
+    cr_assert_eq(pl_cert_parse(ce, ce_len, &cert), PL_OK);
+    cr_assert_eq(pl_cert_public_key(cert, &pk), PL_OK);
+    struct pl_es10f_delete_otks_req sent;
+    cr_assert_eq(pl_es10f_delete_otks_req_decode(req.buf, req.len, &sent), PL_OK);
+    cr_assert_eq(pl_es10f_delete_otks_rsp_verify(&r, pk, &sent.token), PL_OK);
+    cr_assert_eq(otk_state(1), PL_EUICC_OTK_CONSUMED);
+    for (uint16_t id = 2; id <= 4; id++)
+        cr_assert_eq(otk_state(id), PL_EUICC_OTK_DELETED);
+    cr_assert_not(pl_euicc_factory_mode(E));
+
+    /* durable */
+    reopen();
+    cr_assert_not(pl_euicc_factory_mode(E));
+    cr_assert_eq(otk_state(3), PL_EUICC_OTK_DELETED);
+
+    /* case 15: FPA services after the lock answer 6985, a replayed token too */
+    cr_assert_eq(es10(req.buf, req.len, &w), PL_SW_CONDITIONS);
+    dotk_dpf(8, &req);
+    cr_assert_eq(es10(req.buf, req.len, &w), PL_SW_CONDITIONS);
+    static const uint8_t info_req[] = {0xFF, 0x72, 0x00};
+    cr_assert_eq(es10(info_req, sizeof(info_req), &w), PL_SW_CONDITIONS);
+    struct pl_et_pkg p2;
+    cr_assert_eq(pl_et_bind_for(&T, E, 2, UPP, UPP_LEN, false, &p2), PL_OK);
+    cr_assert_eq(es10(p2.hdr.buf, p2.hdr.len, &w), PL_SW_CONDITIONS);
+    cr_assert_eq(es10(p2.bpp.buf, 200, &w), PL_SW_CONDITIONS); /* BF36 without header */
+
+    /* case 16, other direction: IPA services now work */
+    cr_assert_eq(list_profiles(&w), PL_SW_OK);
+    struct pl_tlv t;
+    cr_assert_eq(pl_der_parse_one(w.buf, w.len, 0xBF2D, &t), PL_OK);
+    uint8_t iccid[10];
+    struct pl_euicc_profile_info pi;
+    cr_assert_eq(pl_euicc_profile_get(E, 0, &pi), PL_OK);
+    memcpy(iccid, pi.iccid, 10);
+    /* BF2D { A0 { E3 { 5A iccid ... } } } */
+    cr_assert_eq(w.buf[3], 0xA0);
+    cr_assert_eq(find(&w, iccid, 10) > 0, true);
+    static const char spn[] = "provline test SP";
+    cr_assert_eq(find(&w, (const uint8_t *)spn, sizeof(spn) - 1) > 0, true);
+    /* search by ICCID: one match; by an unknown ICCID: empty list */
+    uint8_t by_iccid[] = {0xBF, 0x2D, 0x0E, 0xA0, 0x0C, 0x5A, 0x0A, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    memcpy(by_iccid + 7, iccid, 10);
+    pl_wr_reset(&w);
+    cr_assert_eq(es10(by_iccid, sizeof(by_iccid), &w), PL_SW_OK);
+    cr_assert_gt(w.len, 20);
+    by_iccid[16] ^= 0x11;
+    pl_wr_reset(&w);
+    cr_assert_eq(es10(by_iccid, sizeof(by_iccid), &w), PL_SW_OK);
+    static const uint8_t empty[] = {0xBF, 0x2D, 0x02, 0xA0, 0x00};
+    cr_assert_eq(w.len, sizeof(empty));
+    cr_assert_eq(memcmp(w.buf, empty, sizeof(empty)), 0);
+
+    pl_et_pkg_free(&p2);
+    pl_et_pkg_free(&p);
+    pl_eckey_free(pk);
+    pl_cert_free(cert);
+    pl_eckey_free(rogue);
+    pl_wr_free(&req);
+    pl_wr_free(&w);
+}
+
+Test(euicc, last_otk_consumed_closes_factory_mode, .init = setup, .fini = teardown)
+{
+    /* a 1-OTK eUICC: loading its only OTK ends production without a deletion token */
+    char path1[512];
+    pl_euicc_close(E);
+    E = NULL;
+    cr_assert_eq(pl_et_mint(&T, "one.state", 1, NULL, path1, sizeof(path1)), PL_OK);
+    memcpy(PATH, path1, sizeof(path1));
+    open_card();
+    struct pl_wr w;
+    struct pl_pir pir;
+    struct pl_et_pkg p;
+    pl_wr_init_dyn(&w, 1 << 16);
+    cr_assert_eq(list_profiles(&w), PL_SW_CONDITIONS);
+    cr_assert_eq(pl_et_bind_for(&T, E, 1, UPP, UPP_LEN, false, &p), PL_OK);
+    load_pir(&p, &w, &pir);
+    cr_assert(pir.success);
+    cr_assert_not(pl_euicc_factory_mode(E));
+    cr_assert_eq(list_profiles(&w), PL_SW_OK);
+    static const uint8_t info_req[] = {0xFF, 0x72, 0x00};
+    cr_assert_eq(es10(info_req, sizeof(info_req), &w), PL_SW_CONDITIONS);
+    /* notifications still work after the lock */
+    struct pl_notif_rnl_rsp *r = calloc(1, sizeof(*r));
+    cr_assert_eq(pending(&w, r), 1);
+    free(r);
+    pl_et_pkg_free(&p);
+    pl_wr_free(&w);
+}
+
+/* White-box: the counter rule with a stored counter and FREE OTKs (a state only a
+ * provisioning tool could create, since a successful deletion also locks). */
+Test(euicc, delete_otks_counter_replay_and_lower, .init = setup, .fini = teardown)
+{
+    struct pl_euicc_state st;
+    pl_euicc_close(E);
+    E = NULL;
+    cr_assert_eq(pl_euicc_state_read(PATH, &st), PL_OK);
+    st.dotk_counter = 10;
+    cr_assert_eq(pl_euicc_state_write(PATH, &st, false), PL_OK);
+    pl_euicc_state_free(&st);
+    open_card();
+
+    struct pl_wr req, w;
+    struct pl_es10f_delete_otks_rsp r;
+    pl_wr_init_dyn(&req, 64 * 1024);
+    pl_wr_init_dyn(&w, 64 * 1024);
+    dotk_dpf(10, &req);
+    cr_assert_eq(dotk_send(&req, &r, &w), PL_ES10F_DOTK_REPLAY_ERROR);
+    dotk_dpf(3, &req);
+    cr_assert_eq(dotk_send(&req, &r, &w), PL_ES10F_DOTK_REPLAY_ERROR);
+    cr_assert(pl_euicc_factory_mode(E));
+    cr_assert_eq(otk_state(1), PL_EUICC_OTK_FREE);
+    dotk_dpf(11, &req);
+    cr_assert_eq(dotk_send(&req, &r, &w), 0);
+    cr_assert_not(pl_euicc_factory_mode(E));
+    pl_wr_free(&req);
+    pl_wr_free(&w);
+}
+
+/* ---- case 18: a power cut at every state write of a load ---- */
+
+static void check_invariant(const uint8_t *tid, size_t tid_len, bool *done)
+{
+    /* OTK 1: FREE with nothing installed, or CONSUMED with a PIR (success or error) */
+    enum pl_euicc_otk_state s = otk_state(1);
+    cr_assert_not(pl_euicc_load_in_progress(E)); /* open closed any interrupted load */
+    if (s == PL_EUICC_OTK_FREE) {
+        cr_assert_eq(pl_euicc_profile_count(E), 0, "FREE OTK with a profile");
+        cr_assert_eq(pl_euicc_notif_count(E), 0);
+        *done = false;
+        return;
+    }
+    cr_assert_eq(s, PL_EUICC_OTK_CONSUMED);
+    struct pl_wr w;
+    pl_wr_init_dyn(&w, 1 << 16);
+    struct pl_notif_rnl_rsp *r = calloc(1, sizeof(*r));
+    cr_assert_eq(pending(&w, r), 1, "CONSUMED OTK without exactly one PIR");
+    struct pl_pir pir;
+    cr_assert_eq(pl_et_pir_check(E, r->items[0].raw, r->items[0].raw_len, &pir), PL_OK);
+    cr_assert_eq(pir.tid_len, tid_len);
+    cr_assert_eq(memcmp(pir.tid, tid, tid_len), 0);
+    if (pir.success) {
+        cr_assert_eq(pl_euicc_profile_count(E), 1);
+        struct pl_euicc_profile_info pi;
+        cr_assert_eq(pl_euicc_profile_get(E, 0, &pi), PL_OK);
+        cr_assert_eq(pi.upp_len, UPP_LEN);
+        cr_assert_eq(memcmp(pi.upp, UPP, UPP_LEN), 0);
+    } else {
+        cr_assert_eq(pir.reason, PL_PIR_REASON_INTERRUPTION);
+        cr_assert_eq(pl_euicc_profile_count(E), 0);
+    }
+    *done = pir.success;
+    free(r);
+    pl_wr_free(&w);
+}
+
+Test(euicc, power_cut_at_every_write, .init = setup, .fini = teardown)
+{
+    char snap[600];
+    snprintf(snap, sizeof(snap), "%s.fresh", PATH);
+    struct pl_et_pkg p;
+    cr_assert_eq(pl_et_bind_for(&T, E, 1, UPP, UPP_LEN, false, &p), PL_OK);
+    pl_euicc_close(E);
+    E = NULL;
+    cr_assert_eq(pl_et_copy(PATH, snap), 0);
+
+    unsigned cuts = 0;
+    for (unsigned n = 1; n < 50; n++) {
+        cr_assert_eq(pl_et_copy(snap, PATH), 0);
+        struct pl_euicc_opts o;
+        pl_euicc_opts_init(&o);
+        o.fail_write_at = n;
+        cr_assert_eq(pl_euicc_open(PATH, &o, &E), PL_OK);
+        cr_assert_eq(pl_et_session(E, &CH), PL_OK);
+        struct pl_wr w;
+        uint16_t sw;
+        pl_wr_init_dyn(&w, 1 << 16);
+        int rc = pl_et_load(E, CH, &p, &w, &sw);
+        bool cut = pl_euicc_is_dead(E);
+        if (cut) {
+            cr_assert_neq(rc, PL_OK, "a dead card answered");
+            cr_assert_eq(pl_euicc_write_count(E), n);
+            struct stat stt;
+            char tmp[600];
+            snprintf(tmp, sizeof(tmp), "%s.tmp", PATH);
+            cr_assert_eq(stat(tmp, &stt), 0, "a cut write leaves its torn temp file");
+            /* every later command fails like a card without power */
+            uint8_t ra[300];
+            size_t rl;
+            static const uint8_t sel[] = {0x00, 0x70, 0x00, 0x00, 0x01};
+            cr_assert_eq(pl_euicc_apdu(E, sel, sizeof(sel), ra, sizeof(ra), &rl), PL_ERR_STATE);
+            cuts++;
+        } else {
+            cr_assert_eq(rc, PL_OK);
+        }
+        pl_wr_free(&w);
+        pl_euicc_close(E);
+        E = NULL;
+        /* power back: reopen must give a consistent state */
+        open_card();
+        bool done = false;
+        check_invariant(p.tid, p.tid_len, &done);
+        if (!cut) {
+            cr_assert(done, "an uncut load must succeed");
+            break;
+        }
+        pl_euicc_close(E);
+        E = NULL;
+    }
+    cr_assert_geq(cuts, 2, "a load writes at least twice (consume, install)");
+    pl_et_pkg_free(&p);
+}
+
+/* Power cut during the recovery write at open, and during NotificationSent. */
+Test(euicc, power_cut_during_recovery, .init = setup, .fini = teardown)
+{
+    struct segs g;
+    struct pl_wr w;
+    uint16_t sw;
+    size_t sent;
+    segs_init(&g, false);
+    pl_wr_init_dyn(&w, 1 << 16);
+    cr_assert_eq(pl_et_send(E, CH, g.p.hdr.buf, g.p.hdr.len, g.s, g.n - 1, &w, &sw, &sent), PL_OK);
+    pl_euicc_close(E);
+    E = NULL;
+    struct pl_euicc_opts o;
+    pl_euicc_opts_init(&o);
+    o.fail_write_at = 1;
+    cr_assert_eq(pl_euicc_open(PATH, &o, &E), PL_ERR_IO);
+    cr_assert_null(E);
+    open_card();
+    bool done;
+    check_invariant(g.p.tid, g.p.tid_len, &done);
+    cr_assert_not(done);
+    pl_wr_free(&w);
+    segs_free(&g);
+}
+
+/* ---- transport ---- */
+
+static uint16_t apdu_sw(const uint8_t *c, size_t n, uint8_t *r, size_t *rl)
+{
+    cr_assert_eq(pl_euicc_apdu(E, c, n, r, 300, rl), PL_OK);
+    cr_assert_geq(*rl, 2);
+    return (uint16_t)((r[*rl - 2] << 8) | r[*rl - 1]);
+}
+
+Test(euicc, apdu_transport_errors, .init = setup, .fini = teardown)
+{
+    uint8_t r[300];
+    size_t rl;
+    /* unknown INS, unsupported CLA, malformed APDU */
+    static const uint8_t bad_ins[] = {0x80, 0x12, 0x00, 0x00};
+    cr_assert_eq(apdu_sw(bad_ins, sizeof(bad_ins), r, &rl), 0x6D00);
+    static const uint8_t bad_cla[] = {0xFF, 0xE2, 0x91, 0x00, 0x01, 0x00};
+    cr_assert_eq(apdu_sw(bad_cla, sizeof(bad_cla), r, &rl), 0x6E00);
+    static const uint8_t short_apdu[] = {0x80, 0xE2};
+    cr_assert_eq(apdu_sw(short_apdu, sizeof(short_apdu), r, &rl), 0x6700);
+    /* a closed logical channel */
+    static const uint8_t ch3[] = {0x83, 0xE2, 0x91, 0x00, 0x03, 0xBF, 0x3E, 0x00};
+    cr_assert_eq(apdu_sw(ch3, sizeof(ch3), r, &rl), 0x6881);
+    /* STORE DATA on the basic channel without SELECT ISD-R */
+    static const uint8_t sd0[] = {0x80, 0xE2, 0x91, 0x00, 0x03, 0xBF, 0x3E, 0x00};
+    cr_assert_eq(apdu_sw(sd0, sizeof(sd0), r, &rl), 0x6985);
+    /* GET RESPONSE with nothing pending */
+    uint8_t gr[5] = {0x80, 0xC0, 0x00, 0x00, 0x00};
+    gr[0] = (uint8_t)(0x80 | CH);
+    cr_assert_eq(apdu_sw(gr, sizeof(gr), r, &rl), 0x6985);
+    /* SELECT of another AID */
+    static const uint8_t sel_other[] = {0x00, 0xA4, 0x04, 0x00, 0x05, 1, 2, 3, 4, 5};
+    cr_assert_eq(apdu_sw(sel_other, sizeof(sel_other), r, &rl), 0x6A82);
+    /* out-of-order block number */
+    uint8_t blk1[] = {0x80, 0xE2, 0x11, 0x01, 0x01, 0xBF};
+    blk1[0] = (uint8_t)(0x80 | CH);
+    cr_assert_neq(apdu_sw(blk1, sizeof(blk1), r, &rl), 0x9000);
+    /* channels run out at 3 */
+    static const uint8_t open[] = {0x00, 0x70, 0x00, 0x00, 0x01};
+    cr_assert_eq(apdu_sw(open, sizeof(open), r, &rl), 0x9000);
+    cr_assert_eq(apdu_sw(open, sizeof(open), r, &rl), 0x9000);
+    cr_assert_eq(apdu_sw(open, sizeof(open), r, &rl), 0x6A81);
+    /* arguments */
+    cr_assert_eq(pl_euicc_apdu(E, open, sizeof(open), r, 10, &rl), PL_ERR_INVAL);
+}
+
+Test(euicc, es10_unknown_and_gated_tags, .init = setup, .fini = teardown)
+{
+    struct pl_wr w;
+    pl_wr_init_dyn(&w, 1 << 16);
+    static const uint8_t unknown[] = {0xBF, 0x7F, 0x00};
+    cr_assert_eq(es10(unknown, sizeof(unknown), &w), 0x6A88);
+    static const uint8_t garbage[] = {0x00};
+    cr_assert_neq(es10(garbage, sizeof(garbage), &w), PL_SW_OK);
+    static const uint8_t enable[] = {0xBF, 0x31, 0x00};
+    cr_assert_eq(es10(enable, sizeof(enable), &w), PL_SW_CONDITIONS);
+    static const uint8_t bad_header[] = {0xFF, 0x71, 0x00};
+    cr_assert_eq(es10(bad_header, sizeof(bad_header), &w), PL_SW_WRONG_DATA);
+    /* GetEID, and a long response through 61xx + GET RESPONSE (GetIfppInfo, ~3 KiB) */
+    static const uint8_t get_eid[] = {0xBF, 0x3E, 0x03, 0x5C, 0x01, 0x5A};
+    pl_wr_reset(&w);
+    cr_assert_eq(es10(get_eid, sizeof(get_eid), &w), PL_SW_OK);
+    uint8_t eid[16];
+    pl_euicc_get_eid(E, eid);
+    cr_assert_eq(w.len, 21);
+    cr_assert_eq(memcmp(w.buf + 5, eid, 16), 0);
+    struct pl_es10f_info *info = calloc(1, sizeof(*info));
+    get_info(&w, info);
+    cr_assert_gt(w.len, 256);
+    free(info);
+    pl_wr_free(&w);
+}
+
+/* ---- state file ---- */
+
+Test(euicc, state_file_corruption_detected, .init = setup, .fini = teardown)
+{
+    pl_euicc_close(E);
+    E = NULL;
+    size_t len;
+    uint8_t *b = pl_test_read_file(PATH, &len);
+    cr_assert_not_null(b);
+    struct pl_euicc_opts o;
+    pl_euicc_opts_init(&o);
+    char bad[600];
+    snprintf(bad, sizeof(bad), "%s.bad", PATH);
+    /* every single-byte flip is detected (a sample across the file) */
+    for (size_t i = 0; i < len; i += len / 53 + 1) {
+        b[i] ^= 0x20;
+        FILE *f = fopen(bad, "wb");
+        cr_assert_eq(fwrite(b, 1, len, f), len);
+        fclose(f);
+        cr_assert_eq(pl_euicc_open(bad, &o, &E), PL_ERR_MALFORMED, "flip at %zu", i);
+        b[i] ^= 0x20;
+    }
+    /* truncated */
+    FILE *f = fopen(bad, "wb");
+    cr_assert_eq(fwrite(b, 1, len / 2, f), len / 2);
+    fclose(f);
+    cr_assert_eq(pl_euicc_open(bad, &o, &E), PL_ERR_MALFORMED);
+    snprintf(bad, sizeof(bad), "%s/none", T.dir);
+    cr_assert_eq(pl_euicc_open(bad, &o, &E), PL_ERR_NOT_FOUND);
+    free(b);
+    /* the original still opens */
+    open_card();
+}
+
+Test(euicc, state_codec_roundtrip, .init = setup, .fini = teardown)
+{
+    struct pl_euicc_state st, st2;
+    struct pl_wr w;
+    pl_euicc_close(E);
+    E = NULL;
+    cr_assert_eq(pl_euicc_state_read(PATH, &st), PL_OK);
+    cr_assert_eq(st.n_otk, 4);
+    cr_assert(st.factory_mode);
+    pl_wr_init_dyn(&w, PL_EUICC_STATE_MAX);
+    cr_assert_eq(pl_euicc_state_encode(&st, &w), PL_OK);
+    cr_assert_eq(pl_euicc_state_decode(w.buf, w.len, &st2), PL_OK);
+    cr_assert_eq(memcmp(st.eid, st2.eid, 16), 0);
+    cr_assert_eq(memcmp(st.otk[3].sk, st2.otk[3].sk, 32), 0);
+    /* a marker that names a FREE OTK is inconsistent and refused */
+    st.loading.active = true;
+    st.loading.otk_id = 1;
+    st.loading.tid_len = 1;
+    pl_wr_reset(&w);
+    cr_assert_eq(pl_euicc_state_encode(&st, &w), PL_OK);
+    pl_euicc_state_free(&st2);
+    cr_assert_eq(pl_euicc_state_decode(w.buf, w.len, &st2), PL_ERR_MALFORMED);
+    pl_euicc_state_free(&st);
+    pl_wr_free(&w);
+    open_card();
+}
+
+/* ---- minting ---- */
+
+Test(euicc, mint_arguments_and_eid, .init = setup, .fini = teardown)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/m.state", T.dir);
+    static const uint8_t eid[16] = {0x89, 0x04, 0x90, 0x32, 0x00, 0x00, 0x00, 0x00,
+                                    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x63};
+    cr_assert_eq(pl_euicc_mint(T.pki, PL_CURVE_P256, eid, 0, path, NULL), PL_ERR_INVAL);
+    cr_assert_eq(pl_euicc_mint(T.pki, PL_CURVE_P256, eid, PL_EUICC_MAX_OTKS + 1, path, NULL),
+                 PL_ERR_INVAL);
+    cr_assert_eq(pl_euicc_mint(T.pki, PL_CURVE_BP256R1, eid, 1, path, NULL), PL_ERR_INVAL);
+    static const uint8_t not_bcd[16] = {0x8A};
+    cr_assert_eq(pl_euicc_mint(T.pki, PL_CURVE_P256, not_bcd, 1, path, NULL), PL_ERR_INVAL);
+    cr_assert_eq(pl_euicc_mint(T.pki, PL_CURVE_P256, eid, 2, path, NULL), PL_OK);
+    struct pl_euicc *m = NULL;
+    struct pl_euicc_opts o;
+    pl_euicc_opts_init(&o);
+    cr_assert_eq(pl_euicc_open(path, &o, &m), PL_OK);
+    uint8_t got[16];
+    pl_euicc_get_eid(m, got);
+    cr_assert_eq(memcmp(got, eid, 16), 0);
+    cr_assert_eq(pl_euicc_otk_count(m), 2);
+    cr_assert(pl_euicc_factory_mode(m));
+    pl_euicc_close(m);
+    /* random EIDs: 89049032 prefix, mod 97 == 1 (SGP.29) */
+    pl_euicc_get_eid(E, got);
+    cr_assert_eq(got[0], 0x89);
+    cr_assert_eq(got[3], 0x32);
+    unsigned r = 0;
+    for (size_t i = 0; i < 16; i++) {
+        r = (r * 10 + (got[i] >> 4)) % 97;
+        r = (r * 10 + (got[i] & 15)) % 97;
+    }
+    cr_assert_eq(r, 1);
+    /* no API returns a private key; the state file is private to its owner */
+    struct stat st;
+    cr_assert_eq(stat(PATH, &st), 0);
+    cr_assert_eq(st.st_mode & 077, 0);
+}
+
+/* GENS08 strict: the OTK is CONSUMED on disk before the first '87' is even sent. */
+Test(euicc, otk_consumed_on_disk_before_87, .init = setup, .fini = teardown)
+{
+    struct segs g;
+    struct pl_wr w;
+    uint16_t sw;
+    size_t sent;
+    segs_init(&g, false);
+    pl_wr_init_dyn(&w, 1 << 16);
+    cr_assert_eq(pl_et_send(E, CH, g.p.hdr.buf, g.p.hdr.len, g.s, 1, &w, &sw, &sent), PL_OK);
+    cr_assert_eq(w.len, 0);
+    char copy[600];
+    snprintf(copy, sizeof(copy), "%s.copy", PATH);
+    cr_assert_eq(pl_et_copy(PATH, copy), 0);
+    struct pl_euicc_state st;
+    cr_assert_eq(pl_euicc_state_read(copy, &st), PL_OK);
+    cr_assert_eq(st.otk[0].state, PL_EUICC_OTK_CONSUMED);
+    static const uint8_t zero[32];
+    cr_assert_eq(memcmp(st.otk[0].sk, zero, 32), 0, "otSK wiped");
+    cr_assert(st.loading.active);
+    cr_assert_eq(st.loading.tid_len, g.p.tid_len);
+    pl_euicc_state_free(&st);
+    /* only the header: nothing on disk changed */
+    pl_wr_free(&w);
+    segs_free(&g);
+}
+
+Test(euicc, header_alone_changes_nothing, .init = setup, .fini = teardown)
+{
+    struct segs g;
+    struct pl_wr w;
+    segs_init(&g, false);
+    pl_wr_init_dyn(&w, 1 << 16);
+    cr_assert_eq(es10(g.p.hdr.buf, g.p.hdr.len, &w), PL_SW_OK);
+    cr_assert_eq(w.len, 0);
+    cr_assert_eq(pl_euicc_write_count(E), 0);
+    /* another command drops the header silently: no PIR, no write */
+    static const uint8_t get_eid[] = {0xBF, 0x3E, 0x03, 0x5C, 0x01, 0x5A};
+    cr_assert_eq(es10(get_eid, sizeof(get_eid), &w), PL_SW_OK);
+    cr_assert_eq(pl_euicc_write_count(E), 0);
+    cr_assert_eq(pl_euicc_notif_count(E), 0);
+    expect_no_spend();
+    pl_wr_free(&w);
+    segs_free(&g);
+}
