@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <threads.h>
 #include <unistd.h>
 
 #include "pl_test.h"
@@ -185,6 +186,57 @@ Test(rng, fork_child_gets_its_own_stream)
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     cr_expect_neq(memcmp(mine, theirs, sizeof(mine)), 0, "parent and child drew the same bytes");
+}
+
+/* Threads draw from their own generators and use their own keys concurrently. */
+#define N_THREADS 4
+struct thread_job {
+    enum pl_curve curve;
+    uint8_t first[32];
+    int failures;
+};
+
+static int thread_main(void *arg)
+{
+    struct thread_job *job = arg;
+    struct pl_rng rng = PL_RNG_SYSTEM;
+
+    if (pl_rng_system_fill(NULL, job->first, sizeof(job->first)) != PL_OK)
+        job->failures++;
+    for (int i = 0; i < 10; i++) {
+        struct pl_eckey *a = NULL, *b = NULL;
+        uint8_t sig[64], pa[65], pb[65], za[32], zb[32];
+
+        if (pl_eckey_generate(job->curve, &rng, &a) != PL_OK ||
+            pl_eckey_generate(job->curve, &rng, &b) != PL_OK ||
+            pl_ecdsa_sign(a, job->first, 32, &rng, sig) != PL_OK ||
+            pl_ecdsa_verify(a, job->first, 32, sig) != PL_OK || pl_eckey_public(a, pa) != PL_OK ||
+            pl_eckey_public(b, pb) != PL_OK || pl_ecdh(a, pb, za) != PL_OK ||
+            pl_ecdh(b, pa, zb) != PL_OK || memcmp(za, zb, 32) != 0)
+            job->failures++;
+        pl_eckey_free(a);
+        pl_eckey_free(b);
+    }
+    return 0;
+}
+
+Test(rng, threads_use_their_own_generators)
+{
+    thrd_t t[N_THREADS];
+    struct thread_job jobs[N_THREADS];
+
+    memset(jobs, 0, sizeof(jobs));
+    for (int i = 0; i < N_THREADS; i++) {
+        jobs[i].curve = curves[i % 2];
+        cr_assert_eq(thrd_create(&t[i], thread_main, &jobs[i]), thrd_success);
+    }
+    for (int i = 0; i < N_THREADS; i++)
+        cr_assert_eq(thrd_join(t[i], NULL), thrd_success);
+    for (int i = 0; i < N_THREADS; i++) {
+        cr_expect_eq(jobs[i].failures, 0, "thread %d", i);
+        for (int j = 0; j < i; j++)
+            cr_expect_neq(memcmp(jobs[i].first, jobs[j].first, 32), 0, "threads %d and %d", i, j);
+    }
 }
 
 /* ---------------------------------------------------------------- secret.h */
