@@ -181,7 +181,7 @@ static int check_report_ack(const provline_keymaker_ReportAck *r)
 
 static int check_token(const provline_keymaker_OtkDeletionToken *t)
 {
-    CHECK(t->eid.size == PL_KM_EID_LEN && t->token.size >= 1u && t->dpf_cert.size >= 1u);
+    CHECK(t->eid.size == PL_KM_EID_LEN && t->counter >= 1u && t->request.size >= 1u);
     return PL_OK;
 }
 

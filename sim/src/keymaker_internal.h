@@ -1,0 +1,88 @@
+/* Reference Key Maker (SM-DPf): private state shared by sim/src/keymaker_*.c.
+ * Never included from outside sim/src/. GSMA SGP.41 v1.0 SM-DPf; reference/IFPP.md §6.1,
+ * §6.3; docs/station-keymaker-protocol.md. */
+#ifndef PROVLINE_SIM_KEYMAKER_INTERNAL_H
+#define PROVLINE_SIM_KEYMAKER_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "provline/protocol/crypto.h"
+#include "provline/protocol/err.h"
+#include "provline/protocol/wr.h"
+#include "provline/protocol/x509.h"
+#include "provline/sim/keymaker.h"
+#include "provline/sim/pki.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PL_KM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define PL_KM_PRINTF(a, b)
+#endif
+
+#define PL_KM_HOST_ID "PROVLINE-SMDPF"  /* ISCR hostId (1..16 B) */
+#define PL_KM_OUTSTANDING_MAX 32u        /* HelloAck.outstanding */
+
+struct pl_km {
+    char *db_path;
+    char *keymaker_id;
+    char *batch_id;
+    char *spn;
+    uint32_t lease_seconds;
+    uint32_t package_seconds;
+    bool rsk;
+    struct pl_rng rng;
+    time_t (*clock)(void *user);
+    void *clock_user;
+    void (*log)(void *user, enum pl_km_log_level level, const char *line);
+    void *log_user;
+
+    sqlite3 *db;
+    struct pl_pki *pki;
+    const struct pl_cert *ci;      /* borrowed from pki */
+    const struct pl_cert *dpf;     /* CERT.DPpb: binding, envelope and token signer */
+    const struct pl_eckey *dpf_key;
+    enum pl_curve curve;
+};
+
+time_t pl_km_now(const struct pl_km *km);
+void pl_km_logf(const struct pl_km *km, enum pl_km_log_level level, const char *fmt, ...)
+    PL_KM_PRINTF(3, 4);
+/* Lowercase hex of n bytes into out (cap >= 2n+1), truncated safely; returns out. */
+const char *pl_km_hex(const uint8_t *p, size_t n, char *out, size_t cap);
+
+/* ---- SQLite helpers (keymaker_db.c). Parameter formats, one char per parameter:
+ * 'b' blob (const void *, size_t), 'i' integer (int64_t), 't' text (const char *),
+ * 'n' NULL (no argument). ---- */
+PL_MUST_CHECK int pl_km_db_prepare(struct pl_km *km, sqlite3_stmt **st, const char *sql,
+                                   const char *fmt, ...);
+/* Runs a statement that returns no row. PL_ERR_EXISTS on a constraint violation,
+ * PL_ERR_DB otherwise; *changes (may be NULL) = rows changed. */
+PL_MUST_CHECK int pl_km_db_exec(struct pl_km *km, int *changes, const char *sql,
+                                const char *fmt, ...);
+/* Runs a query expecting at most one row with one integer column: PL_OK and *v, or
+ * PL_ERR_NOT_FOUND. */
+PL_MUST_CHECK int pl_km_db_int(struct pl_km *km, int64_t *v, const char *sql, const char *fmt,
+                               ...);
+PL_MUST_CHECK int pl_km_db_begin(struct pl_km *km);
+PL_MUST_CHECK int pl_km_db_commit(struct pl_km *km);
+void pl_km_db_rollback(struct pl_km *km);
+/* Copies column col of the current row (a blob) into out (exactly n bytes, else
+ * PL_ERR_DB) or appends it to a writer. */
+PL_MUST_CHECK int pl_km_db_col_fixed(sqlite3_stmt *st, int col, void *out, size_t n);
+PL_MUST_CHECK int pl_km_db_col_wr(sqlite3_stmt *st, int col, struct pl_wr *w);
+
+/* State names as stored. */
+const char *pl_km_pkg_state_db(int state); /* "issued", ... */
+int pl_km_pkg_state_from_db(const unsigned char *s);
+const char *pl_km_otk_state_db(int state); /* "FREE", ... */
+int pl_km_otk_state_from_db(const unsigned char *s);
+
+/* Creates the schema (idempotent). */
+PL_MUST_CHECK int pl_km_db_schema(struct pl_km *km);
+
+#endif
