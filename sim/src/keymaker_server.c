@@ -440,7 +440,13 @@ int pl_km_serve(struct pl_km *km, const struct pl_km_server_config *cfg,
         rc = PL_ERR_IO;
         goto out;
     }
-    pl_km_logf(km, PL_KM_LOG_INFO, "event=listening endpoint=\"%s\" stations=%zu", cfg->bind,
+    /* The resolved endpoint: with "tcp://127.0.0.1:*" the kernel picks a free port. */
+    char endpoint[256];
+    size_t elen = sizeof(endpoint);
+    if (zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, endpoint, &elen) != 0 || elen == 0
+        || endpoint[elen - 1] != '\0')
+        pl_km_set_str(endpoint, sizeof(endpoint), cfg->bind);
+    pl_km_logf(km, PL_KM_LOG_INFO, "event=listening endpoint=\"%s\" stations=%zu", endpoint,
                allow.n);
 
     int tick = cfg->poll_ms > 0 ? cfg->poll_ms : 500;
