@@ -353,6 +353,8 @@ static int extract_key(struct pl_cert *c)
     if (type != MBEDTLS_PK_ECKEY && type != MBEDTLS_PK_ECDSA)
         return PL_OK;
     const mbedtls_ecp_keypair *kp = mbedtls_pk_ec(c->crt.pk);
+    if (!kp)
+        return PL_OK;
     enum pl_curve curve;
     switch (kp->grp.id) {
     case MBEDTLS_ECP_DP_SECP256R1: curve = PL_CURVE_P256; break;
@@ -808,8 +810,9 @@ static int check_signature(const struct pl_cert *child, const struct pl_cert *is
         rc = PL_ERR_CERT_CHAIN;
         goto out;
     }
-    if (mbedtls_sha256_ret(child->crt.tbs.p, child->crt.tbs.len, hash, 0) != 0
-        || mbedtls_ecdsa_from_keypair(&ecdsa, mbedtls_pk_ec(issuer->crt.pk)) != 0) {
+    const mbedtls_ecp_keypair *kp = mbedtls_pk_ec(issuer->crt.pk);
+    if (!kp || mbedtls_sha256_ret(child->crt.tbs.p, child->crt.tbs.len, hash, 0) != 0
+        || mbedtls_ecdsa_from_keypair(&ecdsa, kp) != 0) {
         rc = PL_ERR_CRYPTO;
         goto out;
     }

@@ -167,7 +167,8 @@ static int pk_to_eckey(const mbedtls_pk_context *pk, enum pl_curve curve, struct
 {
     uint8_t d[PL_EC_PRIV_LEN];
     int rc = PL_ERR_BAD_KEY;
-    if (mbedtls_mpi_write_binary(&mbedtls_pk_ec(*pk)->d, d, sizeof(d)) == 0)
+    const mbedtls_ecp_keypair *kp = mbedtls_pk_ec(*pk);
+    if (kp && mbedtls_mpi_write_binary(&kp->d, d, sizeof(d)) == 0)
         rc = pl_eckey_from_private(curve, d, out);
     pl_memzero(d, sizeof(d));
     return rc;
@@ -189,7 +190,7 @@ static int eckey_to_pk(const struct pl_eckey *k, enum pl_curve curve, mbedtls_pk
     if (mbedtls_pk_setup(pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) != 0)
         goto out;
     mbedtls_ecp_keypair *kp = mbedtls_pk_ec(*pk);
-    if (mbedtls_ecp_read_key(gid, kp, d, sizeof(d)) != 0
+    if (!kp || mbedtls_ecp_read_key(gid, kp, d, sizeof(d)) != 0
         || mbedtls_ecp_point_read_binary(&kp->grp, &kp->Q, pub, sizeof(pub)) != 0
         || mbedtls_ecp_check_pub_priv(kp, kp) != 0)
         goto out;
@@ -695,8 +696,12 @@ static int load_item(struct pl_pki *pki, enum pl_pki_item item)
     }
     /* mbedtls_pk_parse_key() wants the terminating NUL counted for PEM. */
     if (mbedtls_pk_parse_key(&pk, key, key_len + 1, NULL, 0) != 0
-        || mbedtls_pk_get_type(&pk) != MBEDTLS_PK_ECKEY || curve_group(want, &gid) != PL_OK
-        || mbedtls_pk_ec(pk)->grp.id != gid) {
+        || mbedtls_pk_get_type(&pk) != MBEDTLS_PK_ECKEY || curve_group(want, &gid) != PL_OK) {
+        rc = PL_ERR_BAD_KEY;
+        goto out;
+    }
+    const mbedtls_ecp_keypair *kp = mbedtls_pk_ec(pk);
+    if (!kp || kp->grp.id != gid) {
         rc = PL_ERR_BAD_KEY;
         goto out;
     }

@@ -77,7 +77,7 @@ static int failing_fill(void *user, uint8_t *buf, size_t len)
 
 static void check_modes(const char *dir)
 {
-    char path[512];
+    char path[640];
     for (int it = 0; it < PL_PKI_ITEMS; it++) {
         const char *name = pl_pki_item_name((enum pl_pki_item)it);
         struct stat st;
