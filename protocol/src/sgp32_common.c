@@ -116,20 +116,11 @@ static void tag_split(uint32_t tag, unsigned *cls, uint32_t *number)
 
 int pl_sgp32i_seq_end(struct pl_der *d, const uint32_t *known, size_t n_known)
 {
-    /* Extension additions (X.680 §25, EXTENSIBILITY IMPLIED) are appended after the root
-     * components and, in the SGP modules, carry context tags numbered above them. Only
-     * those are skipped; anything else left over is a misplaced or duplicate component. */
-    bool any_context = false;
-    uint32_t max_context = 0;
-    for (size_t i = 0; i < n_known; i++) {
-        unsigned cls;
-        uint32_t num;
-        tag_split(known[i], &cls, &num);
-        if (cls == 2 && (!any_context || num > max_context)) {
-            max_context = num;
-            any_context = true;
-        }
-    }
+    /* Extension additions (X.680 §25, EXTENSIBILITY IMPLIED) follow the root components
+     * and, in the SGP modules, carry context tags with numbers of their own. Only those are
+     * skipped; anything else left over (another class, or a context number a root component
+     * uses: a duplicate, a component out of order, a primitive/constructed mix-up) is an
+     * error. */
     while (!pl_der_done(d)) {
         struct pl_tlv t;
         unsigned cls;
@@ -138,8 +129,15 @@ int pl_sgp32i_seq_end(struct pl_der *d, const uint32_t *known, size_t n_known)
         if (rc)
             return rc;
         tag_split(t.tag, &cls, &num);
-        if (cls != 2 || (any_context && num <= max_context))
+        if (cls != 2)
             return PL_ERR_DER_TAG;
+        for (size_t i = 0; i < n_known; i++) {
+            unsigned kcls;
+            uint32_t knum;
+            tag_split(known[i], &kcls, &knum);
+            if (kcls == 2 && knum == num)
+                return PL_ERR_DER_TAG;
+        }
         if (t.constructed && (rc = pl_der_validate(t.raw, t.raw_len, depth_left(d))))
             return rc;
     }

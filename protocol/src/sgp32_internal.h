@@ -39,9 +39,9 @@ PL_MUST_CHECK int pl_sgp32i_optional(struct pl_der *d, uint32_t tag, struct pl_t
 PL_MUST_CHECK int pl_sgp32i_enter(const struct pl_der *parent, const struct pl_tlv *tlv,
                                   struct pl_der *child);
 /* End of a SEQUENCE (EXTENSIBILITY IMPLIED): remaining elements are skipped as extension
- * additions only when they carry a context tag numbered above every context tag in known
- * (this SEQUENCE's root components); anything else (universal/application class, a
- * duplicate, a component out of order) is PL_ERR_DER_TAG. Skipped elements must be DER. */
+ * additions only when they carry a context tag whose number no root component in known
+ * uses; anything else (universal/application class, a duplicate, a component out of order,
+ * '80' where 'A0' belongs) is PL_ERR_DER_TAG. Skipped elements must be strict DER. */
 PL_MUST_CHECK int pl_sgp32i_seq_end(struct pl_der *d, const uint32_t *known, size_t n_known);
 /* The CHOICE that must fill a constructed explicit tag: exactly one TLV, nothing after. */
 PL_MUST_CHECK int pl_sgp32i_explicit_inner(const struct pl_der *parent, const struct pl_tlv *outer,
