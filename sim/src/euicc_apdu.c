@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "euicc_internal.h"
-#include "provline/protocol/pir.h"
 #include "provline/protocol/secret.h"
 
 #define SW_CHANNEL_NOT_SUPPORTED 0x6881u
@@ -37,7 +36,7 @@ static int channel_closed(struct pl_euicc *e, unsigned ch)
     if (e->rx.active && e->rx.channel == ch)
         pl_es10_rx_reset(&e->rx);
     if (e->load.phase != PL_LOAD_IDLE && e->load.channel == ch)
-        return pl_euicc_load_abort(e, -1, PL_PIR_REASON_INTERRUPTION, NULL);
+        return pl_euicc_load_interrupt(e);
     return PL_OK;
 }
 

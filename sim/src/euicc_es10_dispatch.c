@@ -8,7 +8,6 @@
 #include "provline/protocol/der.h"
 #include "provline/protocol/es10f.h"
 #include "provline/protocol/notif.h"
-#include "provline/protocol/pir.h"
 
 #define SW_REF_NOT_FOUND 0x6A88u /* referenced data not found: a function we do not offer */
 
@@ -62,12 +61,8 @@ int pl_euicc_es10_dispatch(struct pl_euicc *e, const uint8_t *req, size_t len, u
         /* Any other command ends the load: a consumed OTK gets its signed
          * installFailedDueToInterruption(11) now (IFPP.md §7 case 7); a header alone is
          * simply forgotten. */
-        if (e->load.consumed) {
-            if ((rc = pl_euicc_load_abort(e, -1, PL_PIR_REASON_INTERRUPTION, NULL)))
-                return rc;
-        } else {
-            pl_euicc_load_reset(e);
-        }
+        if ((rc = pl_euicc_load_interrupt(e)))
+            return rc;
     }
 
     switch (tag) {

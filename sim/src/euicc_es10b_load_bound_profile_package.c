@@ -86,6 +86,17 @@ int pl_euicc_load_abort(struct pl_euicc *e, int cmd, int reason, struct pl_wr *o
     return rc;
 }
 
+int pl_euicc_load_interrupt(struct pl_euicc *e)
+{
+    if (e->load.phase == PL_LOAD_IDLE)
+        return PL_OK;
+    if (!e->load.consumed) {
+        pl_euicc_load_reset(e); /* a header alone: nothing happened, nothing to report */
+        return PL_OK;
+    }
+    return pl_euicc_load_abort(e, -1, PL_PIR_REASON_INTERRUPTION, NULL);
+}
+
 /* ---- segment framing ---- */
 
 /* Identifier and length octets of a TLV whose contents may not all be present (the

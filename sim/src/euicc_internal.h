@@ -185,6 +185,10 @@ PL_MUST_CHECK int pl_euicc_verify_dpf_chain(const struct pl_euicc *e,
  * write when the OTK was consumed, appends the 'BF37' to out (may be NULL), and wipes the
  * load context (keys, partial profile). Nothing to do when no load is in progress. */
 PL_MUST_CHECK int pl_euicc_load_abort(struct pl_euicc *e, int cmd, int reason, struct pl_wr *out);
+/* Ends a load cut short by another command or a closed channel: once the OTK was consumed,
+ * a signed installFailedDueToInterruption(11) PIR is stored (IFPP.md §7 case 7); a header
+ * alone is forgotten. */
+PL_MUST_CHECK int pl_euicc_load_interrupt(struct pl_euicc *e);
 /* Wipes the RAM load context without any state change. */
 void pl_euicc_load_reset(struct pl_euicc *e);
 

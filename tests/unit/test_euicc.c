@@ -1453,3 +1453,20 @@ Test(euicc, header_alone_changes_nothing, .init = setup, .fini = teardown)
     pl_wr_free(&w);
     segs_free(&g);
 }
+
+Test(euicc, channel_close_after_header_changes_nothing, .init = setup, .fini = teardown)
+{
+    struct segs g;
+    struct pl_wr w;
+    uint16_t sw;
+    segs_init(&g, false);
+    pl_wr_init_dyn(&w, 1 << 16);
+    cr_assert_eq(es10(g.p.hdr.buf, g.p.hdr.len, &w), PL_SW_OK);
+    struct pl_apdu_ops ops = {pl_euicc_transmit, E};
+    cr_assert_eq(pl_apdu_close_channel(&ops, CH, &sw), PL_OK);
+    cr_assert_eq(pl_euicc_write_count(E), 0);
+    cr_assert_eq(pl_euicc_notif_count(E), 0);
+    expect_no_spend();
+    pl_wr_free(&w);
+    segs_free(&g);
+}
