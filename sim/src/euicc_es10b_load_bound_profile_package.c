@@ -378,6 +378,7 @@ static int step_a2(struct pl_euicc *e, const uint8_t *seg, size_t len)
     struct pl_rsk rsk;
     struct pl_bsp_keys keys;
     int reason;
+    memset(&rsk, 0, sizeof(rsk));
     if (take(&l->bpp_left, len) != PL_OK)
         return PL_PIR_REASON_SCP03T_STRUCTURE_ERROR;
     pl_wr_init_fixed(&plain, buf, sizeof(buf));
@@ -393,9 +394,9 @@ static int step_a2(struct pl_euicc *e, const uint8_t *seg, size_t len)
     memcpy(keys.s_mac, rsk.ppk_mac, sizeof(keys.s_mac));
     pl_bsp_replace(&l->bsp, &keys);
     pl_bsp_keys_wipe(&keys);
-    pl_memzero(&rsk, sizeof(rsk));
     l->phase = PL_LOAD_A2;
 out:
+    pl_memzero(&rsk, sizeof(rsk));
     pl_wr_reset(&plain);
     return reason;
 }
