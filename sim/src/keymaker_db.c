@@ -561,6 +561,9 @@ int pl_km_load_profiles(struct pl_km *km, const char *dir, unsigned *added, unsi
             names[j] = names[j - 1];
             names[j - 1] = t;
         }
+    /* One transaction for the whole directory: one fsync instead of one per profile. */
+    if ((rc = pl_km_db_begin(km)))
+        goto out;
     for (size_t i = 0; i < n; i++) {
         struct stat st;
         size_t len = 0;
@@ -582,8 +585,9 @@ int pl_km_load_profiles(struct pl_km *km, const char *dir, unsigned *added, unsi
                                           : pl_strerror(r));
         }
     }
-    rc = PL_OK;
+    rc = pl_km_db_commit(km);
 out:
+    pl_km_db_rollback(km); /* no-op after a commit */
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
