@@ -1,5 +1,5 @@
 /* ES10f "FPA Services" commands. PROVLINE'S OWN COMMAND SET until GSMA SGP.42 is public:
- * docs/ifpp-es10f.md §3-§6 (wire, sequencing, lock rules, ASN.1), docs/decisions/0004.
+ * docs/ifpp-es10f.md §3-§7 (wire, sequencing, lock rules, ASN.1), docs/decisions/0004.
  * Sources: GSMA SGP.41 v1.0 GENS08, GENS13, EUICCF03, EUICCF04 (IFPP.md §3-§4); IFPP.md
  * §6.1-§6.2; the GSMA SGP.32 v1.2 §2.11 EuiccPackageRequest counter pattern (IFPP.md
  * §5.8, EIM.md §1.3); ARCHITECTURE.md §4 steps 1 and 6. Strict DER through der.h only. */

@@ -1,5 +1,5 @@
 /* provline IFPP package envelope "IfppPackage" ('FF70'). PROVLINE'S OWN FORMAT until GSMA
- * SGP.42 is public: docs/ifpp-es10f.md §2 (wire, ASN.1), docs/decisions/0004. Sources:
+ * SGP.42 is public: docs/ifpp-es10f.md §2 and §7 (wire, ASN.1), docs/decisions/0004. Sources:
  * IFPP.md §6.1 (package envelope), §5.1-§5.2 (GSMA SGP.22 v2.5 §2.5.4 BoundProfilePackage,
  * carried byte-exact), §7 cases 20 and 22. Strict DER through der.h only. */
 #include "provline/protocol/ifpp_envelope.h"

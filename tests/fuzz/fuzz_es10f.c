@@ -1,4 +1,4 @@
-/* Fuzz target: every ES10f decoder (protocol/es10f.h, docs/ifpp-es10f.md §3-§5) on the same
+/* Fuzz target: every ES10f decoder (protocol/es10f.h, docs/ifpp-es10f.md §4-§6) on the same
  * arbitrary bytes, as the eUICC (requests) and the FPA / Key Maker (responses) see them.
  * Each input is rejected with an error or decoded into views inside it; whatever decodes
  * re-encodes to exactly the input (strict DER is canonical). */

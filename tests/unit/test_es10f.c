@@ -1,4 +1,4 @@
-/* Unit tests: provline's ES10f commands (protocol/es10f.h, docs/ifpp-es10f.md §3-§6):
+/* Unit tests: provline's ES10f commands (protocol/es10f.h, docs/ifpp-es10f.md §3-§7):
  * OTK signatures ("IFPP-OTK" || EID || otkId || otPK), GetIfppInfo, the LoadIfppPackage
  * header and its response, DeleteRemainingOtks token / receipt with counter anti-replay.
  * Round trips with real keys on P-256 and brainpoolP256r1, golden bytes for the signed

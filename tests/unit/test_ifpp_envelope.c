@@ -830,6 +830,33 @@ Test(ifpp_envelope, fuzz_seeds)
             pl_wr_free(&w);
             fix_free(&f);
         }
+        /* One with a real bound TS.48 BPP. */
+        struct pl_rng rng = PL_RNG_SYSTEM;
+        struct pl_eckey *dp = NULL;
+        struct pl_wr bpp;
+        static const uint8_t host[8] = {'H', 'O', 'S', 'T', 'I', 'D', '0', '1'};
+        size_t upp_len;
+        fix_init(&f, PL_CURVE_P256);
+        f.pkg.dpf_chain.n = 1;
+        uint8_t *upp = read_src("tests/data/ts48/TS48V1-A-UNIQUE.der", &upp_len);
+        cr_assert_eq(pl_eckey_generate(PL_CURVE_P256, &rng, &dp), PL_OK);
+        struct pl_bind_params bp = {
+            .curve = PL_CURVE_P256, .dp_key = dp, .euicc_otpk = f.otpk, .eid = EID,
+            .host_id = host, .host_id_len = sizeof(host), .tid = TID, .tid_len = sizeof(TID),
+            .upp = upp, .upp_len = upp_len, .spn = "provline", .profile_name = "TS.48",
+            .profile_class = 2, .rng = &rng,
+        };
+        pl_wr_init_dyn(&bpp, PL_BIND_BPP_MAX);
+        cr_assert_eq(pl_bpp_bind(&bp, &bpp), PL_OK);
+        f.pkg.bpp = bpp.buf;
+        f.pkg.bpp_len = bpp.len;
+        seal(&f, &w);
+        write_seed("pkg_ts48_bpp_ok.der", w.buf, w.len);
+        pl_wr_free(&w);
+        pl_wr_free(&bpp);
+        pl_eckey_free(dp);
+        free(upp);
+        fix_free(&f);
     }
     /* Every committed *_ok seed decodes. */
     char path[512];
@@ -850,5 +877,5 @@ Test(ifpp_envelope, fuzz_seeds)
         ok++;
     }
     closedir(dir);
-    cr_assert_geq(ok, 2);
+    cr_assert_geq(ok, 3);
 }

@@ -2,7 +2,7 @@
  * Production Process, as ES10 STORE DATA requests like ES10b (IFPP.md §5.7).
  *
  * PROVLINE'S OWN COMMAND SET until GSMA SGP.42 is public. Wire description, APDU-level
- * sequencing, SW 6985 lock rules and the ASN.1 module: docs/ifpp-es10f.md §3-§6; rationale:
+ * sequencing, SW 6985 lock rules and the ASN.1 module: docs/ifpp-es10f.md §1, §3-§7; rationale:
  * docs/decisions/0004-ifpp-envelope-and-es10f.md. Sources: GSMA SGP.41 v1.0 (GENS08,
  * GENS13, EUICCF03, EUICCF04, DMF03 as summarised in IFPP.md §3-§4), IFPP.md §6.1-§6.2,
  * §5.8 (the SGP.32 v1.2 EuiccPackageRequest counter pattern), ARCHITECTURE.md §4.
