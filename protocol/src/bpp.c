@@ -546,6 +546,9 @@ static int smr_opt_check(enum pl_smr_opt o, const struct pl_tlv *t)
     switch (o) {
     case PL_SMR_ICON_TYPE:
     case PL_SMR_PROFILE_CLASS:
+        /* Known leniency: profileClass is DEFAULT operational(2), which X.690 §11.5 says a
+         * DER encoder omits; an explicit '95 01 02' is still accepted because bpp_bind.c
+         * emits it today. Tighten here once it omits the default. */
         return pl_der_get_int(t, &v);
     case PL_SMR_ICON:
         return t->len <= PL_SMR_ICON_MAX ? PL_OK : PL_ERR_DER_VALUE;
