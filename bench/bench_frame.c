@@ -7,14 +7,14 @@
  * Usage: bench_frame [seconds per case, default 1] */
 #define _POSIX_C_SOURCE 200809L
 
+#include "provline/protocol/frame.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "provline/protocol/frame.h"
-
-#define LINE_RATE_BPS 921600.0
+#define LINE_RATE_BPS    921600.0
 #define LINE_BYTES_PER_S (LINE_RATE_BPS / 10.0) /* 8N1 */
 
 static double now_s(void)
@@ -54,8 +54,11 @@ static int run_case(const char *name, size_t len, int zeros, double seconds, dou
     static uint8_t wire[PL_FRAME_ENC_MAX];
     static struct pl_frame_rx rx;
     fill(payload, len, zeros);
-    struct pl_frame_hdr h = {.type = PL_FRAME_DATA, .seq = 1, .src = 0x11111111u,
-                             .dst = 0x22222222u, .len = (uint16_t)len};
+    struct pl_frame_hdr h = {.type = PL_FRAME_DATA,
+                             .seq = 1,
+                             .src = 0x11111111u,
+                             .dst = 0x22222222u,
+                             .len = (uint16_t)len};
     size_t wn = 0;
 
     /* encode only */
@@ -129,8 +132,10 @@ int main(int argc, char **argv)
         size_t len;
         int zeros;
     } cases[] = {
-        {"control-size payload", 16, 0},   {"small", 256, 0},
-        {"mtu default", 1024, 0},          {"max payload", PL_FRAME_MAX_PAYLOAD, 0},
+        {"control-size payload", 16, 0},
+        {"small", 256, 0},
+        {"mtu default", 1024, 0},
+        {"max payload", PL_FRAME_MAX_PAYLOAD, 0},
         {"max payload, zeros", PL_FRAME_MAX_PAYLOAD, 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -50,9 +50,9 @@ struct pl_link {
 
     /* per call */
     uint64_t now;
-    int werr;    /* first write error of the outermost call */
-    int failed;  /* PL_ERR_TIMEOUT when retries ran out during the call */
-    int depth;   /* nesting of API calls (pl_link_send from a callback) */
+    int werr;   /* first write error of the outermost call */
+    int failed; /* PL_ERR_TIMEOUT when retries ran out during the call */
+    int depth;  /* nesting of API calls (pl_link_send from a callback) */
 
     struct pl_link_stats st;
 };
@@ -71,8 +71,8 @@ void pl_link_config_default(struct pl_link_config *cfg)
 
 static bool config_ok(const struct pl_link_config *c)
 {
-    return c->session != 0 && c->mtu >= 1 && c->mtu <= PL_FRAME_MAX_PAYLOAD && c->rto_ms > 0 &&
-           c->reset_ms > 0 && c->max_msg <= PL_LINK_MAX_MSG_CAP && c->max_queue >= c->max_msg;
+    return c->session != 0 && c->mtu >= 1 && c->mtu <= PL_FRAME_MAX_PAYLOAD && c->rto_ms > 0
+           && c->reset_ms > 0 && c->max_msg <= PL_LINK_MAX_MSG_CAP && c->max_queue >= c->max_msg;
 }
 
 /* ---- output ---- */
@@ -130,7 +130,8 @@ static void kick_tx(struct pl_link *l)
         .len = (uint16_t)l->frag_len,
     };
     if (pl_frame_encode(&h, l->frag_len ? m->data + l->tx_off : NULL, l->frame, sizeof(l->frame),
-                        &l->frame_len) != PL_OK) {
+                        &l->frame_len)
+        != PL_OK) {
         if (l->werr == 0)
             l->werr = PL_ERR_INTERNAL;
         return;

@@ -2,11 +2,11 @@
  * docs/serial-framing.md §2). Any byte string, fed in pseudo-random chunk sizes, must give the
  * same frames and counters as when fed whole; every frame delivered must re-encode to wire
  * bytes that decode to the same frame; nothing may be read or written out of bounds. */
+#include "provline/protocol/frame.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "provline/protocol/frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,9 +22,17 @@ static void on_frame(void *user, const struct pl_frame_hdr *h, const uint8_t *pa
     struct seen *s = user;
     if (h->len > PL_FRAME_MAX_PAYLOAD || (h->len && !payload))
         abort();
-    uint8_t hb[11] = {h->type, h->flags, h->seq, (uint8_t)(h->src >> 24), (uint8_t)(h->src >> 16),
-                      (uint8_t)(h->src >> 8), (uint8_t)h->src, (uint8_t)(h->dst >> 24),
-                      (uint8_t)(h->dst >> 16), (uint8_t)(h->dst >> 8), (uint8_t)h->dst};
+    uint8_t hb[11] = {h->type,
+                      h->flags,
+                      h->seq,
+                      (uint8_t)(h->src >> 24),
+                      (uint8_t)(h->src >> 16),
+                      (uint8_t)(h->src >> 8),
+                      (uint8_t)h->src,
+                      (uint8_t)(h->dst >> 24),
+                      (uint8_t)(h->dst >> 16),
+                      (uint8_t)(h->dst >> 8),
+                      (uint8_t)h->dst};
     uint32_t d = pl_crc32_update(pl_crc32(hb, sizeof(hb)), payload, h->len);
     if (s->n < MAX_SEEN)
         s->digest[s->n] = d;

@@ -5,13 +5,13 @@
  *
  * Script, one op per step: 0 = frame {type, flags, seq, src#, dst#, len, payload[len]},
  * 1 = raw {len, bytes[len]}, 2 = tick {ms}, 3 = send {len/16}, 4 = restart. */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "provline/protocol/frame.h"
 #include "provline/protocol/link.h"
 #include "provline/protocol/rd.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -71,12 +71,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 0: {
             uint8_t t, fl, seq, s, d, len;
             const uint8_t *p = NULL;
-            if (pl_rd_u8(&r, &t) || pl_rd_u8(&r, &fl) || pl_rd_u8(&r, &seq) ||
-                pl_rd_u8(&r, &s) || pl_rd_u8(&r, &d) || pl_rd_u8(&r, &len) ||
-                pl_rd_bytes(&r, len, &p))
+            if (pl_rd_u8(&r, &t) || pl_rd_u8(&r, &fl) || pl_rd_u8(&r, &seq) || pl_rd_u8(&r, &s)
+                || pl_rd_u8(&r, &d) || pl_rd_u8(&r, &len) || pl_rd_bytes(&r, len, &p))
                 goto out;
-            struct pl_frame_hdr h = {.type = (uint8_t)(t % 5 + 1), .flags = fl & PL_FRAME_F_MORE,
-                                     .seq = seq, .src = sessions[s % 4], .dst = sessions[d % 4],
+            struct pl_frame_hdr h = {.type = (uint8_t)(t % 5 + 1),
+                                     .flags = fl & PL_FRAME_F_MORE,
+                                     .seq = seq,
+                                     .src = sessions[s % 4],
+                                     .dst = sessions[d % 4],
                                      .len = len};
             uint8_t wire[PL_FRAME_ENC_MAX];
             size_t wn = 0;

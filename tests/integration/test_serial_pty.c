@@ -7,6 +7,11 @@
  * timeout only guards against a hang. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "pl_test.h"
+#include "provline/fixtures/pty.h"
+#include "provline/fixtures/serial.h"
+#include "provline/protocol/link.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,11 +23,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "pl_test.h"
-#include "provline/fixtures/pty.h"
-#include "provline/fixtures/serial.h"
-#include "provline/protocol/link.h"
 
 static uint64_t mono_ms(void)
 {
@@ -105,8 +105,8 @@ Test(serial_pty, open_errors_are_specific)
                  PL_ERR_INVAL);
     cr_assert_null(ops.read);
     for (unsigned b = 0; b < 2000000; b += 1111)
-        cr_assert_eq(pl_serial_baud_ok(b), b == 115200 || b == 230400 || b == 460800 ||
-                                               b == 500000 || b == 576000 || b == 921600);
+        cr_assert_eq(pl_serial_baud_ok(b), b == 115200 || b == 230400 || b == 460800 || b == 500000
+                                               || b == 576000 || b == 921600);
     cr_assert(pl_serial_baud_ok(921600));
     cr_assert_not(pl_serial_baud_ok(1000000));
 }
@@ -173,7 +173,7 @@ Test(serial_pty, read_contract_binary_clean_and_hangup, .timeout = 60)
 /* ---- framing + link over the pty ---- */
 
 #define N_MSGS 17
-#define BIG (64 * 1024)
+#define BIG    (64 * 1024)
 
 struct side {
     const char *name;

@@ -1,14 +1,14 @@
 /* Unit tests: serial frame codec (protocol/src/frame.c), format in docs/serial-framing.md.
  * Vectors: tests/vectors/serial_frame.txt (CRC-32/ISO-HDLC check value, COBS worked examples
  * from Cheshire & Baker, frames from an independent model). */
+#include "pl_test.h"
+#include "provline/protocol/frame.h"
+#include "provline/protocol/hex.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "pl_test.h"
-#include "provline/protocol/frame.h"
-#include "provline/protocol/hex.h"
 
 /* ---- helpers ---- */
 
@@ -65,8 +65,12 @@ static void fill_random(uint8_t *p, size_t n)
 static size_t encode(uint8_t type, uint8_t flags, uint8_t seq, const uint8_t *payload, size_t len,
                      uint8_t *out)
 {
-    struct pl_frame_hdr h = {.type = type, .flags = flags, .seq = seq, .src = 0x01020304u,
-                             .dst = 0xA0B0C0D0u, .len = (uint16_t)len};
+    struct pl_frame_hdr h = {.type = type,
+                             .flags = flags,
+                             .seq = seq,
+                             .src = 0x01020304u,
+                             .dst = 0xA0B0C0D0u,
+                             .len = (uint16_t)len};
     size_t n = 0;
     cr_assert_eq(pl_frame_encode(&h, payload, out, PL_FRAME_ENC_MAX, &n), PL_OK);
     return n;
@@ -98,8 +102,8 @@ static size_t encode_raw(const uint8_t *hdr14, const uint8_t *payload, size_t le
 
 static void make_hdr(uint8_t *hdr, uint8_t ver, uint8_t type, uint8_t flags, uint16_t len)
 {
-    const uint8_t h[PL_FRAME_HDR_LEN] = {ver, type, flags, 5, 1, 2, 3, 4, 5, 6, 7, 8,
-                                         (uint8_t)(len >> 8), (uint8_t)len};
+    const uint8_t h[PL_FRAME_HDR_LEN] = {
+        ver, type, flags, 5, 1, 2, 3, 4, 5, 6, 7, 8, (uint8_t)(len >> 8), (uint8_t)len};
     memcpy(hdr, h, sizeof(h));
 }
 
@@ -158,9 +162,12 @@ Test(frame, vector_file)
                          7, "bad vector line: %.60s", line);
             size_t n = hexarg(p, in, sizeof(in));
             size_t wn = hexarg(b, want, sizeof(want));
-            struct pl_frame_hdr h = {.type = (uint8_t)type, .flags = (uint8_t)flags,
-                                     .seq = (uint8_t)seq, .src = (uint32_t)src,
-                                     .dst = (uint32_t)dst, .len = (uint16_t)n};
+            struct pl_frame_hdr h = {.type = (uint8_t)type,
+                                     .flags = (uint8_t)flags,
+                                     .seq = (uint8_t)seq,
+                                     .src = (uint32_t)src,
+                                     .dst = (uint32_t)dst,
+                                     .len = (uint16_t)n};
             size_t gn = 0;
             cr_assert_eq(pl_frame_encode(&h, n ? in : NULL, got, sizeof(got), &gn), PL_OK);
             cr_expect_eq(gn, wn, "frame line %d: length %zu, want %zu", frames, gn, wn);
@@ -209,9 +216,15 @@ Test(frame, round_trip_sizes_and_contents)
         for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
             size_t n = sizes[i];
             switch (pattern) {
-            case 0: memset(payload, 0x00, n); break;
-            case 1: memset(payload, 0xFF, n); break;
-            case 2: fill_random(payload, n); break;
+            case 0:
+                memset(payload, 0x00, n);
+                break;
+            case 1:
+                memset(payload, 0xFF, n);
+                break;
+            case 2:
+                fill_random(payload, n);
+                break;
             default:
                 for (size_t k = 0; k < n; k++)
                     payload[k] = (k % 3 == 0) ? 0 : (uint8_t)k;
@@ -234,8 +247,8 @@ Test(frame, round_trip_sizes_and_contents)
             cr_assert_eq(s.frames[0].h.src, 0x01020304u);
             cr_assert_eq(s.frames[0].h.dst, 0xA0B0C0D0u);
             cr_assert_eq(s.frames[0].h.len, n);
-            cr_assert_eq(memcmp(s.frames[0].payload, payload, n), 0, "pattern %d size %zu",
-                         pattern, n);
+            cr_assert_eq(memcmp(s.frames[0].payload, payload, n), 0, "pattern %d size %zu", pattern,
+                         n);
             cr_assert_eq(pl_frame_rx_errors(&rx), 0);
             cr_assert_eq(rx.stats.skipped, 0);
             sink_free(&s);

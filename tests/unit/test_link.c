@@ -6,13 +6,13 @@
  * get 1..3 bytes overwritten with random values, and a further 5% are lost whole. A literal 5%
  * per-byte error rate would leave essentially no 4 KiB frame intact (0.95^4000) and no framing
  * could get through it. */
-#include <criterion/criterion.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "pl_wire.h"
 #include "provline/protocol/frame.h"
 #include "provline/protocol/link.h"
+
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* ---- endpoints, messages, simulated time ---- */
 
@@ -84,8 +84,8 @@ static void end_open(struct end *e, uint32_t session, size_t mtu, uint32_t rto, 
     cfg.max_retries = 15;
     cfg.max_msg = max_msg;
     cfg.max_queue = 4 * max_msg;
-    struct pl_link_ops ops = {.write = end_write, .deliver = end_deliver, .event = end_event,
-                              .user = e};
+    struct pl_link_ops ops = {
+        .write = end_write, .deliver = end_deliver, .event = end_event, .user = e};
     memset(e->events, 0, sizeof(e->events));
     e->timeouts_rc = 0;
     cr_assert_eq(pl_link_new(&cfg, &ops, now_ms, &e->link), PL_OK);
@@ -181,8 +181,12 @@ static void feed(struct end *e, struct feeder *f)
 static struct pl_wire *wire(uint64_t seed, unsigned drop, unsigned corrupt, unsigned dup,
                             unsigned noise, unsigned delay, unsigned chunk)
 {
-    struct pl_wire_cfg c = {.seed = seed, .drop_permille = drop, .corrupt_permille = corrupt,
-                            .dup_permille = dup, .noise_permille = noise, .max_delay_ms = delay,
+    struct pl_wire_cfg c = {.seed = seed,
+                            .drop_permille = drop,
+                            .corrupt_permille = corrupt,
+                            .dup_permille = dup,
+                            .noise_permille = noise,
+                            .max_delay_ms = delay,
                             .max_chunk = chunk};
     struct pl_wire *w = pl_wire_new(&c);
     cr_assert_not_null(w);
@@ -277,8 +281,7 @@ static size_t check_contiguous(const struct rxlog *r, uint64_t stream, size_t lo
         if (r->len[0] == n && memcmp(r->data[0], want, n) == 0)
             first = k;
     }
-    cr_assert_neq(first, SIZE_MAX, "first message after the restart is not index %zu..%zu", lo,
-                  hi);
+    cr_assert_neq(first, SIZE_MAX, "first message after the restart is not index %zu..%zu", lo, hi);
     cr_assert_eq(r->n, total - first, "messages %zu..%zu expected, got %zu", first, total - 1,
                  r->n);
     for (size_t i = 0; i < r->n; i++)
@@ -596,8 +599,8 @@ static void feed_frame(struct pl_link *l, uint8_t type, uint8_t flags, uint8_t s
     uint8_t buf[PL_FRAME_ENC_MAX];
     size_t n = 0;
     size_t plen = payload ? strlen(payload) : 0;
-    struct pl_frame_hdr h = {.type = type, .flags = flags, .seq = seq, .src = src, .dst = dst,
-                             .len = (uint16_t)plen};
+    struct pl_frame_hdr h = {
+        .type = type, .flags = flags, .seq = seq, .src = src, .dst = dst, .len = (uint16_t)plen};
     cr_assert_eq(pl_frame_encode(&h, (const uint8_t *)payload, buf, sizeof(buf), &n), PL_OK);
     cr_assert_eq(pl_link_input(l, buf, n, now_ms), expect_rc);
 }

@@ -20,10 +20,10 @@
 #ifndef PROVLINE_PROTOCOL_FRAME_H
 #define PROVLINE_PROTOCOL_FRAME_H
 
+#include "provline/protocol/err.h"
+
 #include <stddef.h>
 #include <stdint.h>
-
-#include "provline/protocol/err.h"
 
 #define PL_FRAME_VERSION     1u
 #define PL_FRAME_DELIM       0x00u
@@ -54,9 +54,9 @@ struct pl_frame_hdr {
     uint8_t type;  /* enum pl_frame_type */
     uint8_t flags; /* PL_FRAME_F_* */
     uint8_t seq;
-    uint32_t src;  /* sender's session id */
-    uint32_t dst;  /* receiver's session id as the sender knows it (0 = unknown) */
-    uint16_t len;  /* payload length, <= PL_FRAME_MAX_PAYLOAD */
+    uint32_t src; /* sender's session id */
+    uint32_t dst; /* receiver's session id as the sender knows it (0 = unknown) */
+    uint16_t len; /* payload length, <= PL_FRAME_MAX_PAYLOAD */
 };
 
 /* CRC-32/ISO-HDLC. Start with crc = 0 and feed the running value back in to continue. */

@@ -17,12 +17,12 @@
 #ifndef PROVLINE_PROTOCOL_LINK_H
 #define PROVLINE_PROTOCOL_LINK_H
 
+#include "provline/protocol/err.h"
+#include "provline/protocol/frame.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "provline/protocol/err.h"
-#include "provline/protocol/frame.h"
 
 /* Hard upper bound for max_msg (a Bound Profile Package is < 100 KB). */
 #define PL_LINK_MAX_MSG_CAP (4u * 1024u * 1024u)
@@ -73,9 +73,9 @@ struct pl_link_stats {
     uint64_t naks_tx;
     uint64_t naks_rx;
     uint64_t resets_tx;
-    uint64_t peer_resets;  /* PL_LINK_EV_PEER_RESET */
-    uint64_t timeouts;     /* PL_LINK_EV_TIMEOUT */
-    uint64_t rx_dropped;   /* PL_LINK_EV_RX_DROPPED */
+    uint64_t peer_resets;          /* PL_LINK_EV_PEER_RESET */
+    uint64_t timeouts;             /* PL_LINK_EV_TIMEOUT */
+    uint64_t rx_dropped;           /* PL_LINK_EV_RX_DROPPED */
     struct pl_frame_rx_stats line; /* the frame decoder's counters */
 };
 
@@ -101,8 +101,7 @@ PL_MUST_CHECK int pl_link_send(struct pl_link *l, const uint8_t *msg, size_t len
 /* Bytes from the line (borrowed, any chunking). Delivers messages and raises events through
  * ops; writes ACKs and further frames. Returns PL_OK, the first write error, or PL_ERR_TIMEOUT
  * when retries ran out during this call (the link has already started to resync). */
-PL_MUST_CHECK int pl_link_input(struct pl_link *l, const uint8_t *bytes, size_t n,
-                                uint64_t now_ms);
+PL_MUST_CHECK int pl_link_input(struct pl_link *l, const uint8_t *bytes, size_t n, uint64_t now_ms);
 
 /* Runs the timers: RESET while unsynchronised, retransmission, the retry limit. Call it at or
  * after pl_link_deadline(). Returns as pl_link_input. */
