@@ -1061,6 +1061,8 @@ int pl_km_handle(struct pl_km *km, const char *station, const uint8_t *req, size
                    (unsigned long long)m->seq, pl_km_error_name(c.refusal.code), c.refusal.detail);
     }
     km_seq++;
+    if (rep->which_body == PL_KM_HELLO_ACK)
+        rep->body.hello_ack.keymaker_seq = (uint64_t)km_seq;
     if ((rc = finish_header(km, rep, m->msg_id.bytes, (uint64_t)km_seq)))
         goto internal;
     if ((rc = pl_km_msg_encode(rep, &enc)))

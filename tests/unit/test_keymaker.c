@@ -423,6 +423,7 @@ Test(keymaker, hello_and_resync)
     cr_assert_eq(r->which_body, PL_KM_HELLO_ACK);
     cr_assert_eq(r->body.hello_ack.last_seq_seen, 17);
     cr_assert_eq(r->seq, 2);
+    cr_assert_eq(r->body.hello_ack.keymaker_seq, 2);
     msg_free(r);
     msg_free(m);
     m = msg_new(&f, 0, PL_KM_TOKEN_REQUEST);
