@@ -63,6 +63,8 @@ static int segment_cmd(enum pl_euicc_phase p, uint32_t tag)
 {
     if (p == PL_LOAD_A1_DONE && tag == 0xA2u)
         return PL_PIR_CMD_REPLACE_SESSION_KEYS;
+    if (p == PL_LOAD_A1_DONE && tag == 0x88u)
+        return PL_PIR_CMD_STORE_METADATA; /* one '88' too many */
     return phase_cmd(p);
 }
 

@@ -1470,3 +1470,40 @@ Test(euicc, channel_close_after_header_changes_nothing, .init = setup, .fini = t
     pl_wr_free(&w);
     segs_free(&g);
 }
+
+Test(euicc, duplicated_88, .init = setup, .fini = teardown)
+{
+    struct segs g;
+    segs_init(&g, false);
+    cr_assert_eq(g.s[3].p[0], 0x88);
+    cr_assert_eq(g.s[4].p[0], 0xA3, "one '88' expected in this package");
+    struct pl_bpp_span *c = calloc(g.n + 1, sizeof(*c));
+    memcpy(c, g.s, 4 * sizeof(*c));
+    c[4] = g.s[3];
+    memcpy(c + 5, g.s + 4, (g.n - 4) * sizeof(*c));
+    send_expect(&g, c, g.n + 1, PL_PIR_CMD_STORE_METADATA, PL_PIR_REASON_SCP03T_STRUCTURE_ERROR);
+    free(c);
+    segs_free(&g);
+}
+
+Test(euicc, dropped_88, .init = setup, .fini = teardown)
+{
+    struct segs g;
+    segs_init(&g, false);
+    struct pl_bpp_span *c = copy_spans(&g);
+    memmove(c + 3, c + 4, (g.n - 4) * sizeof(*c));
+    send_expect(&g, c, g.n - 1, PL_PIR_CMD_STORE_METADATA, PL_PIR_REASON_SCP03T_STRUCTURE_ERROR);
+    free(c);
+    segs_free(&g);
+}
+
+Test(euicc, dropped_a0, .init = setup, .fini = teardown)
+{
+    struct segs g;
+    segs_init(&g, false);
+    struct pl_bpp_span *c = copy_spans(&g);
+    memmove(c + 1, c + 2, (g.n - 2) * sizeof(*c));
+    send_expect(&g, c, g.n - 1, PL_PIR_CMD_CONFIGURE_ISDP, PL_PIR_REASON_SCP03T_STRUCTURE_ERROR);
+    free(c);
+    segs_free(&g);
+}
