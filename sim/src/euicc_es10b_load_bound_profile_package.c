@@ -514,7 +514,7 @@ int pl_euicc_es10b_load_bpp_segment(struct pl_euicc *e, const uint8_t *seg, size
     struct pl_der d;
     uint32_t tag = 0;
     int reason = 0, rc = PL_OK;
-    int cmd = segment_cmd(l->phase, 0);
+    int cmd;
 
     pl_der_init(&d, seg, len);
     if (pl_der_peek_tag(&d, &tag) != PL_OK)
