@@ -2,15 +2,15 @@
  * (ISD-R, SGP.22 v2.5 §2.2.3), §7.6.1 GET RESPONSE after '61xx', and GlobalPlatform Card
  * Spec §11.11 STORE DATA carrying ES10 requests (SGP.22 v2.5 §5.7: P1 '11'/'91', P2 =
  * block number). provline reference: IFPP.md §5.7; docs/software-euicc.md §5. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "euicc_internal.h"
 #include "provline/protocol/secret.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #define SW_CHANNEL_NOT_SUPPORTED 0x6881u
-#define SW_NO_MORE_CHANNELS 0x6A81u
-#define SW_INTERNAL 0x6F00u
+#define SW_NO_MORE_CHANNELS      0x6A81u
+#define SW_INTERNAL              0x6F00u
 
 static int put_sw(struct pl_wr *w, uint16_t sw)
 {
@@ -197,8 +197,7 @@ int pl_euicc_apdu(struct pl_euicc *e, const uint8_t *capdu, size_t clen, uint8_t
         rc = base == 0x00u ? select_aid(e, &c, ch, &r) : put_sw(&r, PL_SW_CLA_UNSUPPORTED);
         break;
     case PL_INS_STORE_DATA:
-        rc = base == 0x80u ? store_data(e, capdu, clen, ch, &r)
-                           : put_sw(&r, PL_SW_CLA_UNSUPPORTED);
+        rc = base == 0x80u ? store_data(e, capdu, clen, ch, &r) : put_sw(&r, PL_SW_CLA_UNSUPPORTED);
         break;
     default:
         rc = put_sw(&r, PL_SW_INS_UNSUPPORTED);

@@ -5,17 +5,17 @@
  * 7 and 18; docs/software-euicc.md. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "euicc_internal.h"
+#include "provline/protocol/ifpp_envelope.h"
+#include "provline/protocol/pir.h"
+#include "provline/protocol/secret.h"
+#include "provline/protocol/x509.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "euicc_internal.h"
-#include "provline/protocol/ifpp_envelope.h"
-#include "provline/protocol/pir.h"
-#include "provline/protocol/x509.h"
-#include "provline/protocol/secret.h"
 
 /* smdpOid used in a PIR when the package named none (no ConfigureISDP dpOid yet):
  * 2.999.1, under the ITU-T X.660 "example" arc. */
@@ -30,11 +30,16 @@ static const uint8_t sima_ok[] = {0x30, 0x07, 0xA0, 0x05, 0x30, 0x03, 0x80, 0x01
 const char *pl_euicc_otk_state_name(int state)
 {
     switch (state) {
-    case PL_EUICC_OTK_FREE: return "FREE";
-    case PL_EUICC_OTK_IN_USE: return "IN_USE";
-    case PL_EUICC_OTK_CONSUMED: return "CONSUMED";
-    case PL_EUICC_OTK_DELETED: return "DELETED";
-    default: return "unknown";
+    case PL_EUICC_OTK_FREE:
+        return "FREE";
+    case PL_EUICC_OTK_IN_USE:
+        return "IN_USE";
+    case PL_EUICC_OTK_CONSUMED:
+        return "CONSUMED";
+    case PL_EUICC_OTK_DELETED:
+        return "DELETED";
+    default:
+        return "unknown";
     }
 }
 

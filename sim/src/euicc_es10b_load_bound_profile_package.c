@@ -10,9 +10,6 @@
  * GENS08 (strict): the OTK is marked CONSUMED, and that is persisted together with the
  * in-progress marker, after smdpSign verified with otPK(otkId) and before any '87' is
  * processed; otSK is wiped in the same step. Session keys live in RAM only. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "euicc_internal.h"
 #include "provline/protocol/bpp.h"
 #include "provline/protocol/bpp_bind.h"
@@ -20,6 +17,9 @@
 #include "provline/protocol/pir.h"
 #include "provline/protocol/rd.h"
 #include "provline/protocol/secret.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 void pl_euicc_load_reset(struct pl_euicc *e)
 {
@@ -47,13 +47,17 @@ static int phase_cmd(enum pl_euicc_phase p)
 {
     switch (p) {
     case PL_LOAD_IDLE:
-    case PL_LOAD_HEADER: return PL_PIR_CMD_INITIALISE_SECURE_CHANNEL;
-    case PL_LOAD_ISCR: return PL_PIR_CMD_CONFIGURE_ISDP;
+    case PL_LOAD_HEADER:
+        return PL_PIR_CMD_INITIALISE_SECURE_CHANNEL;
+    case PL_LOAD_ISCR:
+        return PL_PIR_CMD_CONFIGURE_ISDP;
     case PL_LOAD_A0:
-    case PL_LOAD_A1: return PL_PIR_CMD_STORE_METADATA;
+    case PL_LOAD_A1:
+        return PL_PIR_CMD_STORE_METADATA;
     case PL_LOAD_A1_DONE:
     case PL_LOAD_A2:
-    case PL_LOAD_A3: return PL_PIR_CMD_LOAD_PROFILE_ELEMENTS;
+    case PL_LOAD_A3:
+        return PL_PIR_CMD_LOAD_PROFILE_ELEMENTS;
     }
     return PL_PIR_CMD_LOAD_PROFILE_ELEMENTS;
 }
@@ -172,9 +176,12 @@ static int take(size_t *left, size_t n)
 static int bsp_reason(int rc)
 {
     switch (rc) {
-    case PL_ERR_BAD_MAC: return PL_PIR_REASON_SCP03T_SECURITY_ERROR;
-    case PL_ERR_NOMEM: return PL_PIR_REASON_INSUFFICIENT_MEMORY;
-    default: return PL_PIR_REASON_SCP03T_STRUCTURE_ERROR;
+    case PL_ERR_BAD_MAC:
+        return PL_PIR_REASON_SCP03T_SECURITY_ERROR;
+    case PL_ERR_NOMEM:
+        return PL_PIR_REASON_INSUFFICIENT_MEMORY;
+    default:
+        return PL_PIR_REASON_SCP03T_STRUCTURE_ERROR;
     }
 }
 
@@ -330,8 +337,8 @@ static int step_a1_header(struct pl_euicc *e, const uint8_t *seg, size_t len)
 {
     struct pl_euicc_load *l = &e->load;
     size_t clen, hlen;
-    if (header_only(seg, len, 0xA1u, &clen, &hlen) != PL_OK || clen == 0 ||
-        take(&l->bpp_left, hlen) != PL_OK || take(&l->bpp_left, clen) != PL_OK)
+    if (header_only(seg, len, 0xA1u, &clen, &hlen) != PL_OK || clen == 0
+        || take(&l->bpp_left, hlen) != PL_OK || take(&l->bpp_left, clen) != PL_OK)
         return PL_PIR_REASON_SCP03T_STRUCTURE_ERROR;
     l->a1_left = clen;
     l->phase = PL_LOAD_A1;
@@ -408,9 +415,9 @@ static int step_a3_header(struct pl_euicc *e, const uint8_t *seg, size_t len)
 {
     struct pl_euicc_load *l = &e->load;
     size_t clen, hlen;
-    if (header_only(seg, len, 0xA3u, &clen, &hlen) != PL_OK || clen == 0 ||
-        take(&l->bpp_left, hlen) != PL_OK || take(&l->bpp_left, clen) != PL_OK ||
-        l->bpp_left != 0)
+    if (header_only(seg, len, 0xA3u, &clen, &hlen) != PL_OK || clen == 0
+        || take(&l->bpp_left, hlen) != PL_OK || take(&l->bpp_left, clen) != PL_OK
+        || l->bpp_left != 0)
         return PL_PIR_REASON_SCP03T_STRUCTURE_ERROR;
     l->a3_left = clen;
     l->phase = PL_LOAD_A3;
@@ -479,8 +486,8 @@ static int step_86(struct pl_euicc *e, const uint8_t *seg, size_t len, struct pl
     struct pl_euicc_load *l = &e->load;
     struct pl_tlv t;
     *reason = 0;
-    if (len > PL_BSP_MAX_SEGMENT || pl_der_parse_one(seg, len, 0x86u, &t) != PL_OK ||
-        take(&l->a3_left, len) != PL_OK) {
+    if (len > PL_BSP_MAX_SEGMENT || pl_der_parse_one(seg, len, 0x86u, &t) != PL_OK
+        || take(&l->a3_left, len) != PL_OK) {
         *reason = PL_PIR_REASON_SCP03T_STRUCTURE_ERROR;
         return PL_OK;
     }
@@ -502,8 +509,10 @@ bool pl_euicc_is_bpp_segment_tag(uint32_t tag)
     case 0xA3u:
     case 0x86u:
     case 0x87u:
-    case 0x88u: return true;
-    default: return false;
+    case 0x88u:
+        return true;
+    default:
+        return false;
     }
 }
 

@@ -3,11 +3,11 @@
  * are the crash-recovery hook of the line (IFPP.md §5.6, §6.3): a PIR stays on the eUICC
  * until the station, after the Key Maker's acknowledgement, removes it. Available in
  * factory mode (FPA) and after it (LPA/IPA). */
-#include <stdlib.h>
-#include <string.h>
-
 #include "euicc_internal.h"
 #include "provline/protocol/notif.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 int pl_euicc_es10b_retrieve_notifications(struct pl_euicc *e, const uint8_t *req, size_t len,
                                           struct pl_wr *rsp)

@@ -4,15 +4,15 @@
  * iccid '5A', isdpAid '4F', profileState '9F70', serviceProviderName '91', profileName '92'.
  * An IPA/LPA Service: refused with 6985 while a FREE OTK remains (SGP.41 EUICCF04, the
  * dispatcher enforces it). */
-#include <string.h>
-
 #include "euicc_internal.h"
 #include "provline/protocol/bpp.h"
 #include "provline/protocol/der.h"
 
-#define TAG_PROFILE_INFO_LIST 0xBF2Du
-#define TAG_PROFILE_INFO 0xE3u
-#define TAG_PROFILE_STATE 0x9F70u
+#include <string.h>
+
+#define TAG_PROFILE_INFO_LIST      0xBF2Du
+#define TAG_PROFILE_INFO           0xE3u
+#define TAG_PROFILE_STATE          0x9F70u
 #define PIL_INCORRECT_INPUT_VALUES 1
 
 static void put_profile(struct pl_wr *w, const struct pl_euicc_prof *p)
@@ -45,8 +45,8 @@ int pl_euicc_es10c_list_profile_info(struct pl_euicc *e, const uint8_t *req, siz
     if (pl_der_enter(&d, &t, &in) != PL_OK || pl_der_optional(&in, 0xA0u, &c, &has_crit) != PL_OK)
         return PL_SW_WRONG_DATA;
     if (has_crit) {
-        if (pl_der_enter(&in, &c, &cd) != PL_OK || pl_der_next(&cd, &s) != PL_OK ||
-            pl_der_finish(&cd) != PL_OK)
+        if (pl_der_enter(&in, &c, &cd) != PL_OK || pl_der_next(&cd, &s) != PL_OK
+            || pl_der_finish(&cd) != PL_OK)
             return PL_SW_WRONG_DATA;
         crit_tag = s.tag;
     }
@@ -64,11 +64,11 @@ int pl_euicc_es10c_list_profile_info(struct pl_euicc *e, const uint8_t *req, siz
         const struct pl_euicc_prof *p = &e->st.prof[i];
         if (has_crit && crit_tag == 0x95u)
             continue;
-        if (has_crit && crit_tag == 0x4Fu &&
-            (s.len != sizeof(p->aid) || memcmp(s.value, p->aid, s.len) != 0))
+        if (has_crit && crit_tag == 0x4Fu
+            && (s.len != sizeof(p->aid) || memcmp(s.value, p->aid, s.len) != 0))
             continue;
-        if (has_crit && crit_tag == 0x5Au &&
-            (s.len != sizeof(p->iccid) || memcmp(s.value, p->iccid, s.len) != 0))
+        if (has_crit && crit_tag == 0x5Au
+            && (s.len != sizeof(p->iccid) || memcmp(s.value, p->iccid, s.len) != 0))
             continue;
         put_profile(rsp, p);
     }

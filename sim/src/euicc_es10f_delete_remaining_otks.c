@@ -8,11 +8,11 @@
  * certificate (role DPpb) chains to the CI this eUICC trusts, i.e. the same authority that
  * may bind profiles to its OTKs. The request carries that chain (signerChain); the eUICC
  * keeps no other trust anchor and no memory of earlier loads' signers. */
-#include <string.h>
-
 #include "euicc_internal.h"
 #include "provline/protocol/es10f.h"
 #include "provline/protocol/secret.h"
+
+#include <string.h>
 
 static int answer_error(int code, struct pl_wr *rsp)
 {

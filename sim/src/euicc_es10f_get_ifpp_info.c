@@ -2,11 +2,11 @@
  * SGP.42 is public: docs/ifpp-es10f.md; es10f.h). EID, factoryMode, CERT.EUICC, CERT.EUM
  * and the FREE one-time keys, each otPK signed with SK.EUICC.SIG over
  * "IFPP-OTK" || EID || otkId || otPK (ARCHITECTURE.md §4 step 1, IFPP.md §6.1). */
-#include <stdlib.h>
-#include <string.h>
-
 #include "euicc_internal.h"
 #include "provline/protocol/es10f.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 int pl_euicc_es10f_get_ifpp_info(struct pl_euicc *e, const uint8_t *req, size_t len,
                                  struct pl_wr *rsp)

@@ -4,11 +4,11 @@
  * cases 1, 3, 5). Nothing changes in the state here unless the header is refused, which
  * stores a signed error PIR (invalidSignature / incorrectInputValues at
  * initialiseSecureChannel) as a pending notification. */
-#include <string.h>
-
 #include "euicc_internal.h"
 #include "provline/protocol/es10f.h"
 #include "provline/protocol/pir.h"
+
+#include <string.h>
 
 int pl_euicc_es10f_load_header(struct pl_euicc *e, const uint8_t *req, size_t len,
                                struct pl_wr *rsp)

@@ -5,11 +5,6 @@
 #ifndef PROVLINE_SIM_EUICC_INTERNAL_H
 #define PROVLINE_SIM_EUICC_INTERNAL_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <time.h>
-
 #include "provline/protocol/apdu.h"
 #include "provline/protocol/bpp.h"
 #include "provline/protocol/bsp.h"
@@ -18,35 +13,40 @@
 #include "provline/protocol/wr.h"
 #include "provline/sim/euicc.h"
 
-#define PL_EUICC_SK_LEN PL_EC_PRIV_LEN
-#define PL_EUICC_TID_MAX 16u
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define PL_EUICC_SK_LEN    PL_EC_PRIV_LEN
+#define PL_EUICC_TID_MAX   16u
 #define PL_EUICC_STATE_MAX (64u * 1024u * 1024u) /* whole state file */
-#define PL_EUICC_CERT_MAX 8192u
-#define PL_EUICC_META_MAX 4096u                   /* StoreMetadata 'BF25' plaintext */
-#define PL_EUICC_UPP_MAX (1024u * 1024u + 8192u)  /* profile bytes of one ISD-P */
+#define PL_EUICC_CERT_MAX  8192u
+#define PL_EUICC_META_MAX  4096u                   /* StoreMetadata 'BF25' plaintext */
+#define PL_EUICC_UPP_MAX   (1024u * 1024u + 8192u) /* profile bytes of one ISD-P */
 
 /* ---- persistent state (IFPP.md §6.2) ---- */
 
 struct pl_euicc_otk {
     uint16_t id;
-    uint8_t state;                  /* enum pl_euicc_otk_state */
-    uint8_t sk[PL_EUICC_SK_LEN];    /* otSK; all zero unless state == FREE */
-    uint8_t pk[PL_EC_PUB_LEN];      /* otPK (public) */
+    uint8_t state;               /* enum pl_euicc_otk_state */
+    uint8_t sk[PL_EUICC_SK_LEN]; /* otSK; all zero unless state == FREE */
+    uint8_t pk[PL_EC_PUB_LEN];   /* otPK (public) */
 };
 
 struct pl_euicc_prof {
-    uint8_t aid[PL_EUICC_AID_LEN];  /* ISD-P AID */
+    uint8_t aid[PL_EUICC_AID_LEN]; /* ISD-P AID */
     uint8_t iccid[PL_EUICC_ICCID_LEN];
     bool enabled;
-    uint8_t *meta;                  /* StoreMetadata 'BF25' plaintext, owned */
+    uint8_t *meta; /* StoreMetadata 'BF25' plaintext, owned */
     size_t meta_len;
-    uint8_t *upp;                   /* concatenated '86' plaintexts, owned */
+    uint8_t *upp; /* concatenated '86' plaintexts, owned */
     size_t upp_len;
 };
 
 struct pl_euicc_notif {
     uint64_t seq;
-    uint8_t *pir;                   /* whole 'BF37', owned */
+    uint8_t *pir; /* whole 'BF37', owned */
     size_t len;
 };
 
@@ -63,19 +63,19 @@ struct pl_euicc_marker {
 struct pl_euicc_state {
     enum pl_curve curve;
     uint8_t eid[PL_EUICC_EID_LEN];
-    uint8_t sk[PL_EUICC_SK_LEN];    /* SK.EUICC.SIG */
-    uint8_t *cert_euicc;            /* CERT.EUICC DER, owned */
+    uint8_t sk[PL_EUICC_SK_LEN]; /* SK.EUICC.SIG */
+    uint8_t *cert_euicc;         /* CERT.EUICC DER, owned */
     size_t cert_euicc_len;
     uint8_t *cert_eum;
     size_t cert_eum_len;
-    uint8_t *cert_ci;               /* the CI root the eUICC trusts (dpfChain, tokens) */
+    uint8_t *cert_ci; /* the CI root the eUICC trusts (dpfChain, tokens) */
     size_t cert_ci_len;
     bool factory_mode;
-    uint64_t pir_seq;               /* last seqNumber used for a notification */
-    uint64_t dotk_counter;          /* last accepted DeleteRemainingOtks counterValue */
-    uint32_t isdp_next;             /* next ISD-P number */
+    uint64_t pir_seq;      /* last seqNumber used for a notification */
+    uint64_t dotk_counter; /* last accepted DeleteRemainingOtks counterValue */
+    uint32_t isdp_next;    /* next ISD-P number */
     size_t n_otk;
-    struct pl_euicc_otk *otk;       /* owned array of n_otk */
+    struct pl_euicc_otk *otk; /* owned array of n_otk */
     size_t n_prof;
     struct pl_euicc_prof prof[PL_EUICC_MAX_PROFILES];
     size_t n_notif;
@@ -109,13 +109,13 @@ void pl_euicc_prof_free(struct pl_euicc_prof *p);
 /* BPP load progress (RAM only; IFPP.md §5.7 segment order). */
 enum pl_euicc_phase {
     PL_LOAD_IDLE = 0,
-    PL_LOAD_HEADER,   /* ES10f LoadIfppPackage header 'FF71' accepted */
-    PL_LOAD_ISCR,     /* 'BF36' header + 'BF23' accepted, OTK consumed; expect 'A0' */
-    PL_LOAD_A0,       /* 'A0' done; expect 'A1' header */
-    PL_LOAD_A1,       /* inside 'A1'; expect '88' */
-    PL_LOAD_A1_DONE,  /* 'A1' complete; expect 'A2' or 'A3' header */
-    PL_LOAD_A2,       /* 'A2' done; expect 'A3' header */
-    PL_LOAD_A3,       /* inside 'A3'; expect '86' */
+    PL_LOAD_HEADER,  /* ES10f LoadIfppPackage header 'FF71' accepted */
+    PL_LOAD_ISCR,    /* 'BF36' header + 'BF23' accepted, OTK consumed; expect 'A0' */
+    PL_LOAD_A0,      /* 'A0' done; expect 'A1' header */
+    PL_LOAD_A1,      /* inside 'A1'; expect '88' */
+    PL_LOAD_A1_DONE, /* 'A1' complete; expect 'A2' or 'A3' header */
+    PL_LOAD_A2,      /* 'A2' done; expect 'A3' header */
+    PL_LOAD_A3,      /* inside 'A3'; expect '86' */
 };
 
 struct pl_euicc_load {
@@ -124,38 +124,38 @@ struct pl_euicc_load {
     uint16_t otk_id;
     uint8_t tid[PL_EUICC_TID_MAX];
     size_t tid_len;
-    struct pl_eckey *dpf_pub;       /* CERT.DPf key, its chain verified to the CI */
-    bool consumed;                  /* the OTK was consumed for this load */
+    struct pl_eckey *dpf_pub; /* CERT.DPf key, its chain verified to the CI */
+    bool consumed;            /* the OTK was consumed for this load */
     /* byte accounting of the 'BF36' being received */
-    size_t bpp_left;                /* contents of 'BF36' still to come */
+    size_t bpp_left; /* contents of 'BF36' still to come */
     size_t a1_left;
     size_t a3_left;
-    struct pl_bsp bsp;              /* session keys: RAM only, wiped on every exit */
+    struct pl_bsp bsp; /* session keys: RAM only, wiped on every exit */
     uint8_t iccid[PL_EUICC_ICCID_LEN];
-    struct pl_wr meta;              /* '88' plaintexts (StoreMetadata) */
-    struct pl_wr upp;               /* '86' plaintexts (the profile) */
-    uint8_t dp_oid[PL_CONFIGURE_ISDP_DP_MAX];  /* ConfigureISDP dpOid, for the PIR's smdpOid */
+    struct pl_wr meta;                        /* '88' plaintexts (StoreMetadata) */
+    struct pl_wr upp;                         /* '86' plaintexts (the profile) */
+    uint8_t dp_oid[PL_CONFIGURE_ISDP_DP_MAX]; /* ConfigureISDP dpOid, for the PIR's smdpOid */
     size_t dp_oid_len;
     bool has_iccid;
-    unsigned channel;               /* logical channel the load runs on */
+    unsigned channel; /* logical channel the load runs on */
 };
 
-#define PL_EUICC_CHANNELS 4u        /* basic channel 0 + logical channels 1..3 */
+#define PL_EUICC_CHANNELS 4u /* basic channel 0 + logical channels 1..3 */
 
 struct pl_euicc {
     char *path;
     struct pl_euicc_opts opts;
     struct pl_rng rng;
-    unsigned writes;                /* state writes attempted since open */
-    bool dead;                      /* power was "cut": every call fails */
+    unsigned writes; /* state writes attempted since open */
+    bool dead;       /* power was "cut": every call fails */
     struct pl_euicc_state st;
-    struct pl_eckey *sk;            /* SK.EUICC.SIG as a key object */
+    struct pl_eckey *sk; /* SK.EUICC.SIG as a key object */
     /* transport */
     bool chan_open[PL_EUICC_CHANNELS];
     bool isdr_selected[PL_EUICC_CHANNELS];
-    struct pl_es10_rx rx;           /* STORE DATA reassembly */
-    struct pl_es10_tx tx;           /* pending response, borrows rsp */
-    uint8_t *rsp;                   /* owned copy of the pending response */
+    struct pl_es10_rx rx; /* STORE DATA reassembly */
+    struct pl_es10_tx tx; /* pending response, borrows rsp */
+    uint8_t *rsp;         /* owned copy of the pending response */
     size_t rsp_len;
     unsigned rsp_chan;
     struct pl_euicc_load load;
@@ -196,8 +196,7 @@ void pl_euicc_load_reset(struct pl_euicc *e);
  * the response (possibly empty) is appended to rsp. Return PL_OK, or a status word
  * (> 0, e.g. 0x6985) to answer instead of data, or a negative pl_err (-> 6F00). */
 PL_MUST_CHECK int pl_euicc_es10_dispatch(struct pl_euicc *e, const uint8_t *req, size_t len,
-                                         unsigned channel,
-                                         struct pl_wr *rsp);
+                                         unsigned channel, struct pl_wr *rsp);
 /* Whether tag is one of the BPP segment tags ('BF36', 'A0'-'A3', '86'-'88'). */
 bool pl_euicc_is_bpp_segment_tag(uint32_t tag);
 PL_MUST_CHECK int pl_euicc_es10b_load_bpp_segment(struct pl_euicc *e, const uint8_t *seg,

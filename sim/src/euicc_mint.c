@@ -3,14 +3,14 @@
  * + CERT.EUICC (SGP.22 v2.5 §4.5.2.1.0.3) from the test PKI's EUM, CERT.EUM, CERT.CI,
  * N one-time key pairs, factoryMode = true. EID check digits: GSMA SGP.29 (mod 97).
  * provline reference: IFPP.md §6.1-§6.2; docs/software-euicc.md §1. */
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "euicc_internal.h"
 #include "provline/protocol/secret.h"
 #include "provline/protocol/x509.h"
 #include "provline/sim/pki.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 static int copy_cert(const struct pl_cert *c, uint8_t **out, size_t *len)
 {
@@ -75,9 +75,9 @@ int pl_euicc_mint(const struct pl_pki *pki, enum pl_curve curve, const uint8_t *
     memset(&st, 0, sizeof(st));
     if (!rng)
         rng = &sysrng;
-    if (!pki || !path || n_otks == 0 || n_otks > PL_EUICC_MAX_OTKS ||
-        (curve != PL_CURVE_P256 && curve != PL_CURVE_BP256R1) || pl_pki_curve(pki) != curve ||
-        (eid && !eid_is_bcd(eid))) {
+    if (!pki || !path || n_otks == 0 || n_otks > PL_EUICC_MAX_OTKS
+        || (curve != PL_CURVE_P256 && curve != PL_CURVE_BP256R1) || pl_pki_curve(pki) != curve
+        || (eid && !eid_is_bcd(eid))) {
         rc = PL_ERR_INVAL;
         goto out;
     }
@@ -104,8 +104,8 @@ int pl_euicc_mint(const struct pl_pki *pki, enum pl_curve curve, const uint8_t *
     st.cert_euicc = cert;
     st.cert_euicc_len = cert_len;
     cert = NULL;
-    if ((rc = copy_cert(pl_pki_cert(pki, PL_PKI_EUM), &st.cert_eum, &st.cert_eum_len)) ||
-        (rc = copy_cert(pl_pki_cert(pki, PL_PKI_CI), &st.cert_ci, &st.cert_ci_len)))
+    if ((rc = copy_cert(pl_pki_cert(pki, PL_PKI_EUM), &st.cert_eum, &st.cert_eum_len))
+        || (rc = copy_cert(pl_pki_cert(pki, PL_PKI_CI), &st.cert_ci, &st.cert_ci_len)))
         goto out;
 
     st.otk = calloc(n_otks, sizeof(*st.otk));

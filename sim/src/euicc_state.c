@@ -4,6 +4,11 @@
  * docs/software-euicc.md §2-§3 (format, write protocol). POSIX.1-2008 open/fsync/rename. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "euicc_internal.h"
+#include "provline/protocol/der.h"
+#include "provline/protocol/rd.h"
+#include "provline/protocol/secret.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,11 +17,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "euicc_internal.h"
-#include "provline/protocol/der.h"
-#include "provline/protocol/rd.h"
-#include "provline/protocol/secret.h"
-
 /* File = magic(4) "PLEU" || version(1) || 3 zero bytes || u32be body length || body
  *        || SHA-256 over everything before it. */
 static const uint8_t state_magic[4] = {'P', 'L', 'E', 'U'};
@@ -24,20 +24,20 @@ static const uint8_t state_magic[4] = {'P', 'L', 'E', 'U'};
 #define STATE_HDR_LEN 12u
 
 /* Body tags (context class, provline-local). */
-#define T_CURVE 0x80u
-#define T_EID 0x81u
-#define T_SK 0x82u
+#define T_CURVE      0x80u
+#define T_EID        0x81u
+#define T_SK         0x82u
 #define T_CERT_EUICC 0x83u
-#define T_CERT_EUM 0x84u
-#define T_CERT_CI 0x85u
-#define T_FACTORY 0x86u
-#define T_PIR_SEQ 0x87u
-#define T_DOTK_CTR 0x88u
-#define T_ISDP_NEXT 0x89u
-#define T_OTKS 0xA0u
-#define T_PROFILE 0xA1u
-#define T_NOTIF 0xA2u
-#define T_MARKER 0xA3u
+#define T_CERT_EUM   0x84u
+#define T_CERT_CI    0x85u
+#define T_FACTORY    0x86u
+#define T_PIR_SEQ    0x87u
+#define T_DOTK_CTR   0x88u
+#define T_ISDP_NEXT  0x89u
+#define T_OTKS       0xA0u
+#define T_PROFILE    0xA1u
+#define T_NOTIF      0xA2u
+#define T_MARKER     0xA3u
 
 void pl_euicc_prof_free(struct pl_euicc_prof *p)
 {
@@ -292,13 +292,13 @@ static int decode_profile(struct pl_der *d, const struct pl_tlv *t, struct pl_eu
     if ((rc = pl_der_enter(d, t, &in)))
         return rc;
     s->n_prof++; /* from here p is owned by s, freed with it on error */
-    if ((rc = expect_fixed(&in, 0x80u, p->aid, sizeof(p->aid))) ||
-        (rc = expect_fixed(&in, 0x81u, p->iccid, sizeof(p->iccid))))
+    if ((rc = expect_fixed(&in, 0x80u, p->aid, sizeof(p->aid)))
+        || (rc = expect_fixed(&in, 0x81u, p->iccid, sizeof(p->iccid))))
         return rc;
     if ((rc = pl_der_expect(&in, 0x82u, &e)) || (rc = pl_der_get_bool(&e, &p->enabled)))
         return rc;
-    if ((rc = expect_blob(&in, 0x83u, 0, PL_EUICC_META_MAX, &p->meta, &p->meta_len)) ||
-        (rc = expect_blob(&in, 0x84u, 0, PL_EUICC_UPP_MAX, &p->upp, &p->upp_len)))
+    if ((rc = expect_blob(&in, 0x83u, 0, PL_EUICC_META_MAX, &p->meta, &p->meta_len))
+        || (rc = expect_blob(&in, 0x84u, 0, PL_EUICC_UPP_MAX, &p->upp, &p->upp_len)))
         return rc;
     return pl_der_finish(&in);
 }
@@ -335,8 +335,8 @@ static int decode_marker(struct pl_der *d, const struct pl_tlv *t, struct pl_eui
     if ((rc = expect_uint(&in, 0x80u, UINT16_MAX, &v)))
         return rc;
     s->loading.otk_id = (uint16_t)v;
-    if ((rc = pl_der_expect(&in, 0x81u, &e)) ||
-        (rc = pl_der_get_octets(&e, 1, PL_EUICC_TID_MAX, &tid, &s->loading.tid_len)))
+    if ((rc = pl_der_expect(&in, 0x81u, &e))
+        || (rc = pl_der_get_octets(&e, 1, PL_EUICC_TID_MAX, &tid, &s->loading.tid_len)))
         return rc;
     memcpy(s->loading.tid, tid, s->loading.tid_len);
     s->loading.active = true;
@@ -356,18 +356,18 @@ static int decode_body(const uint8_t *p, size_t len, struct pl_euicc_state *s)
     if (v != PL_CURVE_P256 && v != PL_CURVE_BP256R1)
         return PL_ERR_DER_VALUE;
     s->curve = (enum pl_curve)v;
-    if ((rc = expect_fixed(&d, T_EID, s->eid, sizeof(s->eid))) ||
-        (rc = expect_fixed(&d, T_SK, s->sk, sizeof(s->sk))))
+    if ((rc = expect_fixed(&d, T_EID, s->eid, sizeof(s->eid)))
+        || (rc = expect_fixed(&d, T_SK, s->sk, sizeof(s->sk))))
         return rc;
     if ((rc = expect_blob(&d, T_CERT_EUICC, 1, PL_EUICC_CERT_MAX, &s->cert_euicc,
-                          &s->cert_euicc_len)) ||
-        (rc = expect_blob(&d, T_CERT_EUM, 1, PL_EUICC_CERT_MAX, &s->cert_eum, &s->cert_eum_len)) ||
-        (rc = expect_blob(&d, T_CERT_CI, 1, PL_EUICC_CERT_MAX, &s->cert_ci, &s->cert_ci_len)))
+                          &s->cert_euicc_len))
+        || (rc = expect_blob(&d, T_CERT_EUM, 1, PL_EUICC_CERT_MAX, &s->cert_eum, &s->cert_eum_len))
+        || (rc = expect_blob(&d, T_CERT_CI, 1, PL_EUICC_CERT_MAX, &s->cert_ci, &s->cert_ci_len)))
         return rc;
     if ((rc = pl_der_expect(&d, T_FACTORY, &t)) || (rc = pl_der_get_bool(&t, &s->factory_mode)))
         return rc;
-    if ((rc = expect_uint(&d, T_PIR_SEQ, UINT64_MAX, &s->pir_seq)) ||
-        (rc = expect_uint(&d, T_DOTK_CTR, UINT64_MAX, &s->dotk_counter)))
+    if ((rc = expect_uint(&d, T_PIR_SEQ, UINT64_MAX, &s->pir_seq))
+        || (rc = expect_uint(&d, T_DOTK_CTR, UINT64_MAX, &s->dotk_counter)))
         return rc;
     if ((rc = expect_uint(&d, T_ISDP_NEXT, UINT32_MAX, &v)))
         return rc;
@@ -412,12 +412,12 @@ int pl_euicc_state_decode(const uint8_t *p, size_t len, struct pl_euicc_state *s
 
     memset(s, 0, sizeof(*s));
     pl_rd_init(&r, p, len);
-    if ((rc = pl_rd_bytes(&r, sizeof(state_magic), &magic)) || (rc = pl_rd_u8(&r, &ver)) ||
-        (rc = pl_rd_u8(&r, &pad0)) || (rc = pl_rd_u16be(&r, &pad1)) ||
-        (rc = pl_rd_u32be(&r, &body_len)))
+    if ((rc = pl_rd_bytes(&r, sizeof(state_magic), &magic)) || (rc = pl_rd_u8(&r, &ver))
+        || (rc = pl_rd_u8(&r, &pad0)) || (rc = pl_rd_u16be(&r, &pad1))
+        || (rc = pl_rd_u32be(&r, &body_len)))
         goto out;
-    if (memcmp(magic, state_magic, sizeof(state_magic)) != 0 || ver != STATE_VERSION || pad0 ||
-        pad1) {
+    if (memcmp(magic, state_magic, sizeof(state_magic)) != 0 || ver != STATE_VERSION || pad0
+        || pad1) {
         rc = PL_ERR_MALFORMED;
         goto out;
     }

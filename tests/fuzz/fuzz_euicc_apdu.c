@@ -13,6 +13,11 @@
  * on PL_OK, and after the run the file reopens to a consistent state: no load marked in
  * progress, no more profiles than consumed OTKs, and no profile while every OTK is FREE. */
 #define _POSIX_C_SOURCE 200809L
+#include "pl_euicc_test.h"
+#include "pl_test.h"
+#include "provline/protocol/apdu.h"
+#include "provline/sim/euicc.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,11 +25,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "pl_euicc_test.h"
-#include "pl_test.h"
-#include "provline/protocol/apdu.h"
-#include "provline/sim/euicc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

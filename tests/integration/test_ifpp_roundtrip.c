@@ -7,12 +7,6 @@
  * receipt, the lock, and the installed profiles listed and equal to their UPPs.
  * PL_TEST_SLOW */
 #define _POSIX_C_SOURCE 200809L
-#include <criterion/criterion.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "pl_euicc_test.h"
 #include "pl_test.h"
 #include "provline/protocol/apdu.h"
@@ -23,6 +17,12 @@
 #include "provline/protocol/notif.h"
 #include "provline/protocol/pir.h"
 #include "provline/protocol/x509.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 static const char *const PROFILES[] = {
     "TS48V1-A-UNIQUE.der",
@@ -40,7 +40,8 @@ static void verify_info(const struct pl_et *t, const struct pl_es10f_info *info,
     cr_assert_eq(pl_cert_parse(info->cert_eum.der, info->cert_eum.len, &cm), PL_OK);
     const struct pl_cert *inter[1] = {cm};
     cr_assert_eq(pl_cert_verify_chain(ce, inter, 1, pl_pki_cert(t->pki, PL_PKI_CI),
-                                      PL_CERT_ROLE_EUICC, time(NULL)), PL_OK);
+                                      PL_CERT_ROLE_EUICC, time(NULL)),
+                 PL_OK);
     uint8_t eid[16];
     cr_assert_eq(pl_cert_eid(ce, eid), PL_OK);
     cr_assert_eq(memcmp(eid, info->eid, 16), 0);
@@ -115,8 +116,8 @@ static void station_load(struct pl_et *t, struct pl_euicc *e, unsigned ch,
     struct pl_bpp_span *s = pl_et_segments(pkg.bpp, pkg.bpp_len, &n);
     cr_assert_not_null(s);
     uint16_t sw = 0;
-    cr_assert_eq(pl_et_send(e, ch, hdr.buf, hdr.len, s, n, pir_out, &sw, &sent), PL_OK,
-                 "sw %04x", sw);
+    cr_assert_eq(pl_et_send(e, ch, hdr.buf, hdr.len, s, n, pir_out, &sw, &sent), PL_OK, "sw %04x",
+                 sw);
     cr_assert_eq(sent, n, "the PIR came before the last segment");
     cr_assert_gt(pir_out->len, 0);
     free(s);

@@ -2,16 +2,16 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pl_euicc_test.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "pl_test.h"
 #include "provline/protocol/apdu.h"
 #include "provline/protocol/bpp_bind.h"
 #include "provline/protocol/es10f.h"
 #include "provline/protocol/x509.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 static const uint8_t HOST_ID[8] = {'P', 'L', 'T', 'E', 'S', 'T', '0', '1'};
 static const uint8_t DP_OID[] = {0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0xE4, 0x4A, 0x01};
@@ -173,8 +173,8 @@ struct pl_bpp_span *pl_et_segments(const uint8_t *bpp, size_t len, size_t *n)
     struct pl_bpp *d = calloc(1, sizeof(*d));
     struct pl_bpp_span *s = calloc(PL_BPP_MAX_SEGMENTS, sizeof(*s));
     *n = 0;
-    if (!d || !s || pl_bpp_decode(bpp, len, d) != PL_OK ||
-        pl_bpp_segments(d, s, PL_BPP_MAX_SEGMENTS, n) != PL_OK) {
+    if (!d || !s || pl_bpp_decode(bpp, len, d) != PL_OK
+        || pl_bpp_segments(d, s, PL_BPP_MAX_SEGMENTS, n) != PL_OK) {
         free(d);
         free(s);
         return NULL;

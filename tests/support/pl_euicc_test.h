@@ -4,16 +4,16 @@
 #ifndef PL_EUICC_TEST_H
 #define PL_EUICC_TEST_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "provline/protocol/bpp.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/pir.h"
 #include "provline/protocol/wr.h"
 #include "provline/sim/euicc.h"
 #include "provline/sim/pki.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* A lab line: a temp directory holding a test PKI. */
 struct pl_et {

@@ -3,12 +3,6 @@
  * (IFPP.md §7 cases 1-3, 5-7, 10, 15-19, 21). Packages are bound with pl_bpp_bind and
  * loaded through pl_es10_transceive over pl_euicc_transmit. */
 #define _POSIX_C_SOURCE 200809L
-#include <criterion/criterion.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-
 #include "../../sim/src/euicc_internal.h" /* white-box: the state file codec */
 #include "pl_euicc_test.h"
 #include "pl_test.h"
@@ -18,6 +12,12 @@
 #include "provline/protocol/notif.h"
 #include "provline/protocol/pir.h"
 #include "provline/protocol/x509.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #define UPP_A "TS48V2-SAIP2-1-BERTLV-UNIQUE.der"
 #define UPP_B "TS48V3-SAIP2-3-NOBERTLV-UNIQUE.der"
@@ -517,7 +517,8 @@ Test(euicc, tampered_86, .init = setup, .fini = teardown)
     segs_init(&g, false);
     size_t k = g.first86 + 2;
     g.p.bpp.buf[g.s[k].off + 10] ^= 0x80;
-    send_expect(&g, g.s, g.n, PL_PIR_CMD_LOAD_PROFILE_ELEMENTS, PL_PIR_REASON_SCP03T_SECURITY_ERROR);
+    send_expect(&g, g.s, g.n, PL_PIR_CMD_LOAD_PROFILE_ELEMENTS,
+                PL_PIR_REASON_SCP03T_SECURITY_ERROR);
     segs_free(&g);
 }
 
@@ -527,7 +528,8 @@ Test(euicc, tampered_86_mac, .init = setup, .fini = teardown)
     segs_init(&g, true);
     size_t k = g.n - 1;
     g.p.bpp.buf[g.s[k].off + g.s[k].len - 1] ^= 0x01;
-    send_expect(&g, g.s, g.n, PL_PIR_CMD_LOAD_PROFILE_ELEMENTS, PL_PIR_REASON_SCP03T_SECURITY_ERROR);
+    send_expect(&g, g.s, g.n, PL_PIR_CMD_LOAD_PROFILE_ELEMENTS,
+                PL_PIR_REASON_SCP03T_SECURITY_ERROR);
     segs_free(&g);
 }
 
@@ -558,8 +560,7 @@ Test(euicc, tampered_87_replace_session_keys, .init = setup, .fini = teardown)
     size_t k = g.first86 - 2;
     cr_assert_eq(g.s[k].p[0], 0xA2);
     g.p.bpp.buf[g.s[k].off + 6] ^= 0x01;
-    send_expect(&g, g.s, g.n, PL_PIR_CMD_REPLACE_SESSION_KEYS,
-                PL_PIR_REASON_SCP03T_SECURITY_ERROR);
+    send_expect(&g, g.s, g.n, PL_PIR_CMD_REPLACE_SESSION_KEYS, PL_PIR_REASON_SCP03T_SECURITY_ERROR);
     segs_free(&g);
 }
 
@@ -626,8 +627,7 @@ Test(euicc, out_of_order_86_before_a3, .init = setup, .fini = teardown)
     struct pl_bpp_span t = c[g.first86 - 1];
     c[g.first86 - 1] = c[g.first86];
     c[g.first86] = t;
-    send_expect(&g, c, g.n, PL_PIR_CMD_LOAD_PROFILE_ELEMENTS,
-                PL_PIR_REASON_SCP03T_STRUCTURE_ERROR);
+    send_expect(&g, c, g.n, PL_PIR_CMD_LOAD_PROFILE_ELEMENTS, PL_PIR_REASON_SCP03T_STRUCTURE_ERROR);
     free(c);
     segs_free(&g);
 }
@@ -647,8 +647,7 @@ Test(euicc, oversized_86_segment, .init = setup, .fini = teardown)
     struct pl_bpp_span *c = copy_spans(&g);
     c[g.first86].p = big;
     c[g.first86].len = 1028;
-    send_expect(&g, c, g.n, PL_PIR_CMD_LOAD_PROFILE_ELEMENTS,
-                PL_PIR_REASON_SCP03T_STRUCTURE_ERROR);
+    send_expect(&g, c, g.n, PL_PIR_CMD_LOAD_PROFILE_ELEMENTS, PL_PIR_REASON_SCP03T_STRUCTURE_ERROR);
     free(big);
     free(c);
     segs_free(&g);
@@ -798,10 +797,15 @@ static void setup_many(void)
 Test(euicc, insufficient_memory, .init = setup_many, .fini = teardown)
 {
     static const char *const names[] = {
-        "TS48V1-A-UNIQUE.der", "TS48V1-B-UNIQUE.der", "TS48V2-SAIP2-1-BERTLV-UNIQUE.der",
-        "TS48V2-SAIP2-1-NOBERTLV-UNIQUE.der", "TS48V2-SAIP2-3-BERTLV-UNIQUE.der",
-        "TS48V2-SAIP2-3-NOBERTLV-UNIQUE.der", "TS48V3-SAIP2-1-BERTLV-UNIQUE.der",
-        "TS48V3-SAIP2-1-NOBERTLV-UNIQUE.der", "TS48V3-SAIP2-3-BERTLV-UNIQUE.der",
+        "TS48V1-A-UNIQUE.der",
+        "TS48V1-B-UNIQUE.der",
+        "TS48V2-SAIP2-1-BERTLV-UNIQUE.der",
+        "TS48V2-SAIP2-1-NOBERTLV-UNIQUE.der",
+        "TS48V2-SAIP2-3-BERTLV-UNIQUE.der",
+        "TS48V2-SAIP2-3-NOBERTLV-UNIQUE.der",
+        "TS48V3-SAIP2-1-BERTLV-UNIQUE.der",
+        "TS48V3-SAIP2-1-NOBERTLV-UNIQUE.der",
+        "TS48V3-SAIP2-3-BERTLV-UNIQUE.der",
     };
     _Static_assert(sizeof(names) / sizeof(names[0]) == PL_EUICC_MAX_PROFILES + 1, "list");
     struct pl_wr w;
@@ -864,7 +868,8 @@ Test(euicc, get_ifpp_info_signed_otks, .init = setup, .fini = teardown)
     cr_assert_eq(pl_cert_parse(info->cert_eum.der, info->cert_eum.len, &cm), PL_OK);
     const struct pl_cert *inter[1] = {cm};
     cr_assert_eq(pl_cert_verify_chain(ce, inter, 1, pl_pki_cert(T.pki, PL_PKI_CI),
-                                      PL_CERT_ROLE_EUICC, time(NULL)), PL_OK);
+                                      PL_CERT_ROLE_EUICC, time(NULL)),
+                 PL_OK);
     uint8_t cert_eid[16];
     cr_assert_eq(pl_cert_eid(ce, cert_eid), PL_OK);
     cr_assert_eq(memcmp(cert_eid, eid, 16), 0);
@@ -905,8 +910,9 @@ static void dotk_req(uint64_t counter, const struct pl_eckey *key, const uint8_t
     uint8_t eid[16];
     pl_euicc_get_eid(E, eid);
     pl_wr_reset(req);
-    cr_assert_eq(pl_et_dotk_req(eid, counter, PL_ES10F_OP_DELETE_REMAINING_OTKS, key, cert,
-                                cert_len, req), PL_OK);
+    cr_assert_eq(
+        pl_et_dotk_req(eid, counter, PL_ES10F_OP_DELETE_REMAINING_OTKS, key, cert, cert_len, req),
+        PL_OK);
 }
 
 static void dotk_dpf(uint64_t counter, struct pl_wr *req)
@@ -976,7 +982,8 @@ Test(euicc, lock_rules_and_delete_remaining_otks, .init = setup, .fini = teardow
     other_eid[15] ^= 0x01;
     pl_wr_reset(&req);
     cr_assert_eq(pl_et_dotk_req(other_eid, 1, PL_ES10F_OP_DELETE_REMAINING_OTKS,
-                                pl_pki_key(T.pki, PL_PKI_DPF), dpf, dpf_len, &req), PL_OK);
+                                pl_pki_key(T.pki, PL_PKI_DPF), dpf, dpf_len, &req),
+                 PL_OK);
     cr_assert_eq(dotk_send(&req, &r, &w), PL_ES10F_DOTK_INVALID_EID);
     for (uint16_t id = 2; id <= 4; id++)
         cr_assert_eq(otk_state(id), PL_EUICC_OTK_FREE);

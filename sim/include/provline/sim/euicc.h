@@ -17,22 +17,22 @@
 #ifndef PROVLINE_SIM_EUICC_H
 #define PROVLINE_SIM_EUICC_H
 
+#include "provline/protocol/crypto.h"
+#include "provline/protocol/err.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
-#include "provline/protocol/crypto.h"
-#include "provline/protocol/err.h"
-
-#define PL_EUICC_EID_LEN 16u
-#define PL_EUICC_ICCID_LEN 10u
-#define PL_EUICC_AID_LEN 16u
-#define PL_EUICC_MAX_OTKS 64u      /* one-time keys per eUICC */
+#define PL_EUICC_EID_LEN      16u
+#define PL_EUICC_ICCID_LEN    10u
+#define PL_EUICC_AID_LEN      16u
+#define PL_EUICC_MAX_OTKS     64u  /* one-time keys per eUICC */
 #define PL_EUICC_MAX_PROFILES 8u   /* installed profiles; one more -> insufficientMemory(10) */
-#define PL_EUICC_MAX_NOTIFS 32u    /* pending notifications (= PL_NOTIF_LIST_MAX) */
-#define PL_EUICC_APDU_MAX 261u     /* short APDU: 4 header + Lc + 255 data + Le */
-#define PL_EUICC_RAPDU_MIN 258u    /* rapdu capacity pl_euicc_apdu needs: 256 data + SW */
+#define PL_EUICC_MAX_NOTIFS   32u  /* pending notifications (= PL_NOTIF_LIST_MAX) */
+#define PL_EUICC_APDU_MAX     261u /* short APDU: 4 header + Lc + 255 data + Le */
+#define PL_EUICC_RAPDU_MIN    258u /* rapdu capacity pl_euicc_apdu needs: 256 data + SW */
 
 enum pl_euicc_otk_state {
     PL_EUICC_OTK_FREE = 0,     /* usable for exactly one load */
@@ -115,11 +115,12 @@ void pl_euicc_cert_ci(const struct pl_euicc *e, const uint8_t **der, size_t *len
 struct pl_euicc_otk_info {
     uint16_t id;
     enum pl_euicc_otk_state state;
-    uint8_t pk[PL_EC_PUB_LEN];  /* otPK */
+    uint8_t pk[PL_EC_PUB_LEN]; /* otPK */
 };
 size_t pl_euicc_otk_count(const struct pl_euicc *e);
 /* PL_ERR_NOT_FOUND past the end. */
-PL_MUST_CHECK int pl_euicc_otk_get(const struct pl_euicc *e, size_t i, struct pl_euicc_otk_info *out);
+PL_MUST_CHECK int pl_euicc_otk_get(const struct pl_euicc *e, size_t i,
+                                   struct pl_euicc_otk_info *out);
 /* The OTK with otkId id; PL_ERR_NOT_FOUND if none. */
 PL_MUST_CHECK int pl_euicc_otk_by_id(const struct pl_euicc *e, uint16_t id,
                                      struct pl_euicc_otk_info *out);
@@ -128,7 +129,7 @@ struct pl_euicc_profile_info {
     uint8_t aid[PL_EUICC_AID_LEN];
     uint8_t iccid[PL_EUICC_ICCID_LEN];
     bool enabled;
-    const uint8_t *upp;         /* the installed profile bytes (the UPP), borrowed */
+    const uint8_t *upp; /* the installed profile bytes (the UPP), borrowed */
     size_t upp_len;
 };
 size_t pl_euicc_profile_count(const struct pl_euicc *e);
