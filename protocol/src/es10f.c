@@ -10,32 +10,32 @@
 #include "provline/protocol/der.h"
 
 /* GetIfppInfoResponse fields */
-#define T_INFO_EID 0x80u
+#define T_INFO_EID          0x80u
 #define T_INFO_FACTORY_MODE 0x81u
-#define T_INFO_CERT_EUICC 0xA2u
-#define T_INFO_CERT_EUM 0xA3u
-#define T_INFO_OTK_LIST 0xA4u
+#define T_INFO_CERT_EUICC   0xA2u
+#define T_INFO_CERT_EUM     0xA3u
+#define T_INFO_OTK_LIST     0xA4u
 /* SignedOtk fields */
-#define T_OTK_ID 0x80u
-#define T_OTK_PK 0x81u
+#define T_OTK_ID  0x80u
+#define T_OTK_PK  0x81u
 #define T_OTK_SIG 0x82u
 /* LoadIfppPackageRequest fields */
 #define T_LOAD_OTK_ID 0x80u
-#define T_LOAD_TID 0x81u
-#define T_LOAD_CHAIN 0xA2u
+#define T_LOAD_TID    0x81u
+#define T_LOAD_CHAIN  0xA2u
 /* DeleteRemainingOtksRequest fields */
 #define T_DOTK_CHAIN 0xA0u
 /* DeleteOtksToken / OtkDeletionReceipt fields */
-#define T_TOK_EID 0x80u
-#define T_TOK_COUNTER 0x81u
-#define T_TOK_OP 0x82u
-#define T_TOK_TID 0x83u
+#define T_TOK_EID      0x80u
+#define T_TOK_COUNTER  0x81u
+#define T_TOK_OP       0x82u
+#define T_TOK_TID      0x83u
 #define T_RCPT_DELETED 0xA4u
 /* DeleteRemainingOtksResponse CHOICE arms */
 #define T_DOTK_RECEIPT 0xA0u
-#define T_DOTK_ERROR 0x81u
+#define T_DOTK_ERROR   0x81u
 
-#define TOKEN_TBS_MAX 128u
+#define TOKEN_TBS_MAX   128u
 #define RECEIPT_TBS_MAX PL_ES10F_DELETE_OTKS_RSP_MAX
 
 static int wr_fail(struct pl_wr *w, int err)
@@ -176,8 +176,7 @@ int pl_es10f_get_info_rsp_encode(const struct pl_es10f_info *in, struct pl_wr *w
 {
     if (!w)
         return PL_ERR_INVAL;
-    if (!in || !cert_ok(&in->cert_euicc) || !cert_ok(&in->cert_eum)
-        || in->n_otk > PL_ES10F_OTK_MAX)
+    if (!in || !cert_ok(&in->cert_euicc) || !cert_ok(&in->cert_eum) || in->n_otk > PL_ES10F_OTK_MAX)
         return wr_fail(w, PL_ERR_INVAL);
     for (size_t i = 1; i < in->n_otk; i++)
         if (in->otk[i].otk_id <= in->otk[i - 1].otk_id)
@@ -270,8 +269,7 @@ out:
     return rc;
 }
 
-const struct pl_ifpp_otk *pl_es10f_info_find_otk(const struct pl_es10f_info *info,
-                                                 uint16_t otk_id)
+const struct pl_ifpp_otk *pl_es10f_info_find_otk(const struct pl_es10f_info *info, uint16_t otk_id)
 {
     if (!info)
         return NULL;
@@ -375,16 +373,26 @@ int pl_es10f_load_rsp_decode(const uint8_t *p, size_t len, struct pl_es10f_load_
 const char *pl_es10f_dotk_error_name(int code)
 {
     switch (code) {
-    case PL_ES10F_DOTK_INCORRECT_INPUT_VALUES: return "incorrectInputValues";
-    case PL_ES10F_DOTK_INVALID_SIGNATURE: return "invalidSignature";
-    case PL_ES10F_DOTK_INVALID_EID: return "invalidEid";
-    case PL_ES10F_DOTK_REPLAY_ERROR: return "replayError";
-    case PL_ES10F_DOTK_UNSUPPORTED_OPERATION: return "unsupportedOperation";
-    case PL_ES10F_DOTK_COUNTER_OUT_OF_RANGE: return "counterValueOutOfRange";
-    case PL_ES10F_DOTK_NOT_IN_FACTORY_MODE: return "notInFactoryMode";
-    case PL_ES10F_DOTK_INVALID_CERTIFICATE: return "invalidCertificate";
-    case PL_ES10F_DOTK_UNDEFINED_ERROR: return "undefinedError";
-    default: return "unknown";
+    case PL_ES10F_DOTK_INCORRECT_INPUT_VALUES:
+        return "incorrectInputValues";
+    case PL_ES10F_DOTK_INVALID_SIGNATURE:
+        return "invalidSignature";
+    case PL_ES10F_DOTK_INVALID_EID:
+        return "invalidEid";
+    case PL_ES10F_DOTK_REPLAY_ERROR:
+        return "replayError";
+    case PL_ES10F_DOTK_UNSUPPORTED_OPERATION:
+        return "unsupportedOperation";
+    case PL_ES10F_DOTK_COUNTER_OUT_OF_RANGE:
+        return "counterValueOutOfRange";
+    case PL_ES10F_DOTK_NOT_IN_FACTORY_MODE:
+        return "notInFactoryMode";
+    case PL_ES10F_DOTK_INVALID_CERTIFICATE:
+        return "invalidCertificate";
+    case PL_ES10F_DOTK_UNDEFINED_ERROR:
+        return "undefinedError";
+    default:
+        return "unknown";
     }
 }
 

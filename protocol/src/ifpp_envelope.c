@@ -6,23 +6,24 @@
 
 #include <string.h>
 
+
 /* IfppPackageSigned field tags (context class, IMPLICIT). */
-#define T_VERSION 0x80u
-#define T_PACKAGE_ID 0x81u
-#define T_BATCH_ID 0x82u
-#define T_EID 0x83u
-#define T_OTK_ID 0x84u
-#define T_OTK_PK_HASH 0x85u
-#define T_TID 0x86u
-#define T_CURVE 0x87u
-#define T_NOT_AFTER 0x88u
+#define T_VERSION       0x80u
+#define T_PACKAGE_ID    0x81u
+#define T_BATCH_ID      0x82u
+#define T_EID           0x83u
+#define T_OTK_ID        0x84u
+#define T_OTK_PK_HASH   0x85u
+#define T_TID           0x86u
+#define T_CURVE         0x87u
+#define T_NOT_AFTER     0x88u
 #define T_KEY_MAKER_SEQ 0x89u
-#define T_DPF_CHAIN 0xAAu
+#define T_DPF_CHAIN     0xAAu
 
 /* SGP.22 v2.5 §2.5.4 / IFPP.md §5.1: BF36 { BF23 { remoteOpId '82', transactionId '80' ...} } */
-#define T_ISCR 0xBF23u
+#define T_ISCR           0xBF23u
 #define T_ISCR_REMOTE_OP 0x82u
-#define T_ISCR_TID 0x80u
+#define T_ISCR_TID       0x80u
 
 static int wr_fail(struct pl_wr *w, int err)
 {

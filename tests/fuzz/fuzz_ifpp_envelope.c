@@ -37,8 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         inside(buf, size, pkg->signed_raw, pkg->signed_raw_len);
         for (size_t i = 0; i < pkg->dpf_chain.n; i++)
             inside(buf, size, pkg->dpf_chain.cert[i].der, pkg->dpf_chain.cert[i].len);
-        if (pkg->raw != buf || pkg->raw_len != size || pkg->tid_len == 0
-            || pkg->dpf_chain.n == 0 || pkg->dpf_chain.n > PL_IFPP_CHAIN_MAX
+        if (pkg->raw != buf || pkg->raw_len != size || pkg->tid_len == 0 || pkg->dpf_chain.n == 0
+            || pkg->dpf_chain.n > PL_IFPP_CHAIN_MAX
             || memchr(pkg->batch_id, '\0', sizeof(pkg->batch_id)) == NULL)
             abort();
         struct pl_wr w;

@@ -60,8 +60,8 @@ static void euicc_load(struct euicc *e)
     uint8_t *pem = read_src("tests/data/sgp26/variant-o/SK_EUICC_SIG_NIST.pem", &len);
     cr_assert_eq(pl_eckey_parse(pem, len, &e->sk), PL_OK);
     free(pem);
-    e->cert_euicc = read_src("tests/data/sgp26/variant-o/CERT_EUICC_SIG_NIST.der",
-                             &e->cert_euicc_len);
+    e->cert_euicc =
+        read_src("tests/data/sgp26/variant-o/CERT_EUICC_SIG_NIST.der", &e->cert_euicc_len);
     e->cert_eum = read_src("tests/data/sgp26/variant-o/CERT_EUM_SIG_NIST.der", &e->cert_eum_len);
 }
 
@@ -515,7 +515,7 @@ Test(es10f, load_request_roundtrip)
     cr_assert_eq(pl_es10f_load_req_decode(b, n, &out), PL_ERR_DER_VALUE);
     n = unhex("FF71 18 800101 8111 0102030405060708090A0B0C0D0E0F1011 A200", b, sizeof(b));
     cr_assert_eq(pl_es10f_load_req_decode(b, n, &out), PL_ERR_DER_VALUE); /* 17-byte tid */
-    n = unhex("FF71 08 800101 810101 A200", b, sizeof(b)); /* empty chain */
+    n = unhex("FF71 08 800101 810101 A200", b, sizeof(b));                /* empty chain */
     cr_assert_eq(pl_es10f_load_req_decode(b, n, &out), PL_ERR_DER_VALUE);
     n = unhex("FF71 06 800101 810101", b, sizeof(b)); /* no chain */
     cr_assert_eq(pl_es10f_load_req_decode(b, n, &out), PL_ERR_TRUNCATED);
@@ -589,7 +589,8 @@ Test(es10f, load_response)
     n = unhex("BF37 82 1001", b, sizeof(b));
     cr_assert_eq(pl_es10f_load_rsp_decode(b, n + PL_ES10F_PIR_MAX, &r), PL_ERR_DER_TOOBIG);
     /* The encoder refuses anything but one 'BF37'. */
-    struct pl_es10f_load_rsp bad = {.has_pir = true, .pir = (const uint8_t *)"\x30\x00", .pir_len = 2};
+    struct pl_es10f_load_rsp bad = {
+        .has_pir = true, .pir = (const uint8_t *)"\x30\x00", .pir_len = 2};
     pl_wr_reset(&w);
     cr_assert_eq(pl_es10f_load_rsp_encode(&bad, &w), PL_ERR_INVAL);
     pl_wr_free(&w);
@@ -624,12 +625,12 @@ Test(es10f, counter_semantics)
 Test(es10f, token_golden_bytes)
 {
     static const uint8_t tid[2] = {0x01, 0x02};
-    struct pl_es10f_token t = {.counter = 5, .op = PL_ES10F_OP_DELETE_REMAINING_OTKS,
-                               .tid = tid, .tid_len = 2};
+    struct pl_es10f_token t = {
+        .counter = 5, .op = PL_ES10F_OP_DELETE_REMAINING_OTKS, .tid = tid, .tid_len = 2};
     memcpy(t.eid, EID, 16);
     uint8_t want[64];
-    size_t n = unhex("FF7A 1C 8010 89049032123451234512345678901235 810105 820101 83020102",
-                     want, sizeof(want));
+    size_t n = unhex("FF7A 1C 8010 89049032123451234512345678901235 810105 820101 83020102", want,
+                     sizeof(want));
     struct pl_wr w;
     pl_wr_init_dyn(&w, 256);
     cr_assert_eq(pl_es10f_token_encode(&t, &w), PL_OK);
@@ -681,8 +682,8 @@ Test(es10f, receipt_golden_bytes)
 }
 
 struct dotk {
-    struct pl_eckey *km;     /* the Key Maker (CERT.DPf) token key */
-    struct pl_eckey *euicc;  /* SK.EUICC.SIG */
+    struct pl_eckey *km;    /* the Key Maker (CERT.DPf) token key */
+    struct pl_eckey *euicc; /* SK.EUICC.SIG */
     uint8_t *cert;
     size_t cert_len;
     struct pl_es10f_delete_otks_req req;
@@ -695,9 +696,10 @@ static void dotk_init(struct dotk *x, enum pl_curve c, const uint8_t *tid, size_
     memset(x, 0, sizeof(*x));
     x->km = genkey(c);
     x->euicc = genkey(c);
-    x->cert = read_src(c == PL_CURVE_P256 ? "tests/data/sgp26/pysim-dppb/CERT_S_SM_DPpb_ECDSA_NIST.der"
-                                          : "tests/data/sgp26/pysim-dppb/CERT_S_SM_DPpb_ECDSA_BRP.der",
-                       &x->cert_len);
+    x->cert =
+        read_src(c == PL_CURVE_P256 ? "tests/data/sgp26/pysim-dppb/CERT_S_SM_DPpb_ECDSA_NIST.der"
+                                    : "tests/data/sgp26/pysim-dppb/CERT_S_SM_DPpb_ECDSA_BRP.der",
+                 &x->cert_len);
     memcpy(x->req.token.eid, EID, 16);
     x->req.token.counter = 42;
     x->req.token.op = PL_ES10F_OP_DELETE_REMAINING_OTKS;
@@ -855,8 +857,9 @@ Test(es10f, delete_request_check)
     dotk_free(&x);
 }
 
-#define SIG64 "5F3740 0000000000000000000000000000000000000000000000000000000000000000" \
-              "0000000000000000000000000000000000000000000000000000000000000000"
+#define SIG64                                                                                      \
+    "5F3740 0000000000000000000000000000000000000000000000000000000000000000"                      \
+    "0000000000000000000000000000000000000000000000000000000000000000"
 
 /* Appends the bytes of a hex string. */
 static void put_hex(struct pl_wr *w, const char *hex)
@@ -922,7 +925,7 @@ Test(es10f, delete_request_rejected)
     dotk_free(&x);
 
     /* Hand-made requests: FF74 { FF7A { token fields }, signature, chain }. */
-#define EIDH "8010 89049032123451234512345678901235 "
+#define EIDH   "8010 89049032123451234512345678901235 "
 #define OK_SIG SIG64
     cr_assert_eq(req_raw(EIDH "810101 820101", SIG64, "A002 3000"), PL_OK);
     cr_assert_eq(req_raw(EIDH "810101 820101 830101", SIG64, "A002 3000"), PL_OK);
@@ -935,9 +938,9 @@ Test(es10f, delete_request_rejected)
                  "op over 32 bits");
     cr_assert_eq(req_raw(EIDH "810101 820101 8300", SIG64, "A002 3000"), PL_ERR_DER_VALUE,
                  "empty tid");
-    cr_assert_eq(req_raw(EIDH "810101 820101 8311 0102030405060708090A0B0C0D0E0F1011", SIG64,
-                         "A002 3000"),
-                 PL_ERR_DER_VALUE, "17-byte tid");
+    cr_assert_eq(
+        req_raw(EIDH "810101 820101 8311 0102030405060708090A0B0C0D0E0F1011", SIG64, "A002 3000"),
+        PL_ERR_DER_VALUE, "17-byte tid");
     cr_assert_eq(req_raw(EIDH "810101 820101 8400", SIG64, "A002 3000"), PL_ERR_DER_TRAILING,
                  "unknown field");
     cr_assert_eq(req_raw(EIDH "820101", SIG64, "A002 3000"), PL_ERR_DER_TAG, "no counter");
@@ -1147,8 +1150,7 @@ Test(es10f, delete_response_receipt_rejected)
     cr_assert_eq(rcpt_raw(HEAD "A406 020101 020101", SIG64, &d), PL_ERR_DER_VALUE, "duplicate");
     cr_assert_eq(rcpt_raw(HEAD "A408 020101 0203010000", SIG64, &d), PL_ERR_DER_VALUE, "65536");
     cr_assert_eq(rcpt_raw(HEAD "A403 0201FF", SIG64, &d), PL_ERR_DER_VALUE, "negative id");
-    cr_assert_eq(rcpt_raw(HEAD "A406 020101 040102", SIG64, &d), PL_ERR_DER_TAG,
-                 "not an INTEGER");
+    cr_assert_eq(rcpt_raw(HEAD "A406 020101 040102", SIG64, &d), PL_ERR_DER_TAG, "not an INTEGER");
     cr_assert_eq(rcpt_raw(HEAD "8400", SIG64, &d), PL_ERR_DER_TAG, "no list");
     cr_assert_eq(rcpt_raw(HEAD, SIG64, &d), PL_ERR_TRUNCATED, "no list at the end");
     cr_assert_eq(rcpt_raw(HEAD "A400 0500", SIG64, &d), PL_ERR_DER_TRAILING, "extra field");

@@ -68,8 +68,8 @@ static void fake_bpp(struct pl_wr *w, const uint8_t *tid, size_t tid_len)
 }
 
 struct fix {
-    struct pl_eckey *km;   /* Key Maker envelope key */
-    struct pl_eckey *otk;  /* the eUICC one-time key the package targets */
+    struct pl_eckey *km;  /* Key Maker envelope key */
+    struct pl_eckey *otk; /* the eUICC one-time key the package targets */
     uint8_t otpk[PL_EC_PUB_LEN];
     uint8_t *cert_dp, *cert_ci;
     size_t cert_dp_len, cert_ci_len;
@@ -104,7 +104,7 @@ static void fix_init(struct fix *f, enum pl_curve c)
     p->tid = TID;
     p->tid_len = sizeof(TID);
     p->curve = c;
-    p->not_after = 1798761600u; /* 2027-01-01T00:00:00Z */
+    p->not_after = 1798761600u;             /* 2027-01-01T00:00:00Z */
     p->key_maker_seq = 0x8000000000000001u; /* needs the 9-byte INTEGER form */
     p->dpf_chain.n = 2;
     p->dpf_chain.cert[0].der = f->cert_dp;
@@ -235,9 +235,19 @@ static void real_bpp(enum pl_curve c)
     uint8_t *upp = read_src("tests/data/ts48/TS48V1-A-UNIQUE.der", &upp_len);
     cr_assert_eq(pl_eckey_generate(c, &rng, &dp), PL_OK);
     struct pl_bind_params bp = {
-        .curve = c, .dp_key = dp, .euicc_otpk = f.otpk, .eid = EID, .host_id = host,
-        .host_id_len = sizeof(host), .tid = TID, .tid_len = sizeof(TID), .upp = upp,
-        .upp_len = upp_len, .spn = "provline", .profile_name = "TS.48", .profile_class = 2,
+        .curve = c,
+        .dp_key = dp,
+        .euicc_otpk = f.otpk,
+        .eid = EID,
+        .host_id = host,
+        .host_id_len = sizeof(host),
+        .tid = TID,
+        .tid_len = sizeof(TID),
+        .upp = upp,
+        .upp_len = upp_len,
+        .spn = "provline",
+        .profile_name = "TS.48",
+        .profile_class = 2,
         .rng = &rng,
     };
     pl_wr_init_dyn(&bpp, PL_BIND_BPP_MAX);
@@ -841,10 +851,20 @@ Test(ifpp_envelope, fuzz_seeds)
         uint8_t *upp = read_src("tests/data/ts48/TS48V1-A-UNIQUE.der", &upp_len);
         cr_assert_eq(pl_eckey_generate(PL_CURVE_P256, &rng, &dp), PL_OK);
         struct pl_bind_params bp = {
-            .curve = PL_CURVE_P256, .dp_key = dp, .euicc_otpk = f.otpk, .eid = EID,
-            .host_id = host, .host_id_len = sizeof(host), .tid = TID, .tid_len = sizeof(TID),
-            .upp = upp, .upp_len = upp_len, .spn = "provline", .profile_name = "TS.48",
-            .profile_class = 2, .rng = &rng,
+            .curve = PL_CURVE_P256,
+            .dp_key = dp,
+            .euicc_otpk = f.otpk,
+            .eid = EID,
+            .host_id = host,
+            .host_id_len = sizeof(host),
+            .tid = TID,
+            .tid_len = sizeof(TID),
+            .upp = upp,
+            .upp_len = upp_len,
+            .spn = "provline",
+            .profile_name = "TS.48",
+            .profile_class = 2,
+            .rng = &rng,
         };
         pl_wr_init_dyn(&bpp, PL_BIND_BPP_MAX);
         cr_assert_eq(pl_bpp_bind(&bp, &bpp), PL_OK);

@@ -43,31 +43,31 @@
 #include "provline/protocol/wr.h"
 
 /* Top-level tags (private class, docs/ifpp-es10f.md §1). */
-#define PL_TAG_ES10F_LOAD_REQ 0xFF71u         /* [PRIVATE 113] LoadIfppPackageRequest */
-#define PL_TAG_ES10F_GET_INFO_REQ 0xFF72u     /* [PRIVATE 114] GetIfppInfoRequest */
-#define PL_TAG_ES10F_GET_INFO_RSP 0xFF73u     /* [PRIVATE 115] GetIfppInfoResponse */
-#define PL_TAG_ES10F_DELETE_OTKS_REQ 0xFF74u  /* [PRIVATE 116] DeleteRemainingOtksRequest */
-#define PL_TAG_ES10F_DELETE_OTKS_RSP 0xFF75u  /* [PRIVATE 117] DeleteRemainingOtksResponse */
-#define PL_TAG_ES10F_TOKEN 0xFF7Au            /* [PRIVATE 122] DeleteOtksToken (signed) */
-#define PL_TAG_ES10F_RECEIPT 0xFF7Bu          /* [PRIVATE 123] OtkDeletionReceipt (signed) */
-#define PL_TAG_ES10F_PIR 0xBF37u              /* SGP.22 ProfileInstallationResult */
+#define PL_TAG_ES10F_LOAD_REQ        0xFF71u /* [PRIVATE 113] LoadIfppPackageRequest */
+#define PL_TAG_ES10F_GET_INFO_REQ    0xFF72u /* [PRIVATE 114] GetIfppInfoRequest */
+#define PL_TAG_ES10F_GET_INFO_RSP    0xFF73u /* [PRIVATE 115] GetIfppInfoResponse */
+#define PL_TAG_ES10F_DELETE_OTKS_REQ 0xFF74u /* [PRIVATE 116] DeleteRemainingOtksRequest */
+#define PL_TAG_ES10F_DELETE_OTKS_RSP 0xFF75u /* [PRIVATE 117] DeleteRemainingOtksResponse */
+#define PL_TAG_ES10F_TOKEN           0xFF7Au /* [PRIVATE 122] DeleteOtksToken (signed) */
+#define PL_TAG_ES10F_RECEIPT         0xFF7Bu /* [PRIVATE 123] OtkDeletionReceipt (signed) */
+#define PL_TAG_ES10F_PIR             0xBF37u /* SGP.22 ProfileInstallationResult */
 
-#define PL_ES10F_OTK_MAX 64u                  /* OTKs in one list */
+#define PL_ES10F_OTK_MAX 64u /* OTKs in one list */
 /* Caps on whole commands / responses. */
-#define PL_ES10F_GET_INFO_RSP_MAX (2u * PL_IFPP_CERT_MAX + PL_ES10F_OTK_MAX * 160u + 256u)
-#define PL_ES10F_LOAD_REQ_MAX (PL_IFPP_CHAIN_MAX * PL_IFPP_CERT_MAX + 256u)
+#define PL_ES10F_GET_INFO_RSP_MAX    (2u * PL_IFPP_CERT_MAX + PL_ES10F_OTK_MAX * 160u + 256u)
+#define PL_ES10F_LOAD_REQ_MAX        (PL_IFPP_CHAIN_MAX * PL_IFPP_CERT_MAX + 256u)
 #define PL_ES10F_DELETE_OTKS_REQ_MAX (PL_IFPP_CHAIN_MAX * PL_IFPP_CERT_MAX + 512u)
 #define PL_ES10F_DELETE_OTKS_RSP_MAX (PL_ES10F_OTK_MAX * 5u + 512u)
-#define PL_ES10F_PIR_MAX 4096u                /* a 'BF37' as LoadIfppPackage response */
+#define PL_ES10F_PIR_MAX             4096u /* a 'BF37' as LoadIfppPackage response */
 
 /* ---------------------------------------------------------------- one-time keys ---- */
 
 /* The OTK signature message (ARCHITECTURE.md §4 step 1, IFPP.md §6.1):
  *   "IFPP-OTK" (8 ASCII bytes) || EID (16) || otkId (2, big-endian) || otPK (65)
  * signed with SK.EUICC.SIG (ECDSA-SHA256, r||s). otPK is on the curve of CERT.EUICC. */
-#define PL_IFPP_OTK_LABEL "IFPP-OTK"
+#define PL_IFPP_OTK_LABEL     "IFPP-OTK"
 #define PL_IFPP_OTK_LABEL_LEN 8u
-#define PL_IFPP_OTK_MSG_LEN (PL_IFPP_OTK_LABEL_LEN + PL_IFPP_EID_LEN + 2u + PL_EC_PUB_LEN)
+#define PL_IFPP_OTK_MSG_LEN   (PL_IFPP_OTK_LABEL_LEN + PL_IFPP_EID_LEN + 2u + PL_EC_PUB_LEN)
 
 /* SignedOtk. All fields copied. */
 struct pl_ifpp_otk {
@@ -80,8 +80,9 @@ struct pl_ifpp_otk {
 void pl_ifpp_otk_signed_data(const uint8_t eid[PL_IFPP_EID_LEN], uint16_t otk_id,
                              const uint8_t otpk[PL_EC_PUB_LEN], uint8_t out[PL_IFPP_OTK_MSG_LEN]);
 /* eUICC side: signs otk->otk_id/otpk for eid with SK.EUICC.SIG, writing otk->sig. */
-PL_MUST_CHECK int pl_ifpp_otk_sign(const struct pl_eckey *euicc_sk, const uint8_t eid[PL_IFPP_EID_LEN],
-                                   struct pl_ifpp_otk *otk, const struct pl_rng *rng);
+PL_MUST_CHECK int pl_ifpp_otk_sign(const struct pl_eckey *euicc_sk,
+                                   const uint8_t eid[PL_IFPP_EID_LEN], struct pl_ifpp_otk *otk,
+                                   const struct pl_rng *rng);
 /* Verifies otk->sig with PK.EUICC.SIG (from a CERT.EUICC whose chain was verified to the
  * CI) for eid. PL_OK or PL_ERR_BAD_SIGNATURE. It does not check that otPK is a point on
  * the curve: do that (pl_eckey_from_public) before binding to it. */
@@ -99,19 +100,18 @@ PL_MUST_CHECK int pl_es10f_get_info_req_decode(const uint8_t *p, size_t len);
 /* Response 'FF73'. otk lists the FREE one-time keys only, sorted by strictly increasing
  * otkId. The struct is ~8.5 KiB. */
 struct pl_es10f_info {
-    uint8_t eid[PL_IFPP_EID_LEN];  /* copied */
-    bool factory_mode;             /* TRUE from a compliant eUICC: a locked one answers 6985 */
+    uint8_t eid[PL_IFPP_EID_LEN];   /* copied */
+    bool factory_mode;              /* TRUE from a compliant eUICC: a locked one answers 6985 */
     struct pl_ifpp_cert cert_euicc; /* borrowed: whole '30' TLV of CERT.EUICC */
     struct pl_ifpp_cert cert_eum;   /* borrowed: whole '30' TLV of CERT.EUM */
-    size_t n_otk;                  /* 0..PL_ES10F_OTK_MAX */
+    size_t n_otk;                   /* 0..PL_ES10F_OTK_MAX */
     struct pl_ifpp_otk otk[PL_ES10F_OTK_MAX]; /* copied */
 };
 PL_MUST_CHECK int pl_es10f_get_info_rsp_encode(const struct pl_es10f_info *in, struct pl_wr *w);
 PL_MUST_CHECK int pl_es10f_get_info_rsp_decode(const uint8_t *p, size_t len,
                                                struct pl_es10f_info *out);
 /* The entry for otk_id, or NULL. Borrows info. */
-const struct pl_ifpp_otk *pl_es10f_info_find_otk(const struct pl_es10f_info *info,
-                                                 uint16_t otk_id);
+const struct pl_ifpp_otk *pl_es10f_info_find_otk(const struct pl_es10f_info *info, uint16_t otk_id);
 
 /* -------------------------------------------------------------- LoadIfppPackage ---- */
 
@@ -119,7 +119,7 @@ const struct pl_ifpp_otk *pl_es10f_info_find_otk(const struct pl_es10f_info *inf
  * LoadBoundProfilePackage segments of the package's BPP (bpp.h pl_bpp_segments()). */
 struct pl_es10f_load_req {
     uint16_t otk_id;
-    const uint8_t *tid;            /* borrowed, 1..16 B: must equal the ISCR transactionId */
+    const uint8_t *tid; /* borrowed, 1..16 B: must equal the ISCR transactionId */
     size_t tid_len;
     struct pl_ifpp_chain dpf_chain; /* borrowed */
 };
@@ -176,10 +176,10 @@ PL_MUST_CHECK int pl_es10f_counter_next(uint64_t last, uint64_t *next);
 
 /* DeleteOtksToken 'FF7A' (the signed part of the request). */
 struct pl_es10f_token {
-    uint8_t eid[PL_IFPP_EID_LEN];  /* copied */
-    uint64_t counter;              /* counterValue */
-    uint32_t op;                   /* operation; decoders accept any 0..2^32-1 */
-    const uint8_t *tid;            /* borrowed, optional correlation id: NULL/0 = absent */
+    uint8_t eid[PL_IFPP_EID_LEN]; /* copied */
+    uint64_t counter;             /* counterValue */
+    uint32_t op;                  /* operation; decoders accept any 0..2^32-1 */
+    const uint8_t *tid;           /* borrowed, optional correlation id: NULL/0 = absent */
     size_t tid_len;
 };
 /* Appends the token TLV 'FF7A': the bytes tokenSignature covers. */
@@ -193,9 +193,9 @@ struct pl_es10f_delete_otks_req {
     uint8_t sig[PL_ECDSA_SIG_LEN];     /* copied; tokenSignature r||s */
     struct pl_ifpp_chain signer_chain; /* borrowed; CERT.DPf first */
     /* Set by the decoder only: */
-    const uint8_t *raw;         /* the whole 'FF74' TLV */
+    const uint8_t *raw; /* the whole 'FF74' TLV */
     size_t raw_len;
-    const uint8_t *signed_raw;  /* the whole 'FF7A' TLV as received */
+    const uint8_t *signed_raw; /* the whole 'FF7A' TLV as received */
     size_t signed_raw_len;
 };
 PL_MUST_CHECK int pl_es10f_delete_otks_req_encode(const struct pl_es10f_delete_otks_req *in,
@@ -219,12 +219,12 @@ PL_MUST_CHECK int pl_es10f_delete_otks_req_check(const struct pl_es10f_delete_ot
 
 /* OtkDeletionReceipt 'FF7B' (the signed part of a successful response). */
 struct pl_es10f_receipt {
-    uint8_t eid[PL_IFPP_EID_LEN];  /* copied */
-    uint64_t counter;              /* echo of the token */
-    uint32_t op;                   /* echo of the token */
-    const uint8_t *tid;            /* borrowed echo of the token's transactionId; NULL/0 = absent */
+    uint8_t eid[PL_IFPP_EID_LEN]; /* copied */
+    uint64_t counter;             /* echo of the token */
+    uint32_t op;                  /* echo of the token */
+    const uint8_t *tid;           /* borrowed echo of the token's transactionId; NULL/0 = absent */
     size_t tid_len;
-    size_t n_deleted;              /* 0..PL_ES10F_OTK_MAX */
+    size_t n_deleted;                   /* 0..PL_ES10F_OTK_MAX */
     uint16_t deleted[PL_ES10F_OTK_MAX]; /* strictly increasing otkIds deleted now */
 };
 /* Copies eid, counter, op and the tid view from the token; no OTK deleted yet. */
@@ -232,16 +232,17 @@ void pl_es10f_receipt_init(struct pl_es10f_receipt *r, const struct pl_es10f_tok
 /* Appends the receipt TLV 'FF7B': the bytes the eUICC signature covers. */
 PL_MUST_CHECK int pl_es10f_receipt_encode(const struct pl_es10f_receipt *r, struct pl_wr *w);
 /* eUICC side: signs pl_es10f_receipt_encode() output with SK.EUICC.SIG. */
-PL_MUST_CHECK int pl_es10f_receipt_sign(const struct pl_es10f_receipt *r, const struct pl_eckey *key,
-                                        const struct pl_rng *rng, uint8_t sig[PL_ECDSA_SIG_LEN]);
+PL_MUST_CHECK int pl_es10f_receipt_sign(const struct pl_es10f_receipt *r,
+                                        const struct pl_eckey *key, const struct pl_rng *rng,
+                                        uint8_t sig[PL_ECDSA_SIG_LEN]);
 
 struct pl_es10f_delete_otks_rsp {
-    bool ok;                       /* true: receipt + sig; false: error */
-    int error;                     /* DeleteOtksErrorCode (1..127) when !ok */
+    bool ok;   /* true: receipt + sig; false: error */
+    int error; /* DeleteOtksErrorCode (1..127) when !ok */
     struct pl_es10f_receipt receipt;
     uint8_t sig[PL_ECDSA_SIG_LEN]; /* copied; euiccSignature r||s */
     /* Set by the decoder only (receipt arm): */
-    const uint8_t *signed_raw;     /* the whole 'FF7B' TLV as received */
+    const uint8_t *signed_raw; /* the whole 'FF7B' TLV as received */
     size_t signed_raw_len;
 };
 PL_MUST_CHECK int pl_es10f_delete_otks_rsp_encode(const struct pl_es10f_delete_otks_rsp *in,

@@ -42,21 +42,21 @@
 #include "provline/protocol/wr.h"
 
 /* Tags: private class, clear of every GSMA tag (docs/ifpp-es10f.md §1). */
-#define PL_TAG_IFPP_PACKAGE 0xFF70u        /* [PRIVATE 112] IfppPackage */
+#define PL_TAG_IFPP_PACKAGE        0xFF70u /* [PRIVATE 112] IfppPackage */
 #define PL_TAG_IFPP_PACKAGE_SIGNED 0xFF79u /* [PRIVATE 121] IfppPackageSigned */
-#define PL_TAG_IFPP_SIGNATURE 0x5F37u      /* [APPLICATION 55], as GSMA signatures */
-#define PL_TAG_IFPP_BPP 0xBF36u            /* SGP.22 BoundProfilePackage */
+#define PL_TAG_IFPP_SIGNATURE      0x5F37u /* [APPLICATION 55], as GSMA signatures */
+#define PL_TAG_IFPP_BPP            0xBF36u /* SGP.22 BoundProfilePackage */
 
-#define PL_IFPP_PKG_VERSION 1u
-#define PL_IFPP_EID_LEN 16u
+#define PL_IFPP_PKG_VERSION    1u
+#define PL_IFPP_EID_LEN        16u
 #define PL_IFPP_PACKAGE_ID_LEN 16u
-#define PL_IFPP_BATCH_ID_MAX 64u  /* bytes of UTF-8, without the NUL */
-#define PL_IFPP_TID_MAX 16u       /* SGP.22 TransactionId ::= OCTET STRING (SIZE(1..16)) */
+#define PL_IFPP_BATCH_ID_MAX   64u /* bytes of UTF-8, without the NUL */
+#define PL_IFPP_TID_MAX        16u /* SGP.22 TransactionId ::= OCTET STRING (SIZE(1..16)) */
 /* Caps (memory bounds; docs/ifpp-es10f.md §1.3). */
-#define PL_IFPP_CERT_MAX 8192u    /* one certificate, whole '30' TLV (x509.h PL_CERT_MAX_DER) */
-#define PL_IFPP_CHAIN_MAX 5u      /* leaf + up to 4 intermediates (x509.h) */
-#define PL_IFPP_BPP_MAX (2u * 1024u * 1024u) /* whole 'BF36' TLV */
-#define PL_IFPP_PKG_MAX (PL_IFPP_BPP_MAX + 64u * 1024u) /* whole 'FF70' TLV */
+#define PL_IFPP_CERT_MAX  8192u /* one certificate, whole '30' TLV (x509.h PL_CERT_MAX_DER) */
+#define PL_IFPP_CHAIN_MAX 5u    /* leaf + up to 4 intermediates (x509.h) */
+#define PL_IFPP_BPP_MAX   (2u * 1024u * 1024u)            /* whole 'BF36' TLV */
+#define PL_IFPP_PKG_MAX   (PL_IFPP_BPP_MAX + 64u * 1024u) /* whole 'FF70' TLV */
 
 /* One certificate: a whole DER '30' TLV. Borrowed. */
 struct pl_ifpp_cert {
@@ -74,7 +74,8 @@ struct pl_ifpp_chain {
 /* Appends `tag` { cert[0] .. cert[n-1] } (tag is the context tag of the field, e.g. 'AA').
  * Each certificate must be exactly one strictly valid DER '30' TLV of at most
  * PL_IFPP_CERT_MAX bytes, n in 1..PL_IFPP_CHAIN_MAX; else PL_ERR_INVAL. Copies the bytes. */
-PL_MUST_CHECK int pl_ifpp_chain_encode(struct pl_wr *w, uint32_t tag, const struct pl_ifpp_chain *c);
+PL_MUST_CHECK int pl_ifpp_chain_encode(struct pl_wr *w, uint32_t tag,
+                                       const struct pl_ifpp_chain *c);
 /* Decodes the contents of a chain TLV already read by the caller from `parent` (which gives
  * the depth limit). Borrows tlv's buffer. Each element must be a '30' TLV passing
  * pl_der_validate (structure only; x509.h parses and verifies certificates). */
@@ -84,22 +85,22 @@ PL_MUST_CHECK int pl_ifpp_chain_decode(const struct pl_der *parent, const struct
 /* The package. For encoding fill every field except raw/signed_raw; for decoding every
  * field is set. */
 struct pl_ifpp_pkg {
-    uint8_t package_id[PL_IFPP_PACKAGE_ID_LEN];  /* copied; random, unique per package */
-    char batch_id[PL_IFPP_BATCH_ID_MAX + 1];     /* copied; UTF-8, NUL-terminated, 1..64 B */
-    uint8_t eid[PL_IFPP_EID_LEN];                /* copied */
+    uint8_t package_id[PL_IFPP_PACKAGE_ID_LEN]; /* copied; random, unique per package */
+    char batch_id[PL_IFPP_BATCH_ID_MAX + 1];    /* copied; UTF-8, NUL-terminated, 1..64 B */
+    uint8_t eid[PL_IFPP_EID_LEN];               /* copied */
     uint16_t otk_id;
-    uint8_t otpk_hash[PL_SHA256_LEN];            /* copied; SHA-256 of the 65-byte otPK */
-    const uint8_t *tid;                          /* borrowed; 1..16 B */
+    uint8_t otpk_hash[PL_SHA256_LEN]; /* copied; SHA-256 of the 65-byte otPK */
+    const uint8_t *tid;               /* borrowed; 1..16 B */
     size_t tid_len;
-    enum pl_curve curve;    /* curve of the binding: otPK, otPK.DP and CERT.DPf's key */
-    uint64_t not_after;     /* last second (Unix time, UTC) at which loading may start */
-    uint64_t key_maker_seq; /* Key Maker's monotonic issue number for the station */
+    enum pl_curve curve;            /* curve of the binding: otPK, otPK.DP and CERT.DPf's key */
+    uint64_t not_after;             /* last second (Unix time, UTC) at which loading may start */
+    uint64_t key_maker_seq;         /* Key Maker's monotonic issue number for the station */
     struct pl_ifpp_chain dpf_chain; /* borrowed */
-    const uint8_t *bpp;     /* borrowed: the whole 'BF36' TLV, byte-exact */
+    const uint8_t *bpp;             /* borrowed: the whole 'BF36' TLV, byte-exact */
     size_t bpp_len;
     uint8_t env_sig[PL_ECDSA_SIG_LEN]; /* copied; r||s */
     /* Set by the decoder only (ignored by the encoders): */
-    const uint8_t *raw;        /* the whole 'FF70' TLV as received */
+    const uint8_t *raw; /* the whole 'FF70' TLV as received */
     size_t raw_len;
     const uint8_t *signed_raw; /* the whole 'FF79' TLV as received: what envSignature covers */
     size_t signed_raw_len;
@@ -122,8 +123,9 @@ PL_MUST_CHECK int pl_ifpp_pkg_encode_tbs(const struct pl_ifpp_pkg *in, struct pl
 PL_MUST_CHECK int pl_ifpp_pkg_encode(const struct pl_ifpp_pkg *in, struct pl_wr *w);
 /* Appends the whole 'FF70', signing the signed part with km_key (ECDSA-SHA256, r||s) as
  * it is written (in->env_sig is ignored). Borrows key and rng. */
-PL_MUST_CHECK int pl_ifpp_pkg_encode_sign(const struct pl_ifpp_pkg *in, const struct pl_eckey *km_key,
-                                          const struct pl_rng *rng, struct pl_wr *w);
+PL_MUST_CHECK int pl_ifpp_pkg_encode_sign(const struct pl_ifpp_pkg *in,
+                                          const struct pl_eckey *km_key, const struct pl_rng *rng,
+                                          struct pl_wr *w);
 
 /* Verifies envSignature with the Key Maker's public key over the received 'FF79' bytes
  * (signed_raw). PL_OK or PL_ERR_BAD_SIGNATURE; PL_ERR_INVAL if pkg was not decoded. */
