@@ -185,6 +185,16 @@ static int check_token(const provline_keymaker_OtkDeletionToken *t)
     return PL_OK;
 }
 
+static int check_receipt_ack(const provline_keymaker_OtkDeletionReceiptAck *a)
+{
+    CHECK(a->eid.size == PL_KM_EID_LEN);
+    for (pb_size_t i = 0; i < a->voided_count; i++)
+        CHECK(otk_id_ok(a->voided[i]));
+    for (pb_size_t i = 0; i < a->settled_count; i++)
+        CHECK(id_ok(a->settled[i].size));
+    return PL_OK;
+}
+
 int pl_km_msg_check(const provline_keymaker_Msg *m)
 {
     if (m == NULL)
@@ -222,6 +232,13 @@ int pl_km_msg_check(const provline_keymaker_Msg *m)
     case PL_KM_ERROR:
         CHECK(str_ok(m->body.error.detail, sizeof(m->body.error.detail)));
         return PL_OK;
+    case PL_KM_RECEIPT:
+        CHECK(m->body.otk_deletion_receipt.eid.size == PL_KM_EID_LEN);
+        CHECK(m->body.otk_deletion_receipt.counter >= 1u);
+        CHECK(m->body.otk_deletion_receipt.response.size >= 1u);
+        return PL_OK;
+    case PL_KM_RECEIPT_ACK:
+        return check_receipt_ack(&m->body.otk_deletion_receipt_ack);
     default:
         return PL_ERR_MALFORMED;
     }
@@ -301,6 +318,8 @@ const char *pl_km_body_name(unsigned which)
     case PL_KM_TOKEN_REQUEST: return "otk_deletion_token_request";
     case PL_KM_TOKEN: return "otk_deletion_token";
     case PL_KM_ERROR: return "error";
+    case PL_KM_RECEIPT: return "otk_deletion_receipt";
+    case PL_KM_RECEIPT_ACK: return "otk_deletion_receipt_ack";
     default: return "unknown";
     }
 }
@@ -312,6 +331,7 @@ const char *pl_km_error_name(int code)
         "UNKNOWN_EID", "UNKNOWN_OTK", "OTK_NOT_FREE", "CHAIN_INVALID", "OTK_SIGNATURE_INVALID",
         "OTK_CONFLICT", "EID_MISMATCH", "NO_PROFILE", "UNKNOWN_PACKAGE", "UNKNOWN_TRANSACTION",
         "PIR_INVALID", "PIR_MISMATCH", "NOT_OWNER", "STATE", "INTERNAL", "UNEXPECTED",
+        "RECEIPT_INVALID",
     };
     if (code < 0 || (size_t)code >= sizeof(names) / sizeof(names[0]))
         return "unknown";

@@ -886,6 +886,135 @@ static int on_token_request(struct ctx *c)
     return PL_OK;
 }
 
+/* ------------------------------------------------------ OTK deletion receipt ---- */
+
+/* docs/ifpp-es10f.md §5: the receipt lists the OTKs that were still FREE on the chip when
+ * it executed our token. A package bound to one of them was never loaded (loading
+ * consumes the OTK first, IFPP.md §6.2), so it is settled "failed"; every OTK of the chip
+ * still FREE in the registry is gone from the chip too. */
+static int on_receipt(struct ctx *c)
+{
+    const provline_keymaker_OtkDeletionReceipt *q = &c->req->body.otk_deletion_receipt;
+    provline_keymaker_OtkDeletionReceiptAck *a = &c->rep->body.otk_deletion_receipt_ack;
+    struct pl_km *km = c->km;
+    struct pl_es10f_delete_otks_rsp rsp;
+    struct pl_es10f_token sent;
+    struct pl_eckey *pub = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t n = 0;
+    char eh[33];
+    int rc = PL_ERR_INTERNAL;
+
+    pl_km_hex(q->eid.bytes, 16, eh, sizeof(eh));
+    rc = euicc_pub(km, q->eid.bytes, &pub);
+    if (rc == PL_ERR_NOT_FOUND)
+        return refuse(&c->refusal, E(UNKNOWN_EID), "no verified OtkUpload for this EID");
+    if (rc)
+        return rc;
+    if ((rc = pl_km_db_int(km, &n, "SELECT count(*) FROM deletion_token WHERE eid = ? AND "
+                                   "counter = ?",
+                           "bi", q->eid.bytes, (size_t)16, (int64_t)q->counter)))
+        goto out;
+    if (n != 1 || q->counter > (uint64_t)INT64_MAX) {
+        rc = refuse(&c->refusal, E(RECEIPT_INVALID), "no token with this counterValue");
+        goto out;
+    }
+    memset(&sent, 0, sizeof(sent));
+    memcpy(sent.eid, q->eid.bytes, 16);
+    sent.counter = q->counter;
+    sent.op = PL_ES10F_OP_DELETE_REMAINING_OTKS;
+    if (pl_es10f_delete_otks_rsp_decode(q->response.bytes, q->response.size, &rsp) != PL_OK) {
+        rc = refuse(&c->refusal, E(RECEIPT_INVALID), "not a DeleteRemainingOtksResponse");
+        goto out;
+    }
+    int v = pl_es10f_delete_otks_rsp_verify(&rsp, pub, &sent);
+    if (v != PL_OK) {
+        pl_km_logf(km, PL_KM_LOG_WARN, "event=receipt_rejected eid=%s reason=\"%s\"", eh,
+                   pl_strerror(v));
+        rc = refuse(&c->refusal, E(RECEIPT_INVALID), pl_strerror(v));
+        goto out;
+    }
+    memcpy(a->eid.bytes, q->eid.bytes, 16);
+    a->eid.size = 16;
+    for (size_t i = 0; i < rsp.receipt.n_deleted; i++) {
+        uint16_t id = rsp.receipt.deleted[i];
+        uint8_t pid[16];
+        bool has_pkg = false;
+        int state = 0;
+        if ((rc = pl_km_db_prepare(km, &st, "SELECT state, package_id FROM otk WHERE eid = ? AND "
+                                            "otk_id = ?",
+                                   "bi", q->eid.bytes, (size_t)16, (int64_t)id)))
+            goto out;
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            state = pl_km_otk_state_from_db(sqlite3_column_text(st, 0));
+            has_pkg = sqlite3_column_type(st, 1) != SQLITE_NULL;
+            if (has_pkg && (rc = pl_km_db_col_fixed(st, 1, pid, 16)))
+                goto out;
+        } else if (r != SQLITE_DONE) {
+            rc = PL_ERR_DB;
+            goto out;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        if (state == PL_KM_OTK_BOUND && has_pkg) {
+            struct pkg_row p;
+            if ((rc = pkg_load(km, "p.package_id", pid, 16, &p, NULL)))
+                goto out;
+            if (p.state == PL_KM_PKG_ISSUED || p.state == PL_KM_PKG_POSSIBLY_USED) {
+                if ((rc = settle(c, &p, false, NULL, 0))
+                    || (rc = pl_km_db_exec(km, NULL,
+                                           "UPDATE package SET fpa_detail = 'OTK deleted unused "
+                                           "(signed receipt)' WHERE package_id = ?",
+                                           "b", pid, (size_t)16)))
+                    goto out;
+                memcpy(a->settled[a->settled_count].bytes, pid, 16);
+                a->settled[a->settled_count++].size = 16;
+                a->voided[a->voided_count++] = id;
+                char ph[33];
+                pl_km_logf(km, PL_KM_LOG_INFO,
+                           "event=package_settled package=%s eid=%s otk_id=%u state=failed "
+                           "otk=VOID reason=otk_deleted_unused",
+                           pl_km_hex(pid, 16, ph, sizeof(ph)), eh, (unsigned)id);
+            }
+        } else if (state == PL_KM_OTK_FREE) {
+            if ((rc = pl_km_db_exec(km, NULL, "UPDATE otk SET state = 'VOID' WHERE eid = ? AND "
+                                              "otk_id = ? AND state = 'FREE'",
+                                    "bi", q->eid.bytes, (size_t)16, (int64_t)id)))
+                goto out;
+            a->voided[a->voided_count++] = id;
+        } else if (state == PL_KM_OTK_CONSUMED) {
+            /* The chip calls FREE an OTK a verified PIR said was used: keep the proof, log. */
+            if ((rc = log_event(c, "receipt_contradicts_pir", NULL, eh)))
+                goto out;
+        }
+    }
+    /* No FREE OTK is left on the chip: the rest of the registry's FREE ones are gone too. */
+    if ((rc = pl_km_db_prepare(km, &st, "SELECT otk_id FROM otk WHERE eid = ? AND state = 'FREE' "
+                                        "ORDER BY otk_id",
+                               "b", q->eid.bytes, (size_t)16)))
+        goto out;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && a->voided_count < 64u)
+        a->voided[a->voided_count++] = (uint32_t)sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rc = pl_km_db_exec(km, NULL, "UPDATE otk SET state = 'VOID' WHERE eid = ? AND "
+                                      "state = 'FREE'",
+                            "b", q->eid.bytes, (size_t)16))
+        || (rc = log_event(c, "otk_deletion_receipt", NULL, eh)))
+        goto out;
+    c->rep->which_body = PL_KM_RECEIPT_ACK;
+    pl_km_logf(km, PL_KM_LOG_INFO, "event=otk_deletion_receipt eid=%s counter=%llu voided=%u "
+               "settled=%u", eh, (unsigned long long)q->counter, (unsigned)a->voided_count,
+               (unsigned)a->settled_count);
+    rc = PL_OK;
+out:
+    sqlite3_finalize(st);
+    pl_eckey_free(pub);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- dispatch ---- */
 
 static int dispatch(struct ctx *c)
@@ -903,6 +1032,8 @@ static int dispatch(struct ctx *c)
         return on_report(c);
     case PL_KM_TOKEN_REQUEST:
         return on_token_request(c);
+    case PL_KM_RECEIPT:
+        return on_receipt(c);
     default:
         return refuse(&c->refusal, E(UNEXPECTED), "reply-type message sent as a request");
     }

@@ -1080,3 +1080,113 @@ Test(keymaker, keys_and_status_file)
     cr_assert_eq(pl_km_server_check(&sc), PL_ERR_CONFIG);
     pl_test_rmtree(dir);
 }
+
+/* The eUICC's signed DeleteRemainingOtks response for (eid, counter) listing `deleted`. */
+static void make_receipt(const struct pl_eckey *key, const uint8_t eid[16], uint64_t counter,
+                         const uint16_t *deleted, size_t n, struct pl_wr *out)
+{
+    struct pl_es10f_token t;
+    struct pl_es10f_delete_otks_rsp rsp;
+    struct pl_rng rng = PL_RNG_SYSTEM;
+    memset(&t, 0, sizeof(t));
+    memcpy(t.eid, eid, 16);
+    t.counter = counter;
+    t.op = PL_ES10F_OP_DELETE_REMAINING_OTKS;
+    memset(&rsp, 0, sizeof(rsp));
+    rsp.ok = true;
+    pl_es10f_receipt_init(&rsp.receipt, &t);
+    rsp.receipt.n_deleted = n;
+    for (size_t i = 0; i < n; i++)
+        rsp.receipt.deleted[i] = deleted[i];
+    cr_assert_eq(pl_es10f_receipt_sign(&rsp.receipt, key, &rng, rsp.sig), PL_OK);
+    cr_assert_eq(pl_es10f_delete_otks_rsp_encode(&rsp, out), PL_OK);
+}
+
+static provline_keymaker_Msg *send_receipt(struct fx *f, const uint8_t eid[16], uint64_t counter,
+                                           const struct pl_wr *rsp)
+{
+    provline_keymaker_Msg *m = msg_new(f, 0, PL_KM_RECEIPT);
+    cr_assert_eq(PL_KM_SET_BYTES(m->body.otk_deletion_receipt.eid, eid, 16), PL_OK);
+    m->body.otk_deletion_receipt.counter = counter;
+    cr_assert_eq(PL_KM_SET_BYTES(m->body.otk_deletion_receipt.response, rsp->buf, rsp->len), PL_OK);
+    provline_keymaker_Msg *r = send_msg(f, ST_A, m, NULL);
+    msg_free(m);
+    return r;
+}
+
+/* End of production: a signed receipt proves which OTKs were still FREE on the chip, so a
+ * possibly-used package on one of them is settled "failed" (never loaded); a package whose
+ * OTK the chip consumed stays as it is. */
+Test(keymaker, deletion_receipt_settles_possibly_used)
+{
+    struct fx f;
+    struct teuicc e, other;
+    fx_init(&f, PL_CURVE_P256, true);
+    teuicc_init(&e, f.p, 15, f.now);
+    teuicc_init(&other, f.p, 16, f.now);
+    upload_ok(&f, &e);
+    provline_keymaker_Package p1, p2;
+    uint8_t i1[10], i2[10];
+    lease_one(&f, &e, 0, &p1, i1);
+    lease_one(&f, &e, 1, &p2, i2);
+    bool ok = false;
+    int st = 0;
+    cr_assert_eq(report(&f, 0, ST_A, &p1, O_FPA, NULL, &ok, &st), 0);
+    cr_assert_eq(st, PL_KM_PKG_POSSIBLY_USED);
+    struct pl_wr pir;
+    pl_wr_init_dyn(&pir, 4096);
+    make_pir(e.sk, p2.transaction_id.bytes, 16, i2, true, &pir);
+    cr_assert_eq(report(&f, 0, ST_A, &p2, O_PIR, &pir, &ok, &st), 0);
+
+    provline_keymaker_Msg *m = msg_new(&f, 0, PL_KM_TOKEN_REQUEST);
+    cr_assert_eq(PL_KM_SET_BYTES(m->body.otk_deletion_token_request.eid, e.eid, 16), PL_OK);
+    provline_keymaker_Msg *r = send_msg(&f, ST_A, m, NULL);
+    cr_assert_eq(r->which_body, PL_KM_TOKEN);
+    uint64_t counter = r->body.otk_deletion_token.counter;
+    msg_free(m);
+    msg_free(r);
+
+    static const uint16_t deleted[] = {1, 3}; /* OTK 4 the registry knows FREE too */
+    struct pl_wr rcpt;
+    pl_wr_init_dyn(&rcpt, 4096);
+    /* Refused: signed by another chip; for a counter never issued; not a receipt. */
+    make_receipt(other.sk, e.eid, counter, deleted, 2, &rcpt);
+    r = send_receipt(&f, e.eid, counter, &rcpt);
+    expect_error(r, provline_keymaker_ErrorCode_ERROR_RECEIPT_INVALID);
+    msg_free(r);
+    pl_wr_reset(&rcpt);
+    make_receipt(e.sk, e.eid, counter + 1, deleted, 2, &rcpt);
+    r = send_receipt(&f, e.eid, counter + 1, &rcpt);
+    expect_error(r, provline_keymaker_ErrorCode_ERROR_RECEIPT_INVALID);
+    msg_free(r);
+    r = send_receipt(&f, e.eid, counter, &pir);
+    expect_error(r, provline_keymaker_ErrorCode_ERROR_RECEIPT_INVALID);
+    msg_free(r);
+    cr_assert_eq(pkg_state(&f, p1.package_id.bytes), PL_KM_PKG_POSSIBLY_USED);
+
+    pl_wr_reset(&rcpt);
+    make_receipt(e.sk, e.eid, counter, deleted, 2, &rcpt);
+    r = send_receipt(&f, e.eid, counter, &rcpt);
+    cr_assert_eq(r->which_body, PL_KM_RECEIPT_ACK);
+    cr_assert_eq(r->body.otk_deletion_receipt_ack.settled_count, 1);
+    cr_assert_eq(memcmp(r->body.otk_deletion_receipt_ack.settled[0].bytes, p1.package_id.bytes, 16),
+                 0);
+    cr_assert_eq(r->body.otk_deletion_receipt_ack.voided_count, 3); /* 1, 3 and the stale 4 */
+    msg_free(r);
+    cr_assert_eq(pkg_state(&f, p1.package_id.bytes), PL_KM_PKG_FAILED);
+    cr_assert_eq(pkg_state(&f, p2.package_id.bytes), PL_KM_PKG_INSTALLED);
+    cr_assert_eq(otk_state(&f, e.eid, 1), PL_KM_OTK_VOID);
+    cr_assert_eq(otk_state(&f, e.eid, 2), PL_KM_OTK_CONSUMED);
+    cr_assert_eq(otk_state(&f, e.eid, 3), PL_KM_OTK_VOID);
+    cr_assert_eq(otk_state(&f, e.eid, 4), PL_KM_OTK_VOID);
+    struct pl_km_stats s;
+    cr_assert_eq(pl_km_stats(f.km, &s), PL_OK);
+    cr_assert_eq(s.profiles_installed, 1);
+    cr_assert_eq(s.profiles_reserved, 0);
+    cr_assert_eq(s.pkg_possibly_used, 0);
+    pl_wr_free(&pir);
+    pl_wr_free(&rcpt);
+    teuicc_fini(&e);
+    teuicc_fini(&other);
+    fx_fini(&f);
+}

@@ -38,6 +38,7 @@ Test(km_msg, every_valid_seed_decodes)
         {"report_pir", PL_KM_REPORT}, {"report_fpa", PL_KM_REPORT},
         {"report_ack", PL_KM_REPORT_ACK}, {"token_request", PL_KM_TOKEN_REQUEST},
         {"token", PL_KM_TOKEN}, {"error", PL_KM_ERROR},
+        {"receipt", PL_KM_RECEIPT}, {"receipt_ack", PL_KM_RECEIPT_ACK},
     };
     provline_keymaker_Msg *m = new_msg();
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {

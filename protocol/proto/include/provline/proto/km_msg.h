@@ -43,6 +43,8 @@
 #define PL_KM_TOKEN_REQUEST provline_keymaker_Msg_otk_deletion_token_request_tag
 #define PL_KM_TOKEN provline_keymaker_Msg_otk_deletion_token_tag
 #define PL_KM_ERROR provline_keymaker_Msg_error_tag
+#define PL_KM_RECEIPT provline_keymaker_Msg_otk_deletion_receipt_tag
+#define PL_KM_RECEIPT_ACK provline_keymaker_Msg_otk_deletion_receipt_ack_tag
 
 /* Initialises *m to an empty message (cannot fail). */
 void pl_km_msg_init(provline_keymaker_Msg *m);
