@@ -99,6 +99,15 @@ static inline char *sgp32_arena(size_t n)
     return p;
 }
 
+/* Decodes loose hex into arena memory (valid for the whole test, never freed). */
+static inline uint8_t *sgp32_hex_arena(const char *hex, size_t *len)
+{
+    size_t cap = strlen(hex) / 2 + 1;
+    uint8_t *b = (uint8_t *)sgp32_arena(cap);
+    cr_assert_eq(pl_hex_decode_loose(hex, b, cap, len), PL_OK, "bad hex: %s", hex);
+    return b;
+}
+
 /* Builds the hex of one TLV from a hex tag and hex contents (spaces allowed), computing the
  * DER length with code independent of the codec under test. */
 static inline const char *T(const char *tag, const char *content)
