@@ -2,7 +2,8 @@
  * DEALER + CurveZMQ station client written here, with a software eUICC (sim/euicc.h) as the
  * device: Hello, OtkUpload of the eUICC's own GetIfppInfo output, a just-in-time Lease whose
  * envelope and BPP verify and load on the chip, the eUICC-signed PIR reported and settled,
- * idempotent retries, a double lease refused, an unknown station key and a wrong server key
+ * idempotent retries, a double lease refused, the end-of-production OTK deletion token run
+ * on the chip and its signed receipt reported, an unknown station key and a wrong server key
  * answered by silence, clean SIGTERM shutdown. docs/station-keymaker-protocol.md;
  * IFPP.md §6.3, §7 cases 4, 12, 23; DEPENDENCIES.md §6 (CurveZMQ + ZAP).
  * PL_TEST_SLOW */
@@ -469,13 +470,45 @@ static void run_flow(enum pl_curve curve)
     msg_free(m);
     msg_free(r);
 
+    /* 6. End of production: a Key-Maker-signed token, executed by the eUICC, and its
+     * signed receipt reported back: the two unused OTKs become VOID. */
+    m = msg_new(&c, PL_KM_TOKEN_REQUEST);
+    cr_assert_eq(PL_KM_SET_BYTES(m->body.otk_deletion_token_request.eid, d.info->eid, 16), PL_OK);
+    r = cli_call(&c, m, NULL, NULL);
+    cr_assert_eq(r->which_body, PL_KM_TOKEN);
+    cr_assert_eq(r->body.otk_deletion_token.counter, 1);
+    struct pl_wr rcpt;
+    uint16_t sw = 0;
+    pl_wr_init_dyn(&rcpt, PL_ES10F_DELETE_OTKS_RSP_MAX);
+    cr_assert_eq(pl_et_es10(d.e, d.ch, r->body.otk_deletion_token.request.bytes,
+                            r->body.otk_deletion_token.request.size, &rcpt, &sw),
+                 PL_OK, "sw %04x", sw);
+    struct pl_es10f_delete_otks_rsp dr;
+    cr_assert_eq(pl_es10f_delete_otks_rsp_decode(rcpt.buf, rcpt.len, &dr), PL_OK);
+    cr_assert(dr.ok, "eUICC refused the token: %s", pl_es10f_dotk_error_name(dr.error));
+    cr_assert_eq(dr.receipt.n_deleted, 2);
+    msg_free(m);
+    msg_free(r);
+    m = msg_new(&c, PL_KM_RECEIPT);
+    cr_assert_eq(PL_KM_SET_BYTES(m->body.otk_deletion_receipt.eid, d.info->eid, 16), PL_OK);
+    m->body.otk_deletion_receipt.counter = 1;
+    cr_assert_eq(PL_KM_SET_BYTES(m->body.otk_deletion_receipt.response, rcpt.buf, rcpt.len), PL_OK);
+    r = cli_call(&c, m, NULL, NULL);
+    cr_assert_eq(r->which_body, PL_KM_RECEIPT_ACK, "got %s", pl_km_body_name(r->which_body));
+    cr_assert_eq(r->body.otk_deletion_receipt_ack.voided_count, 2);
+    cr_assert_eq(r->body.otk_deletion_receipt_ack.settled_count, 0);
+    msg_free(m);
+    msg_free(r);
+    pl_wr_free(&rcpt);
+
     /* The status command reads the live database. */
     char cmd[1200], out[1024];
     snprintf(cmd, sizeof(cmd), "'%s' status --db '%s'", s.bin, s.db);
     cr_assert_eq(run(cmd, out, sizeof(out)), 0, "%s", out);
     cr_assert(strstr(out, "packages: issued=0 installed=1 failed=0 possibly-used=0") != NULL,
               "%s", out);
-    cr_assert(strstr(out, "otks: FREE=2 BOUND=0 CONSUMED=1 VOID=0") != NULL, "%s", out);
+    cr_assert(strstr(out, "otks: FREE=0 BOUND=0 CONSUMED=1 VOID=2") != NULL, "%s", out);
+    cr_assert(strstr(out, "deletion-tokens: 1") != NULL, "%s", out);
 
     msg_free(lease);
     pl_wr_free(&req);
