@@ -45,7 +45,7 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void die(const char *what)
+_Noreturn static void die(const char *what)
 {
     fprintf(stderr, "bench_crypto: %s failed\n", what);
     exit(1);
@@ -289,7 +289,7 @@ static int raw_wrap(void *p)
 static void bsp_bench(void)
 {
     struct bsp_ctx *c = calloc(1, sizeof(*c));
-    struct pl_bsp_keys k;
+    struct pl_bsp_keys k = {{0}, {0}, {0}};
     uint8_t ours_seg[PL_BSP_MAX_SEGMENT];
     double best_o = 0, best_r = 0;
 
