@@ -1,6 +1,6 @@
 /* `provline pki`: create and inspect the lab test PKI (sim/pki.h).
  * GSMA SGP.22 v2.5 §4.5.2 (RSP certificate profiles), SGP.32 v1.2 §2.6 (eIM);
- * decision record docs/decisions/0004-test-pki.md.
+ * decision record docs/decisions/0008-test-pki.md.
  *
  *   provline pki init DIR [--curve p256|bp256|both]   (default both)
  *       creates DIR/p256/ and/or DIR/bp256/, one complete PKI each; the layout is

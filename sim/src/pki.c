@@ -4,7 +4,7 @@
  * CERT.EUICC and CERT.DPpb, with the id-rspRole certificatePolicies OIDs of
  * RSPDefinitions.asn (2.23.146.1.2.1.x); GSMA SGP.32 v1.2 §2.6: CERT.EIM.ECDSA (no role
  * OID defined); RFC 5280 §4.2.1.6 (subjectAltName) and §4.2.1.12 (extKeyUsage) for
- * the TLS server certificates. Decision record: docs/decisions/0004-test-pki.md.
+ * the TLS server certificates. Decision record: docs/decisions/0008-test-pki.md.
  *
  * Keys and certificates are made with mbedTLS 2.28 (mbedtls_ecp_gen_key,
  * mbedtls_x509write_crt_*, mbedtls_pk_write_key_pem). 2.28 has no writer for

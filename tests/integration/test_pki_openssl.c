@@ -1,7 +1,7 @@
 /* Integration: `provline pki init` (the real binary from PL_BIN_DIR) makes PKIs that an
  * independent verifier, `openssl verify -x509_strict`, accepts chain by chain, for
  * P-256 and brainpoolP256r1; and openssl rejects each chain under the other curve's
- * roots. Acceptance criterion of the test PKI (docs/decisions/0004-test-pki.md).
+ * roots. Acceptance criterion of the test PKI (docs/decisions/0008-test-pki.md).
  * RFC 5280 §6.1 path validation as implemented by OpenSSL; GSMA SGP.22 v2.5 §4.5.2. */
 #define _POSIX_C_SOURCE 200809L
 

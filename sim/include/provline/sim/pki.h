@@ -5,7 +5,7 @@
  * binding) with the id-rspRole certificatePolicies of RSPDefinitions.asn; the eIM
  * signing certificate follows GSMA SGP.32 v1.2 §2.6 (CERT.EIM.ECDSA; no role OID is
  * defined for it); TLS server certificates follow RFC 5280 §4.2.1.6 / §4.2.1.12.
- * Decision record: docs/decisions/0004-test-pki.md. NEVER a production trust anchor.
+ * Decision record: docs/decisions/0008-test-pki.md. NEVER a production trust anchor.
  *
  * Layout of one PKI directory (pl_pki_init):
  *   ci.key ci.crt ci.der                 CI root: CA, keyCertSign+cRLSign, id-rspRole-ci, SKI
