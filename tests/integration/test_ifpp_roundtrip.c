@@ -143,7 +143,7 @@ static void factory_line(enum pl_curve curve)
     pl_wr_init_dyn(&rsp, 1 << 16);
 
     /* 1. Identify */
-    uint8_t req[8];
+    uint8_t req[64];
     struct pl_wr q;
     pl_wr_init_fixed(&q, req, sizeof(req));
     cr_assert_eq(pl_es10f_get_info_req_encode(&q), PL_OK);
@@ -188,8 +188,6 @@ static void factory_line(enum pl_curve curve)
         pl_wr_reset(&rsp);
         struct pl_notif_rnl_req rq = {.crit = PL_NOTIF_CRIT_SEQ, .seq = pir.meta.seq};
         pl_wr_reset(&q);
-        uint8_t qb[32];
-        pl_wr_init_fixed(&q, qb, sizeof(qb));
         cr_assert_eq(pl_notif_rnl_req_encode(&rq, &q), PL_OK);
         cr_assert_eq(pl_et_es10(e, ch, q.buf, q.len, &rsp, &sw), PL_OK);
         struct pl_notif_rnl_rsp *nl = calloc(1, sizeof(*nl));
