@@ -1,16 +1,16 @@
 /* Station <-> Key Maker messages: strict frame decoding and semantic checks.
  * GSMA SGP.41 v1.0 Esbpp (ESBPP01-03) over provline's transport; reference/IFPP.md §6.3;
  * docs/station-keymaker-protocol.md §3-§5 (the rules checked here). */
+#include "provline/proto/km_msg.h"
+
 #include <pb_decode.h>
 #include <pb_encode.h>
 #include <string.h>
 
-#include "provline/proto/km_msg.h"
-
-#define CHECK(cond)                                                                         \
-    do {                                                                                    \
-        if (!(cond))                                                                        \
-            return PL_ERR_MALFORMED;                                                        \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            return PL_ERR_MALFORMED;                                                               \
     } while (0)
 
 void pl_km_msg_init(provline_keymaker_Msg *m)
@@ -304,33 +304,67 @@ int pl_km_msg_encode(const provline_keymaker_Msg *m, struct pl_wr *w)
 const char *pl_km_body_name(unsigned which)
 {
     switch (which) {
-    case 0: return "none";
-    case PL_KM_HELLO: return "hello";
-    case PL_KM_HELLO_ACK: return "hello_ack";
-    case PL_KM_OTK_UPLOAD: return "otk_upload";
-    case PL_KM_OTK_UPLOAD_RESULT: return "otk_upload_result";
-    case PL_KM_LEASE_REQUEST: return "lease_request";
-    case PL_KM_LEASE: return "lease";
-    case PL_KM_ACK: return "ack";
-    case PL_KM_ACK_RESULT: return "ack_result";
-    case PL_KM_REPORT: return "report";
-    case PL_KM_REPORT_ACK: return "report_ack";
-    case PL_KM_TOKEN_REQUEST: return "otk_deletion_token_request";
-    case PL_KM_TOKEN: return "otk_deletion_token";
-    case PL_KM_ERROR: return "error";
-    case PL_KM_RECEIPT: return "otk_deletion_receipt";
-    case PL_KM_RECEIPT_ACK: return "otk_deletion_receipt_ack";
-    default: return "unknown";
+    case 0:
+        return "none";
+    case PL_KM_HELLO:
+        return "hello";
+    case PL_KM_HELLO_ACK:
+        return "hello_ack";
+    case PL_KM_OTK_UPLOAD:
+        return "otk_upload";
+    case PL_KM_OTK_UPLOAD_RESULT:
+        return "otk_upload_result";
+    case PL_KM_LEASE_REQUEST:
+        return "lease_request";
+    case PL_KM_LEASE:
+        return "lease";
+    case PL_KM_ACK:
+        return "ack";
+    case PL_KM_ACK_RESULT:
+        return "ack_result";
+    case PL_KM_REPORT:
+        return "report";
+    case PL_KM_REPORT_ACK:
+        return "report_ack";
+    case PL_KM_TOKEN_REQUEST:
+        return "otk_deletion_token_request";
+    case PL_KM_TOKEN:
+        return "otk_deletion_token";
+    case PL_KM_ERROR:
+        return "error";
+    case PL_KM_RECEIPT:
+        return "otk_deletion_receipt";
+    case PL_KM_RECEIPT_ACK:
+        return "otk_deletion_receipt_ack";
+    default:
+        return "unknown";
     }
 }
 
 const char *pl_km_error_name(int code)
 {
     static const char *const names[] = {
-        "NONE", "MALFORMED", "UNSUPPORTED_VERSION", "STALE_SEQ", "MSG_ID_REUSED",
-        "UNKNOWN_EID", "UNKNOWN_OTK", "OTK_NOT_FREE", "CHAIN_INVALID", "OTK_SIGNATURE_INVALID",
-        "OTK_CONFLICT", "EID_MISMATCH", "NO_PROFILE", "UNKNOWN_PACKAGE", "UNKNOWN_TRANSACTION",
-        "PIR_INVALID", "PIR_MISMATCH", "NOT_OWNER", "STATE", "INTERNAL", "UNEXPECTED",
+        "NONE",
+        "MALFORMED",
+        "UNSUPPORTED_VERSION",
+        "STALE_SEQ",
+        "MSG_ID_REUSED",
+        "UNKNOWN_EID",
+        "UNKNOWN_OTK",
+        "OTK_NOT_FREE",
+        "CHAIN_INVALID",
+        "OTK_SIGNATURE_INVALID",
+        "OTK_CONFLICT",
+        "EID_MISMATCH",
+        "NO_PROFILE",
+        "UNKNOWN_PACKAGE",
+        "UNKNOWN_TRANSACTION",
+        "PIR_INVALID",
+        "PIR_MISMATCH",
+        "NOT_OWNER",
+        "STATE",
+        "INTERNAL",
+        "UNEXPECTED",
         "RECEIPT_INVALID",
     };
     if (code < 0 || (size_t)code >= sizeof(names) / sizeof(names[0]))
@@ -341,11 +375,16 @@ const char *pl_km_error_name(int code)
 const char *pl_km_state_name(int state)
 {
     switch (state) {
-    case provline_keymaker_PackageState_PACKAGE_STATE_ISSUED: return "issued";
-    case provline_keymaker_PackageState_PACKAGE_STATE_INSTALLED: return "installed";
-    case provline_keymaker_PackageState_PACKAGE_STATE_FAILED: return "failed";
-    case provline_keymaker_PackageState_PACKAGE_STATE_POSSIBLY_USED: return "possibly-used";
-    default: return "unknown";
+    case provline_keymaker_PackageState_PACKAGE_STATE_ISSUED:
+        return "issued";
+    case provline_keymaker_PackageState_PACKAGE_STATE_INSTALLED:
+        return "installed";
+    case provline_keymaker_PackageState_PACKAGE_STATE_FAILED:
+        return "failed";
+    case provline_keymaker_PackageState_PACKAGE_STATE_POSSIBLY_USED:
+        return "possibly-used";
+    default:
+        return "unknown";
     }
 }
 

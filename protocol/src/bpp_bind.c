@@ -3,20 +3,21 @@
  * ReplaceSessionKeys), as the SGP.41 SM-DPf binds a profile to one eUICC one-time key:
  * reference/IFPP.md §5.1-§5.5, §6.1; GENS06 (PFS per binding).
  * SAIP ProfileHeader: TCA Interoperable Profile, PEDefinitions.asn (shared/asn1/). */
-#include <stdlib.h>
-#include <string.h>
-
 #include "provline/protocol/bpp_bind.h"
+
 #include "provline/protocol/bsp.h"
 #include "provline/protocol/der.h"
 #include "provline/protocol/secret.h"
 
-#define TAG_PE_HEADER 0xA0u   /* ProfileElement CHOICE header [0] ProfileHeader */
-#define TAG_PH_MAJOR 0x80u    /* major-version [0] UInt8 */
-#define TAG_PH_MINOR 0x81u    /* minor-version [1] UInt8 */
-#define TAG_PH_TYPE 0x82u     /* profileType [2] UTF8String (SIZE (1..100)) OPTIONAL */
-#define TAG_PH_ICCID 0x83u    /* iccid [3] OCTET STRING (SIZE (10)) */
-#define PH_TYPE_MAX 100u
+#include <stdlib.h>
+#include <string.h>
+
+#define TAG_PE_HEADER 0xA0u /* ProfileElement CHOICE header [0] ProfileHeader */
+#define TAG_PH_MAJOR  0x80u /* major-version [0] UInt8 */
+#define TAG_PH_MINOR  0x81u /* minor-version [1] UInt8 */
+#define TAG_PH_TYPE   0x82u /* profileType [2] UTF8String (SIZE (1..100)) OPTIONAL */
+#define TAG_PH_ICCID  0x83u /* iccid [3] OCTET STRING (SIZE (10)) */
+#define PH_TYPE_MAX   100u
 
 #define TAG_SEG86 0x86u
 #define TAG_SEG87 0x87u
@@ -243,16 +244,16 @@ int pl_bpp_bind(const struct pl_bind_params *p, struct pl_wr *out)
     }
     if ((rc = pl_configure_isdp_encode(&cfg, &plain)))
         goto out;
-    if ((rc = wrap_chunks(&bsp, TAG_SEG87, true, plain.buf, plain.len, PL_BSP_MAX_PLAIN_ENC,
-                          &segs, &l87a)))
+    if ((rc = wrap_chunks(&bsp, TAG_SEG87, true, plain.buf, plain.len, PL_BSP_MAX_PLAIN_ENC, &segs,
+                          &l87a)))
         goto out;
     pl_wr_reset(&plain);
 
     /* 4. 'A1': StoreMetadata, MAC only (readable by the factory: IFPP.md §5.1). */
     if ((rc = pl_smr_encode(smr, &plain)))
         goto out;
-    if ((rc = wrap_chunks(&bsp, TAG_SEG88, false, plain.buf, plain.len, PL_BSP_MAX_PLAIN_MAC,
-                          &segs, &l88)))
+    if ((rc = wrap_chunks(&bsp, TAG_SEG88, false, plain.buf, plain.len, PL_BSP_MAX_PLAIN_MAC, &segs,
+                          &l88)))
         goto out;
     pl_wr_reset(&plain);
 
@@ -264,8 +265,8 @@ int pl_bpp_bind(const struct pl_bind_params *p, struct pl_wr *out)
             goto out;
         if ((rc = pl_rsk_encode(&rsk, &plain)))
             goto out;
-        if ((rc = wrap_chunks(&bsp, TAG_SEG87, true, plain.buf, plain.len,
-                              PL_BSP_MAX_PLAIN_ENC, &segs, &l87b)))
+        if ((rc = wrap_chunks(&bsp, TAG_SEG87, true, plain.buf, plain.len, PL_BSP_MAX_PLAIN_ENC,
+                              &segs, &l87b)))
             goto out;
         pl_wr_reset(&plain);
         memcpy(ppk.mcv, rsk.mcv, sizeof(ppk.mcv));
@@ -278,8 +279,8 @@ int pl_bpp_bind(const struct pl_bind_params *p, struct pl_wr *out)
 
     /* 6. 'A3': the UPP; at most 1007 plaintext bytes per segment so that, with the
      * mandatory padding and the MAC, every TLV stays within 1020 bytes (IFPP.md §5.4). */
-    if ((rc = wrap_chunks(&bsp, TAG_SEG86, true, p->upp, p->upp_len, PL_BSP_MAX_PLAIN_ENC,
-                          &segs, &l86)))
+    if ((rc = wrap_chunks(&bsp, TAG_SEG86, true, p->upp, p->upp_len, PL_BSP_MAX_PLAIN_ENC, &segs,
+                          &l86)))
         goto out;
     pl_bsp_wipe(&bsp);
     if ((rc = pl_wr_status(&segs)))

@@ -5,13 +5,6 @@
  * The daemon's main() owns the process-wide state: arguments, signals, stdout/stderr,
  * the exit status. Logs: one line per event on stderr. */
 #define _POSIX_C_SOURCE 200809L
-#include <dirent.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "provline/protocol/bpp_bind.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/hex.h"
@@ -20,6 +13,13 @@
 #include "provline/sim/euicc.h"
 #include "provline/sim/keymaker.h"
 #include "provline/sim/pki.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #define EXIT_USAGE 2
 
@@ -340,10 +340,21 @@ static int cmd_bind(int argc, char **argv)
         goto out;
     }
     struct pl_bind_params bp = {
-        .curve = curve, .dp_key = pl_pki_key(pki, PL_PKI_DPF), .euicc_otpk = otpk, .eid = eid,
-        .host_id = host, .host_id_len = host_len, .tid = tid, .tid_len = tid_len, .upp = upp,
-        .upp_len = upp_len, .spn = "provline lab", .profile_name = upp_path,
-        .profile_class = -1, .replace_session_keys = o[8].set, .rng = &rng,
+        .curve = curve,
+        .dp_key = pl_pki_key(pki, PL_PKI_DPF),
+        .euicc_otpk = otpk,
+        .eid = eid,
+        .host_id = host,
+        .host_id_len = host_len,
+        .tid = tid,
+        .tid_len = tid_len,
+        .upp = upp,
+        .upp_len = upp_len,
+        .spn = "provline lab",
+        .profile_name = upp_path,
+        .profile_class = -1,
+        .replace_session_keys = o[8].set,
+        .rng = &rng,
     };
     if (strlen(upp_path) > 64)
         bp.profile_name = upp_path + strlen(upp_path) - 64;
@@ -394,8 +405,8 @@ static int cmd_status(int argc, char **argv)
     printf("profiles: available=%u reserved=%u installed=%u\n", s.profiles_available,
            s.profiles_reserved, s.profiles_installed);
     printf("euiccs: %u\n", s.euiccs);
-    printf("otks: FREE=%u BOUND=%u CONSUMED=%u VOID=%u\n", s.otk_free, s.otk_bound,
-           s.otk_consumed, s.otk_void);
+    printf("otks: FREE=%u BOUND=%u CONSUMED=%u VOID=%u\n", s.otk_free, s.otk_bound, s.otk_consumed,
+           s.otk_void);
     printf("packages: issued=%u installed=%u failed=%u possibly-used=%u\n", s.pkg_issued,
            s.pkg_installed, s.pkg_failed, s.pkg_possibly_used);
     printf("stations: %u\nprocessed-messages: %u\ndeletion-tokens: %u\n", s.stations,
@@ -424,8 +435,9 @@ static int cmd_mint_euicc(int argc, char **argv)
     const char *dir = need(&o[0], "mint-euicc"), *out = need(&o[1], "mint-euicc");
     if (!dir || !out)
         return EXIT_USAGE;
-    if (o[2].set && (pl_hex_decode(o[2].value, eid, sizeof(eid), &eid_len) != PL_OK
-                     || eid_len != sizeof(eid))) {
+    if (o[2].set
+        && (pl_hex_decode(o[2].value, eid, sizeof(eid), &eid_len) != PL_OK
+            || eid_len != sizeof(eid))) {
         fprintf(stderr, "provline-keymaker mint-euicc: --eid must be 32 hex digits\n");
         return EXIT_USAGE;
     }

@@ -3,15 +3,15 @@
  * reference/IFPP.md §6.1 (registry FREE -> BOUND -> CONSUMED | VOID), §6.3 (package
  * reconciliation), docs/station-keymaker-protocol.md §6 (package state machine). */
 #define _POSIX_C_SOURCE 200809L
+#include "keymaker_internal.h"
+#include "provline/protocol/bpp_bind.h"
+#include "provline/protocol/secret.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#include "keymaker_internal.h"
-#include "provline/protocol/bpp_bind.h"
-#include "provline/protocol/secret.h"
 
 /* ---- schema ---- */
 
@@ -109,8 +109,7 @@ int pl_km_db_schema(struct pl_km *km)
 {
     char *msg = NULL;
     if (sqlite3_exec(km->db, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) {
-        pl_km_logf(km, PL_KM_LOG_ERROR, "event=db_schema_failed error=\"%s\"",
-                   msg ? msg : "?");
+        pl_km_logf(km, PL_KM_LOG_ERROR, "event=db_schema_failed error=\"%s\"", msg ? msg : "?");
         sqlite3_free(msg);
         return PL_ERR_DB;
     }
@@ -271,7 +270,7 @@ int pl_km_db_begin(struct pl_km *km)
     /* IMMEDIATE: take the write lock now, so a read-then-write check (the OTK is FREE,
      * then bind it) cannot race another writer. */
     return sqlite3_exec(km->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? PL_OK
-                                                                               : PL_ERR_DB;
+                                                                                  : PL_ERR_DB;
 }
 
 int pl_km_db_commit(struct pl_km *km)
@@ -424,8 +423,7 @@ int pl_km_open(const struct pl_km_config *cfg, struct pl_km **out)
     }
     /* The binding certificate must verify to our own CI, or no eUICC will accept it. */
     if ((rc = pl_cert_verify_chain(km->dpf, NULL, 0, km->ci, PL_CERT_ROLE_DPPB, pl_km_now(km)))) {
-        pl_km_logf(km, PL_KM_LOG_ERROR, "event=dpf_chain_invalid error=\"%s\"",
-                   pl_strerror(rc));
+        pl_km_logf(km, PL_KM_LOG_ERROR, "event=dpf_chain_invalid error=\"%s\"", pl_strerror(rc));
         goto out;
     }
 
@@ -434,7 +432,8 @@ int pl_km_open(const struct pl_km_config *cfg, struct pl_km **out)
     /* WAL + synchronous=FULL: a reply is only sent after its transaction is on disk. */
     if (sqlite3_exec(km->db,
                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-                     NULL, NULL, &msg) != SQLITE_OK) {
+                     NULL, NULL, &msg)
+        != SQLITE_OK) {
         pl_km_logf(km, PL_KM_LOG_ERROR, "event=db_pragma_failed error=\"%s\"", msg ? msg : "?");
         sqlite3_free(msg);
         rc = PL_ERR_DB;
@@ -442,8 +441,8 @@ int pl_km_open(const struct pl_km_config *cfg, struct pl_km **out)
     }
     if ((rc = pl_km_db_schema(km)))
         goto out;
-    pl_km_logf(km, PL_KM_LOG_INFO, "event=keymaker_open db=\"%s\" curve=%s id=\"%s\"",
-               km->db_path, pl_curve_name(km->curve), km->keymaker_id);
+    pl_km_logf(km, PL_KM_LOG_INFO, "event=keymaker_open db=\"%s\" curve=%s id=\"%s\"", km->db_path,
+               pl_curve_name(km->curve), km->keymaker_id);
     *out = km;
     km = NULL;
     rc = PL_OK;
@@ -490,8 +489,8 @@ int pl_km_add_profile(struct pl_km *km, const char *name, const uint8_t *upp, si
                        (int64_t)pl_km_now(km));
     if (rc == PL_OK) {
         char hex[2 * PL_ICCID_LEN + 1];
-        pl_km_logf(km, PL_KM_LOG_INFO, "event=profile_added name=\"%s\" iccid=%s bytes=%zu",
-                   name, pl_km_hex(iccid, sizeof(iccid), hex, sizeof(hex)), len);
+        pl_km_logf(km, PL_KM_LOG_INFO, "event=profile_added name=\"%s\" iccid=%s bytes=%zu", name,
+                   pl_km_hex(iccid, sizeof(iccid), hex, sizeof(hex)), len);
     }
     return rc;
 }
@@ -718,8 +717,8 @@ int pl_km_otk_state(struct pl_km *km, const uint8_t eid[16], uint16_t otk_id, in
 
     if (km == NULL || eid == NULL || state == NULL)
         return PL_ERR_INVAL;
-    if ((rc = pl_km_db_prepare(km, &st, "SELECT state FROM otk WHERE eid = ? AND otk_id = ?",
-                               "bi", eid, (size_t)16, (int64_t)otk_id)))
+    if ((rc = pl_km_db_prepare(km, &st, "SELECT state FROM otk WHERE eid = ? AND otk_id = ?", "bi",
+                               eid, (size_t)16, (int64_t)otk_id)))
         return rc;
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {

@@ -5,10 +5,6 @@
  * (Report; DPFF05-07 euiccSignPIR verified against CERT.EUICC, SGP.22 v2.5 §2.5.6 / §5.6),
  * EUICCF03 / DMF03 OTK deletion tokens (docs/ifpp-es10f.md §5). reference/IFPP.md §6.1, §6.3,
  * §7 (cases 1, 4, 9, 10-13, 23); docs/station-keymaker-protocol.md §4-§7. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "keymaker_internal.h"
 #include "provline/proto/km_msg.h"
 #include "provline/protocol/bpp_bind.h"
@@ -16,6 +12,10 @@
 #include "provline/protocol/ifpp_envelope.h"
 #include "provline/protocol/pir.h"
 #include "provline/protocol/secret.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* A refusal the station gets as an Error (or an entry result): a protocol outcome, not a
  * failure of the Key Maker. */
@@ -81,8 +81,7 @@ out:
     return rc;
 }
 
-static int log_event(struct ctx *c, const char *kind, const uint8_t *package_id,
-                     const char *detail)
+static int log_event(struct ctx *c, const char *kind, const uint8_t *package_id, const char *detail)
 {
     return pl_km_db_exec(c->km, NULL,
                          "INSERT INTO event(at, station, kind, package_id, detail) "
@@ -102,8 +101,9 @@ static int on_hello(struct ctx *c)
     int rc = PL_ERR_INTERNAL;
 
     c->rep->which_body = PL_KM_HELLO_ACK;
-    if ((rc = pl_km_db_exec(c->km, NULL, "UPDATE station SET name = ?, last_hello = ? WHERE key = ?",
-                            "tit", h->station_id, c->now, c->station)))
+    if ((rc =
+             pl_km_db_exec(c->km, NULL, "UPDATE station SET name = ?, last_hello = ? WHERE key = ?",
+                           "tit", h->station_id, c->now, c->station)))
         return rc;
     if ((rc = pl_km_db_int(c->km, &last, "SELECT last_seq FROM station WHERE key = ?", "t",
                            c->station)))
@@ -167,8 +167,8 @@ static int on_otk_upload(struct ctx *c)
     const struct pl_cert *inter[1] = {eum};
     int v = pl_cert_verify_chain(euicc, inter, 1, c->km->ci, PL_CERT_ROLE_EUICC, (time_t)c->now);
     if (v != PL_OK) {
-        pl_km_logf(c->km, PL_KM_LOG_WARN, "event=otk_upload_refused eid=%s reason=\"%s\"",
-                   eidhex, pl_strerror(v));
+        pl_km_logf(c->km, PL_KM_LOG_WARN, "event=otk_upload_refused eid=%s reason=\"%s\"", eidhex,
+                   pl_strerror(v));
         rc = refuse(&c->refusal, E(CHAIN_INVALID), pl_strerror(v));
         goto out;
     }
@@ -247,12 +247,13 @@ static int on_otk_upload(struct ctx *c)
             } else if (r == SQLITE_DONE) {
                 sqlite3_finalize(st);
                 st = NULL;
-                if ((rc = pl_km_db_exec(c->km, NULL,
-                                        "INSERT INTO otk(eid, otk_id, otpk, sig, state, "
-                                        "uploaded_by, uploaded_at) VALUES(?, ?, ?, ?, 'FREE', ?, ?)",
-                                        "bibbti", u->eid.bytes, (size_t)16, (int64_t)otk.otk_id,
-                                        otk.otpk, (size_t)PL_EC_PUB_LEN, otk.sig,
-                                        (size_t)PL_ECDSA_SIG_LEN, c->station, c->now)))
+                if ((rc =
+                         pl_km_db_exec(c->km, NULL,
+                                       "INSERT INTO otk(eid, otk_id, otpk, sig, state, "
+                                       "uploaded_by, uploaded_at) VALUES(?, ?, ?, ?, 'FREE', ?, ?)",
+                                       "bibbti", u->eid.bytes, (size_t)16, (int64_t)otk.otk_id,
+                                       otk.otpk, (size_t)PL_EC_PUB_LEN, otk.sig,
+                                       (size_t)PL_ECDSA_SIG_LEN, c->station, c->now)))
                     goto out;
             } else {
                 rc = PL_ERR_DB;
@@ -352,11 +353,21 @@ static int bind_one(struct ctx *c, const uint8_t lease_id[16], int64_t expiry,
 
     /* SGP.22 §2.5.4 binding with a fresh ephemeral key (GENS06); keys wiped inside. */
     struct pl_bind_params bp = {
-        .curve = km->curve, .dp_key = km->dpf_key, .euicc_otpk = otpk, .eid = eid,
-        .host_id = (const uint8_t *)PL_KM_HOST_ID, .host_id_len = sizeof(PL_KM_HOST_ID) - 1,
-        .tid = tid, .tid_len = sizeof(tid), .upp = upp.buf, .upp_len = upp.len,
-        .spn = km->spn, .profile_name = name, .profile_class = -1,
-        .replace_session_keys = km->rsk, .rng = &km->rng,
+        .curve = km->curve,
+        .dp_key = km->dpf_key,
+        .euicc_otpk = otpk,
+        .eid = eid,
+        .host_id = (const uint8_t *)PL_KM_HOST_ID,
+        .host_id_len = sizeof(PL_KM_HOST_ID) - 1,
+        .tid = tid,
+        .tid_len = sizeof(tid),
+        .upp = upp.buf,
+        .upp_len = upp.len,
+        .spn = km->spn,
+        .profile_name = name,
+        .profile_class = -1,
+        .replace_session_keys = km->rsk,
+        .rng = &km->rng,
     };
     if ((rc = pl_bpp_bind(&bp, &bpp)))
         goto out;
@@ -473,8 +484,9 @@ static int on_lease_request(struct ctx *c)
     if (q->mode == provline_keymaker_LeaseMode_LEASE_MODE_JUST_IN_TIME) {
         int64_t known = 0;
         uint16_t otk_id = (uint16_t)q->otk_id;
-        if (pl_km_db_int(km, &known, "SELECT count(*) FROM euicc WHERE eid = ?", "b",
-                         q->eid.bytes, (size_t)16) != PL_OK
+        if (pl_km_db_int(km, &known, "SELECT count(*) FROM euicc WHERE eid = ?", "b", q->eid.bytes,
+                         (size_t)16)
+                != PL_OK
             || known == 0)
             return refuse(&c->refusal, E(UNKNOWN_EID), "no verified OtkUpload for this EID");
         rc = otk_free(km, q->eid.bytes, otk_id, otpk);
@@ -681,8 +693,7 @@ static int entry_pir(struct ctx *c, const provline_keymaker_ReportEntry *e,
     }
     if (rc)
         goto out;
-    if (memcmp(p.package_id, e->package_id.bytes, 16) != 0
-        || e->transaction_id.size != p.tid_len
+    if (memcmp(p.package_id, e->package_id.bytes, 16) != 0 || e->transaction_id.size != p.tid_len
         || memcmp(e->transaction_id.bytes, p.tid, p.tid_len) != 0) {
         res->code = E(PIR_MISMATCH); /* an old PIR replayed for another package (case 11) */
         rc = log_event(c, "pir_mismatch", e->package_id.bytes, NULL);
@@ -730,12 +741,11 @@ static int entry_pir(struct ctx *c, const provline_keymaker_ReportEntry *e,
     res->state = pir.success ? provline_keymaker_PackageState_PACKAGE_STATE_INSTALLED
                              : provline_keymaker_PackageState_PACKAGE_STATE_FAILED;
     char ph[33], eh[33];
-    pl_km_logf(km, PL_KM_LOG_INFO,
-               "event=package_settled package=%s eid=%s otk_id=%u state=%s otk=%s%s%s",
-               pl_km_hex(p.package_id, 16, ph, sizeof(ph)), pl_km_hex(p.eid, 16, eh, sizeof(eh)),
-               (unsigned)p.otk_id, pir.success ? "installed" : "failed",
-               pir.success ? "CONSUMED" : "VOID", pir.success ? "" : " reason=",
-               pir.success ? "" : pl_pir_reason_name(pir.reason));
+    pl_km_logf(
+        km, PL_KM_LOG_INFO, "event=package_settled package=%s eid=%s otk_id=%u state=%s otk=%s%s%s",
+        pl_km_hex(p.package_id, 16, ph, sizeof(ph)), pl_km_hex(p.eid, 16, eh, sizeof(eh)),
+        (unsigned)p.otk_id, pir.success ? "installed" : "failed", pir.success ? "CONSUMED" : "VOID",
+        pir.success ? "" : " reason=", pir.success ? "" : pl_pir_reason_name(pir.reason));
     rc = PL_OK;
 out:
     pl_eckey_free(pub);
@@ -791,8 +801,8 @@ static int entry_unproven(struct ctx *c, const provline_keymaker_ReportEntry *e,
         p.state = PL_KM_PKG_POSSIBLY_USED;
         char ph[33];
         pl_km_logf(c->km, PL_KM_LOG_INFO, "event=package_unproven package=%s outcome=%s state=%s",
-                   pl_km_hex(p.package_id, 16, ph, sizeof(ph)),
-                   released ? "released" : "fpa_error", "possibly-used");
+                   pl_km_hex(p.package_id, 16, ph, sizeof(ph)), released ? "released" : "fpa_error",
+                   "possibly-used");
     }
     res->state = (provline_keymaker_PackageState)p.state;
     return PL_OK;
@@ -911,8 +921,9 @@ static int on_receipt(struct ctx *c)
         return refuse(&c->refusal, E(UNKNOWN_EID), "no verified OtkUpload for this EID");
     if (rc)
         return rc;
-    if ((rc = pl_km_db_int(km, &n, "SELECT count(*) FROM deletion_token WHERE eid = ? AND "
-                                   "counter = ?",
+    if ((rc = pl_km_db_int(km, &n,
+                           "SELECT count(*) FROM deletion_token WHERE eid = ? AND "
+                           "counter = ?",
                            "bi", q->eid.bytes, (size_t)16, (int64_t)q->counter)))
         goto out;
     if (n != 1 || q->counter > (uint64_t)INT64_MAX) {
@@ -941,8 +952,9 @@ static int on_receipt(struct ctx *c)
         uint8_t pid[16];
         bool has_pkg = false;
         int state = 0;
-        if ((rc = pl_km_db_prepare(km, &st, "SELECT state, package_id FROM otk WHERE eid = ? AND "
-                                            "otk_id = ?",
+        if ((rc = pl_km_db_prepare(km, &st,
+                                   "SELECT state, package_id FROM otk WHERE eid = ? AND "
+                                   "otk_id = ?",
                                    "bi", q->eid.bytes, (size_t)16, (int64_t)id)))
             goto out;
         int r = sqlite3_step(st);
@@ -978,8 +990,9 @@ static int on_receipt(struct ctx *c)
                            pl_km_hex(pid, 16, ph, sizeof(ph)), eh, (unsigned)id);
             }
         } else if (state == PL_KM_OTK_FREE) {
-            if ((rc = pl_km_db_exec(km, NULL, "UPDATE otk SET state = 'VOID' WHERE eid = ? AND "
-                                              "otk_id = ? AND state = 'FREE'",
+            if ((rc = pl_km_db_exec(km, NULL,
+                                    "UPDATE otk SET state = 'VOID' WHERE eid = ? AND "
+                                    "otk_id = ? AND state = 'FREE'",
                                     "bi", q->eid.bytes, (size_t)16, (int64_t)id)))
                 goto out;
             a->voided[a->voided_count++] = id;
@@ -990,8 +1003,9 @@ static int on_receipt(struct ctx *c)
         }
     }
     /* No FREE OTK is left on the chip: the rest of the registry's FREE ones are gone too. */
-    if ((rc = pl_km_db_prepare(km, &st, "SELECT otk_id FROM otk WHERE eid = ? AND state = 'FREE' "
-                                        "ORDER BY otk_id",
+    if ((rc = pl_km_db_prepare(km, &st,
+                               "SELECT otk_id FROM otk WHERE eid = ? AND state = 'FREE' "
+                               "ORDER BY otk_id",
                                "b", q->eid.bytes, (size_t)16)))
         goto out;
     int r;
@@ -999,14 +1013,17 @@ static int on_receipt(struct ctx *c)
         a->voided[a->voided_count++] = (uint32_t)sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     st = NULL;
-    if ((rc = pl_km_db_exec(km, NULL, "UPDATE otk SET state = 'VOID' WHERE eid = ? AND "
-                                      "state = 'FREE'",
+    if ((rc = pl_km_db_exec(km, NULL,
+                            "UPDATE otk SET state = 'VOID' WHERE eid = ? AND "
+                            "state = 'FREE'",
                             "b", q->eid.bytes, (size_t)16))
         || (rc = log_event(c, "otk_deletion_receipt", NULL, eh)))
         goto out;
     c->rep->which_body = PL_KM_RECEIPT_ACK;
-    pl_km_logf(km, PL_KM_LOG_INFO, "event=otk_deletion_receipt eid=%s counter=%llu voided=%u "
-               "settled=%u", eh, (unsigned long long)q->counter, (unsigned)a->voided_count,
+    pl_km_logf(km, PL_KM_LOG_INFO,
+               "event=otk_deletion_receipt eid=%s counter=%llu voided=%u "
+               "settled=%u",
+               eh, (unsigned long long)q->counter, (unsigned)a->voided_count,
                (unsigned)a->settled_count);
     rc = PL_OK;
 out:
@@ -1063,8 +1080,8 @@ static int finish_header(struct pl_km *km, provline_keymaker_Msg *rep, const uin
 }
 
 /* An Error reply that is not recorded (the request was not processed). */
-static int reply_unrecorded(struct pl_km *km, const uint8_t *reply_to, int code,
-                            const char *detail, provline_keymaker_Msg *rep, struct pl_wr *out)
+static int reply_unrecorded(struct pl_km *km, const uint8_t *reply_to, int code, const char *detail,
+                            provline_keymaker_Msg *rep, struct pl_wr *out)
 {
     int rc = PL_ERR_INTERNAL;
     set_error(rep, code, detail);
@@ -1115,16 +1132,17 @@ int pl_km_handle(struct pl_km *km, const char *station, const uint8_t *req, size
     in_tx = true;
 
     /* Idempotency: a msg_id seen before gets its recorded reply, byte for byte. */
-    if ((rc = pl_km_db_prepare(km, &st, "SELECT req_sha256, reply FROM dedup "
-                                        "WHERE station = ? AND msg_id = ?",
+    if ((rc = pl_km_db_prepare(km, &st,
+                               "SELECT req_sha256, reply FROM dedup "
+                               "WHERE station = ? AND msg_id = ?",
                                "tb", station, m->msg_id.bytes, (size_t)16)))
         goto internal;
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
         bool same = same_blob(st, 0, digest, sizeof(digest));
         if (same && (rc = pl_km_db_col_wr(st, 1, reply)) == PL_OK) {
-            pl_km_logf(km, PL_KM_LOG_INFO, "event=request_replayed station=%s msg=%s seq=%llu",
-                       sk, pl_km_body_name(m->which_body), (unsigned long long)m->seq);
+            pl_km_logf(km, PL_KM_LOG_INFO, "event=request_replayed station=%s msg=%s seq=%llu", sk,
+                       pl_km_body_name(m->which_body), (unsigned long long)m->seq);
             goto out;
         }
         sqlite3_finalize(st);
@@ -1145,20 +1163,24 @@ int pl_km_handle(struct pl_km *km, const char *station, const uint8_t *req, size
     sqlite3_finalize(st);
     st = NULL;
 
-    if ((rc = pl_km_db_exec(km, NULL, "INSERT OR IGNORE INTO station(key) VALUES(?)", "t",
-                            station)))
+    if ((rc =
+             pl_km_db_exec(km, NULL, "INSERT OR IGNORE INTO station(key) VALUES(?)", "t", station)))
         goto internal;
     int64_t last_seq = 0, km_seq = 0, pkg_seq = 0;
     if ((rc = pl_km_db_int(km, &last_seq, "SELECT last_seq FROM station WHERE key = ?", "t",
                            station))
-        || (rc = pl_km_db_int(km, &km_seq, "SELECT km_seq FROM station WHERE key = ?", "t",
-                              station))
+        || (rc =
+                pl_km_db_int(km, &km_seq, "SELECT km_seq FROM station WHERE key = ?", "t", station))
         || (rc = pl_km_db_int(km, &pkg_seq, "SELECT pkg_seq FROM station WHERE key = ?", "t",
                               station)))
         goto internal;
 
-    struct ctx c = {.km = km, .station = station, .req = m, .rep = rep,
-                    .now = (int64_t)pl_km_now(km), .pkg_seq = pkg_seq};
+    struct ctx c = {.km = km,
+                    .station = station,
+                    .req = m,
+                    .rep = rep,
+                    .now = (int64_t)pl_km_now(km),
+                    .pkg_seq = pkg_seq};
     /* Sequence numbers only move forward; Hello is exempt (resync after a station lost its
      * journal), and tells the station where the Key Maker is. */
     if (m->which_body != PL_KM_HELLO && m->seq <= (uint64_t)last_seq) {
@@ -1187,9 +1209,11 @@ int pl_km_handle(struct pl_km *km, const char *station, const uint8_t *req, size
     }
     if (c.refusal.code != E(NONE)) {
         set_error(rep, c.refusal.code, c.refusal.detail);
-        pl_km_logf(km, PL_KM_LOG_WARN, "event=request_refused station=%s msg=%s seq=%llu code=%s "
-                   "detail=\"%s\"", sk, pl_km_body_name(m->which_body),
-                   (unsigned long long)m->seq, pl_km_error_name(c.refusal.code), c.refusal.detail);
+        pl_km_logf(km, PL_KM_LOG_WARN,
+                   "event=request_refused station=%s msg=%s seq=%llu code=%s "
+                   "detail=\"%s\"",
+                   sk, pl_km_body_name(m->which_body), (unsigned long long)m->seq,
+                   pl_km_error_name(c.refusal.code), c.refusal.detail);
     }
     km_seq++;
     if (rep->which_body == PL_KM_HELLO_ACK)
@@ -1214,8 +1238,8 @@ int pl_km_handle(struct pl_km *km, const char *station, const uint8_t *req, size
     pl_wr_bytes(reply, enc.buf, enc.len);
     rc = pl_wr_status(reply);
     if (c.refusal.code == E(NONE))
-        pl_km_logf(km, PL_KM_LOG_INFO, "event=request station=%s msg=%s seq=%llu reply=%s",
-                   sk, pl_km_body_name(m->which_body), (unsigned long long)m->seq,
+        pl_km_logf(km, PL_KM_LOG_INFO, "event=request station=%s msg=%s seq=%llu reply=%s", sk,
+                   pl_km_body_name(m->which_body), (unsigned long long)m->seq,
                    pl_km_body_name(rep->which_body));
     goto out;
 
@@ -1229,8 +1253,8 @@ internal:
     }
     pl_km_logf(km, PL_KM_LOG_ERROR, "event=request_failed station=%s msg=%s error=\"%s\"", sk,
                m ? pl_km_body_name(m->which_body) : "none", pl_strerror(rc));
-    rc = reply_unrecorded(km, m ? m->msg_id.bytes : NULL, E(INTERNAL), "internal error", rep,
-                          reply);
+    rc =
+        reply_unrecorded(km, m ? m->msg_id.bytes : NULL, E(INTERNAL), "internal error", rep, reply);
 out:
     sqlite3_finalize(st);
     if (in_tx)

@@ -4,13 +4,6 @@
 #ifndef PROVLINE_SIM_KEYMAKER_INTERNAL_H
 #define PROVLINE_SIM_KEYMAKER_INTERNAL_H
 
-#include <sqlite3.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <time.h>
-
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/err.h"
 #include "provline/protocol/wr.h"
@@ -18,14 +11,21 @@
 #include "provline/sim/keymaker.h"
 #include "provline/sim/pki.h"
 
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
 #if defined(__GNUC__) || defined(__clang__)
 #define PL_KM_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define PL_KM_PRINTF(a, b)
 #endif
 
-#define PL_KM_HOST_ID "PROVLINE-SMDPF"  /* ISCR hostId (1..16 B) */
-#define PL_KM_OUTSTANDING_MAX 32u        /* HelloAck.outstanding */
+#define PL_KM_HOST_ID         "PROVLINE-SMDPF" /* ISCR hostId (1..16 B) */
+#define PL_KM_OUTSTANDING_MAX 32u              /* HelloAck.outstanding */
 
 struct pl_km {
     char *db_path;
@@ -43,8 +43,8 @@ struct pl_km {
 
     sqlite3 *db;
     struct pl_pki *pki;
-    const struct pl_cert *ci;      /* borrowed from pki */
-    const struct pl_cert *dpf;     /* CERT.DPpb: binding, envelope and token signer */
+    const struct pl_cert *ci;  /* borrowed from pki */
+    const struct pl_cert *dpf; /* CERT.DPpb: binding, envelope and token signer */
     const struct pl_eckey *dpf_key;
     enum pl_curve curve;
 };
@@ -62,12 +62,11 @@ PL_MUST_CHECK int pl_km_db_prepare(struct pl_km *km, sqlite3_stmt **st, const ch
                                    const char *fmt, ...);
 /* Runs a statement that returns no row. PL_ERR_EXISTS on a constraint violation,
  * PL_ERR_DB otherwise; *changes (may be NULL) = rows changed. */
-PL_MUST_CHECK int pl_km_db_exec(struct pl_km *km, int *changes, const char *sql,
-                                const char *fmt, ...);
+PL_MUST_CHECK int pl_km_db_exec(struct pl_km *km, int *changes, const char *sql, const char *fmt,
+                                ...);
 /* Runs a query expecting at most one row with one integer column: PL_OK and *v, or
  * PL_ERR_NOT_FOUND. */
-PL_MUST_CHECK int pl_km_db_int(struct pl_km *km, int64_t *v, const char *sql, const char *fmt,
-                               ...);
+PL_MUST_CHECK int pl_km_db_int(struct pl_km *km, int64_t *v, const char *sql, const char *fmt, ...);
 PL_MUST_CHECK int pl_km_db_begin(struct pl_km *km);
 PL_MUST_CHECK int pl_km_db_commit(struct pl_km *km);
 void pl_km_db_rollback(struct pl_km *km);

@@ -5,6 +5,10 @@
  * ARCHITECTURE.md §6; STYLE.md §7.3 rule 10 (every frame length/type-checked);
  * docs/station-keymaker-protocol.md §2 (framing, security). */
 #define _POSIX_C_SOURCE 200809L
+#include "keymaker_internal.h"
+#include "provline/proto/km_msg.h"
+#include "provline/protocol/secret.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,14 +19,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "keymaker_internal.h"
-#include "provline/proto/km_msg.h"
-#include "provline/protocol/secret.h"
-
-#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define ZAP_ENDPOINT   "inproc://zeromq.zap.01"
 #define ZAP_MAX_FRAMES 8
-#define ALLOW_MAX 4096u
-#define KEY_FILE_MAX 256u
+#define ALLOW_MAX      4096u
+#define KEY_FILE_MAX   256u
 #define ROUTING_ID_MAX 255u
 
 /* ---------------------------------------------------------------- key files ---- */
@@ -254,8 +254,8 @@ static int zap_main(void *arg)
             char user[PL_KM_Z85_KEY_LEN + 1] = "";
             const void *rid = n >= 2 ? zmq_msg_data(&f[1]) : "";
             size_t rid_len = n >= 2 ? zmq_msg_size(&f[1]) : 0;
-            bool version_ok = n >= 1 && zmq_msg_size(&f[0]) == 3
-                              && memcmp(zmq_msg_data(&f[0]), "1.0", 3) == 0;
+            bool version_ok =
+                n >= 1 && zmq_msg_size(&f[0]) == 3 && memcmp(zmq_msg_data(&f[0]), "1.0", 3) == 0;
             bool curve = n == 7 && !overflow && zmq_msg_size(&f[5]) == 5
                          && memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0
                          && zmq_msg_size(&f[6]) == 32;
@@ -275,7 +275,7 @@ static int zap_main(void *arg)
                 } else {
                     char addr[64];
                     size_t al = zmq_msg_size(&f[3]) < sizeof(addr) - 1 ? zmq_msg_size(&f[3])
-                                                                        : sizeof(addr) - 1;
+                                                                       : sizeof(addr) - 1;
                     memcpy(addr, zmq_msg_data(&f[3]), al);
                     addr[al] = '\0';
                     char shown[16];
@@ -435,8 +435,8 @@ int pl_km_serve(struct pl_km *km, const struct pl_km_server_config *cfg,
     }
     pl_memzero(sk, sizeof(sk));
     if (zmq_bind(router, cfg->bind) != 0) {
-        pl_km_logf(km, PL_KM_LOG_ERROR, "event=bind_failed endpoint=\"%s\" error=\"%s\"",
-                   cfg->bind, zmq_strerror(zmq_errno()));
+        pl_km_logf(km, PL_KM_LOG_ERROR, "event=bind_failed endpoint=\"%s\" error=\"%s\"", cfg->bind,
+                   zmq_strerror(zmq_errno()));
         rc = PL_ERR_IO;
         goto out;
     }

@@ -2,11 +2,11 @@
  * keymaker.proto; docs/station-keymaker-protocol.md). Any frame must be refused with an
  * error or decode into a message that passes the checks, re-encodes, and decodes again
  * to the same encoding; nothing may leak (pointer fields are released). */
+#include "provline/proto/km_msg.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "provline/proto/km_msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

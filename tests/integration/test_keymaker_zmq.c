@@ -8,6 +8,15 @@
  * IFPP.md §6.3, §7 cases 4, 12, 23; DEPENDENCIES.md §6 (CurveZMQ + ZAP).
  * PL_TEST_SLOW */
 #define _POSIX_C_SOURCE 200809L
+#include "pl_euicc_test.h"
+#include "pl_test.h"
+#include "provline/proto/km_msg.h"
+#include "provline/protocol/bpp.h"
+#include "provline/protocol/es10f.h"
+#include "provline/protocol/ifpp_envelope.h"
+#include "provline/protocol/pir.h"
+#include "provline/protocol/x509.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,16 +30,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "pl_euicc_test.h"
-#include "pl_test.h"
-#include "provline/proto/km_msg.h"
-#include "provline/protocol/bpp.h"
-#include "provline/protocol/es10f.h"
-#include "provline/protocol/ifpp_envelope.h"
-#include "provline/protocol/pir.h"
-#include "provline/protocol/x509.h"
-
-#define REPLY_MS 20000 /* generous: a reply that comes, comes in milliseconds */
+#define REPLY_MS   20000 /* generous: a reply that comes, comes in milliseconds */
 #define SILENCE_MS 1500
 
 struct srv {
@@ -175,8 +175,8 @@ struct cli {
     uint64_t seq;
 };
 
-static void cli_open(struct cli *c, const struct srv *s, const char *server_pub,
-                     const char *pub, const char *sec)
+static void cli_open(struct cli *c, const struct srv *s, const char *server_pub, const char *pub,
+                     const char *sec)
 {
     int linger = 0, rcv = REPLY_MS;
     memset(c, 0, sizeof(*c));
@@ -328,8 +328,7 @@ static provline_keymaker_Msg *upload_msg(struct cli *c, const struct dev *d)
     cr_assert_eq(PL_KM_SET_BYTES(u->eid, d->info->eid, 16), PL_OK);
     cr_assert_eq(PL_KM_SET_BYTES(u->cert_euicc, d->info->cert_euicc.der, d->info->cert_euicc.len),
                  PL_OK);
-    cr_assert_eq(PL_KM_SET_BYTES(u->cert_eum, d->info->cert_eum.der, d->info->cert_eum.len),
-                 PL_OK);
+    cr_assert_eq(PL_KM_SET_BYTES(u->cert_eum, d->info->cert_eum.der, d->info->cert_eum.len), PL_OK);
     u->otks_count = (pb_size_t)d->info->n_otk;
     for (size_t i = 0; i < d->info->n_otk; i++) {
         u->otks[i].otk_id = d->info->otk[i].otk_id;
@@ -457,8 +456,8 @@ static void run_flow(enum pl_curve curve)
     provline_keymaker_ReportEntry *e = &m->body.report.entries[0];
     m->body.report.entries_count = 1;
     cr_assert_eq(PL_KM_SET_BYTES(e->package_id, p->package_id.bytes, 16), PL_OK);
-    cr_assert_eq(PL_KM_SET_BYTES(e->transaction_id, p->transaction_id.bytes,
-                                 p->transaction_id.size), PL_OK);
+    cr_assert_eq(
+        PL_KM_SET_BYTES(e->transaction_id, p->transaction_id.bytes, p->transaction_id.size), PL_OK);
     cr_assert_eq(PL_KM_SET_BYTES(e->eid, p->eid.bytes, 16), PL_OK);
     e->which_outcome = provline_keymaker_ReportEntry_pir_tag;
     cr_assert_eq(PL_KM_SET_BYTES(e->outcome.pir, pir.buf, pir.len), PL_OK);
@@ -505,8 +504,8 @@ static void run_flow(enum pl_curve curve)
     char cmd[1200], out[1024];
     snprintf(cmd, sizeof(cmd), "'%s' status --db '%s'", s.bin, s.db);
     cr_assert_eq(run(cmd, out, sizeof(out)), 0, "%s", out);
-    cr_assert(strstr(out, "packages: issued=0 installed=1 failed=0 possibly-used=0") != NULL,
-              "%s", out);
+    cr_assert(strstr(out, "packages: issued=0 installed=1 failed=0 possibly-used=0") != NULL, "%s",
+              out);
     cr_assert(strstr(out, "otks: FREE=0 BOUND=0 CONSUMED=1 VOID=2") != NULL, "%s", out);
     cr_assert(strstr(out, "deletion-tokens: 1") != NULL, "%s", out);
 

@@ -1,18 +1,18 @@
 /* Unit tests: SGP.22 v2.5 §2.5.4 BPP generation (protocol/bpp_bind.h) checked from the
  * eUICC side: ECDH with otSK.EUICC, BSP unwrap of every segment, UPP byte for byte;
  * SAIP ProfileHeader ICCID extraction over the TS.48 profiles. */
-#include <criterion/criterion.h>
-#include <dirent.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "pl_test.h"
 #include "provline/protocol/bpp.h"
 #include "provline/protocol/bpp_bind.h"
 #include "provline/protocol/bsp.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/secret.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const uint8_t EID[16] = {0x89, 0x04, 0x90, 0x32, 0x12, 0x34, 0x51, 0x23,
                                 0x45, 0x12, 0x34, 0x56, 0x78, 0x90, 0x12, 0x35};
@@ -30,8 +30,8 @@ static uint8_t *load_upp(const char *name, size_t *len)
 }
 
 struct bound {
-    struct pl_eckey *dp;    /* SM-DPf key */
-    struct pl_eckey *otk;   /* eUICC one-time key pair */
+    struct pl_eckey *dp;  /* SM-DPf key */
+    struct pl_eckey *otk; /* eUICC one-time key pair */
     uint8_t otpk[PL_EC_PUB_LEN];
     struct pl_wr bpp;
 };
@@ -43,10 +43,21 @@ static void bind_one(struct bound *b, enum pl_curve c, const uint8_t *upp, size_
     cr_assert_eq(pl_eckey_generate(c, &rng, &b->otk), PL_OK);
     cr_assert_eq(pl_eckey_public(b->otk, b->otpk), PL_OK);
     struct pl_bind_params p = {
-        .curve = c, .dp_key = b->dp, .euicc_otpk = b->otpk, .eid = EID,
-        .host_id = HOST_ID, .host_id_len = sizeof(HOST_ID), .tid = TID, .tid_len = sizeof(TID),
-        .upp = upp, .upp_len = len, .spn = "provline test", .profile_name = "TS.48 generic",
-        .profile_class = 2, .replace_session_keys = rsk, .rng = &rng,
+        .curve = c,
+        .dp_key = b->dp,
+        .euicc_otpk = b->otpk,
+        .eid = EID,
+        .host_id = HOST_ID,
+        .host_id_len = sizeof(HOST_ID),
+        .tid = TID,
+        .tid_len = sizeof(TID),
+        .upp = upp,
+        .upp_len = len,
+        .spn = "provline test",
+        .profile_name = "TS.48 generic",
+        .profile_class = 2,
+        .replace_session_keys = rsk,
+        .rng = &rng,
     };
     pl_wr_init_dyn(&b->bpp, PL_BIND_BPP_MAX);
     cr_assert_eq(pl_bpp_bind(&p, &b->bpp), PL_OK);
@@ -108,8 +119,8 @@ static void open_as_euicc(const struct bound *b, const uint8_t *upp, size_t len,
     cr_assert_eq(bpp->has_second87, rsk);
     if (rsk) {
         cr_assert_eq(bpp->n87_second, 1);
-        cr_assert_eq(pl_bsp_unwrap(&s, 0x87, true, bpp->second87[0].tlv, bpp->second87[0].len,
-                                   &pt), PL_OK);
+        cr_assert_eq(pl_bsp_unwrap(&s, 0x87, true, bpp->second87[0].tlv, bpp->second87[0].len, &pt),
+                     PL_OK);
         struct pl_rsk r;
         cr_assert_eq(pl_rsk_decode(pt.buf, pt.len, &r), PL_OK);
         struct pl_bsp_keys ppk;
@@ -149,19 +160,30 @@ static void roundtrip(enum pl_curve c, const char *name, bool rsk)
     free(upp);
 }
 
-Test(bpp_bind, p256_no_rsk) { roundtrip(PL_CURVE_P256, "TS48v1_A.der", false); }
-Test(bpp_bind, p256_rsk) { roundtrip(PL_CURVE_P256, "TS48v5_SAIP2.3_BERTLV_SUCI.der", true); }
-Test(bpp_bind, bp256_no_rsk) { roundtrip(PL_CURVE_BP256R1, "TS48v3_SAIP2.1_NoBERTLV.der", false); }
-Test(bpp_bind, bp256_rsk) { roundtrip(PL_CURVE_BP256R1, "TS48V2-SAIP2-3-BERTLV-UNIQUE.der", true); }
+Test(bpp_bind, p256_no_rsk)
+{
+    roundtrip(PL_CURVE_P256, "TS48v1_A.der", false);
+}
+Test(bpp_bind, p256_rsk)
+{
+    roundtrip(PL_CURVE_P256, "TS48v5_SAIP2.3_BERTLV_SUCI.der", true);
+}
+Test(bpp_bind, bp256_no_rsk)
+{
+    roundtrip(PL_CURVE_BP256R1, "TS48v3_SAIP2.1_NoBERTLV.der", false);
+}
+Test(bpp_bind, bp256_rsk)
+{
+    roundtrip(PL_CURVE_BP256R1, "TS48V2-SAIP2-3-BERTLV-UNIQUE.der", true);
+}
 
 /* A UPP whose size is an exact multiple of 1007 and one a byte over: the boundary of the
  * '86' split (the pySim 1036-byte bug, IFPP.md §5.4). */
 static uint8_t *synthetic_upp(size_t total)
 {
     /* ProfileHeader then one PE-Dummy-like element padded with an OCTET STRING. */
-    static const uint8_t hdr[] = {0xA0, 0x12, 0x80, 0x01, 0x02, 0x81, 0x01, 0x03,
-                                  0x83, 0x0A, 0x98, 0x10, 0x32, 0x54, 0x76, 0x98, 0x10,
-                                  0x32, 0x54, 0xF6};
+    static const uint8_t hdr[] = {0xA0, 0x12, 0x80, 0x01, 0x02, 0x81, 0x01, 0x03, 0x83, 0x0A,
+                                  0x98, 0x10, 0x32, 0x54, 0x76, 0x98, 0x10, 0x32, 0x54, 0xF6};
     uint8_t *b = calloc(1, total);
     cr_assert_not_null(b);
     memcpy(b, hdr, sizeof(hdr));
@@ -205,9 +227,18 @@ Test(bpp_bind, fresh_ephemeral_each_binding)
     cr_assert_eq(pl_eckey_generate(PL_CURVE_P256, &rng, &otk), PL_OK);
     cr_assert_eq(pl_eckey_public(otk, otpk), PL_OK);
     struct pl_bind_params p = {
-        .curve = PL_CURVE_P256, .dp_key = dp, .euicc_otpk = otpk, .eid = EID,
-        .host_id = HOST_ID, .host_id_len = 8, .tid = TID, .tid_len = 16,
-        .upp = upp, .upp_len = len, .profile_class = -1, .rng = &rng,
+        .curve = PL_CURVE_P256,
+        .dp_key = dp,
+        .euicc_otpk = otpk,
+        .eid = EID,
+        .host_id = HOST_ID,
+        .host_id_len = 8,
+        .tid = TID,
+        .tid_len = 16,
+        .upp = upp,
+        .upp_len = len,
+        .profile_class = -1,
+        .rng = &rng,
     };
     struct pl_wr a, b;
     pl_wr_init_dyn(&a, PL_BIND_BPP_MAX);
@@ -245,30 +276,44 @@ Test(bpp_bind, rejects_bad_params)
     cr_assert_eq(pl_eckey_public(dp, dppub), PL_OK);
     cr_assert_eq(pl_eckey_from_public(PL_CURVE_P256, dppub, &pub), PL_OK);
     struct pl_bind_params good = {
-        .curve = PL_CURVE_P256, .dp_key = dp, .euicc_otpk = otpk, .eid = EID,
-        .host_id = HOST_ID, .host_id_len = 8, .tid = TID, .tid_len = 16,
-        .upp = upp, .upp_len = len, .profile_class = -1, .rng = &rng,
+        .curve = PL_CURVE_P256,
+        .dp_key = dp,
+        .euicc_otpk = otpk,
+        .eid = EID,
+        .host_id = HOST_ID,
+        .host_id_len = 8,
+        .tid = TID,
+        .tid_len = 16,
+        .upp = upp,
+        .upp_len = len,
+        .profile_class = -1,
+        .rng = &rng,
     };
     struct pl_wr w;
     struct pl_bind_params p;
 
-    p = good; p.tid_len = 0;
+    p = good;
+    p.tid_len = 0;
     pl_wr_init_dyn(&w, PL_BIND_BPP_MAX);
     cr_assert_eq(pl_bpp_bind(&p, &w), PL_ERR_INVAL);
     pl_wr_free(&w);
-    p = good; p.tid_len = 17;
+    p = good;
+    p.tid_len = 17;
     pl_wr_init_dyn(&w, PL_BIND_BPP_MAX);
     cr_assert_eq(pl_bpp_bind(&p, &w), PL_ERR_INVAL);
     pl_wr_free(&w);
-    p = good; p.host_id_len = 17;
+    p = good;
+    p.host_id_len = 17;
     pl_wr_init_dyn(&w, PL_BIND_BPP_MAX);
     cr_assert_eq(pl_bpp_bind(&p, &w), PL_ERR_INVAL);
     pl_wr_free(&w);
-    p = good; p.dp_key = dpbp; /* curve mismatch */
+    p = good;
+    p.dp_key = dpbp; /* curve mismatch */
     pl_wr_init_dyn(&w, PL_BIND_BPP_MAX);
     cr_assert_eq(pl_bpp_bind(&p, &w), PL_ERR_INVAL);
     pl_wr_free(&w);
-    p = good; p.dp_key = pub; /* no private part */
+    p = good;
+    p.dp_key = pub; /* no private part */
     pl_wr_init_dyn(&w, PL_BIND_BPP_MAX);
     cr_assert_eq(pl_bpp_bind(&p, &w), PL_ERR_INVAL);
     pl_wr_free(&w);
@@ -276,7 +321,8 @@ Test(bpp_bind, rejects_bad_params)
     uint8_t bad[PL_EC_PUB_LEN];
     memcpy(bad, otpk, sizeof(bad));
     bad[40] ^= 0x01;
-    p = good; p.euicc_otpk = bad;
+    p = good;
+    p.euicc_otpk = bad;
     pl_wr_init_dyn(&w, PL_BIND_BPP_MAX);
     cr_assert_neq(pl_bpp_bind(&p, &w), PL_OK);
     cr_assert_neq(pl_wr_status(&w), PL_OK);
@@ -284,17 +330,21 @@ Test(bpp_bind, rejects_bad_params)
     /* otPK of the other curve */
     uint8_t bpk[PL_EC_PUB_LEN];
     cr_assert_eq(pl_eckey_public(dpbp, bpk), PL_OK);
-    p = good; p.euicc_otpk = bpk;
+    p = good;
+    p.euicc_otpk = bpk;
     pl_wr_init_dyn(&w, PL_BIND_BPP_MAX);
     cr_assert_neq(pl_bpp_bind(&p, &w), PL_OK);
     pl_wr_free(&w);
     /* UPP without a ProfileHeader first */
-    p = good; p.upp = upp + 3 + upp[2]; p.upp_len = len - 3 - upp[2];
+    p = good;
+    p.upp = upp + 3 + upp[2];
+    p.upp_len = len - 3 - upp[2];
     pl_wr_init_dyn(&w, PL_BIND_BPP_MAX);
     cr_assert_eq(pl_bpp_bind(&p, &w), PL_ERR_DER_TAG);
     pl_wr_free(&w);
     /* Truncated UPP */
-    p = good; p.upp_len = len - 1;
+    p = good;
+    p.upp_len = len - 1;
     pl_wr_init_dyn(&w, PL_BIND_BPP_MAX);
     cr_assert_neq(pl_bpp_bind(&p, &w), PL_OK);
     pl_wr_free(&w);
@@ -350,8 +400,8 @@ Test(upp, iccid_rejects_malformed)
 {
     uint8_t iccid[PL_ICCID_LEN];
     /* header with iccid of 9 bytes */
-    static const uint8_t short_iccid[] = {0xA0, 0x11, 0x80, 0x01, 0x02, 0x81, 0x01, 0x03, 0x83,
-                                          0x09, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    static const uint8_t short_iccid[] = {
+        0xA0, 0x11, 0x80, 0x01, 0x02, 0x81, 0x01, 0x03, 0x83, 0x09, 1, 2, 3, 4, 5, 6, 7, 8, 9};
     cr_assert_eq(pl_upp_iccid(short_iccid, sizeof(short_iccid), iccid), PL_ERR_DER_VALUE);
     /* missing iccid */
     static const uint8_t no_iccid[] = {0xA0, 0x06, 0x80, 0x01, 0x02, 0x81, 0x01, 0x03};
@@ -363,12 +413,14 @@ Test(upp, iccid_rejects_malformed)
     static const uint8_t not_hdr[] = {0xA1, 0x00};
     cr_assert_eq(pl_upp_iccid(not_hdr, sizeof(not_hdr), iccid), PL_ERR_DER_TAG);
     /* empty profileType */
-    static const uint8_t empty_type[] = {0xA0, 0x14, 0x80, 0x01, 0x02, 0x81, 0x01, 0x03, 0x82,
-                                         0x00, 0x83, 0x0A, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    static const uint8_t empty_type[] = {0xA0, 0x14, 0x80, 0x01, 0x02, 0x81, 0x01, 0x03,
+                                         0x82, 0x00, 0x83, 0x0A, 1,    2,    3,    4,
+                                         5,    6,    7,    8,    9,    10};
     cr_assert_eq(pl_upp_iccid(empty_type, sizeof(empty_type), iccid), PL_ERR_DER_VALUE);
     /* good header, then a garbage trailing byte */
-    static const uint8_t trailing[] = {0xA0, 0x12, 0x80, 0x01, 0x02, 0x81, 0x01, 0x03, 0x83,
-                                       0x0A, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0xA1};
+    static const uint8_t trailing[] = {0xA0, 0x12, 0x80, 0x01, 0x02, 0x81, 0x01,
+                                       0x03, 0x83, 0x0A, 1,    2,    3,    4,
+                                       5,    6,    7,    8,    9,    10,   0xA1};
     cr_assert_neq(pl_upp_iccid(trailing, sizeof(trailing), iccid), PL_OK);
     cr_assert_eq(pl_upp_iccid(trailing, sizeof(trailing) - 1, iccid), PL_OK);
     cr_assert_eq(iccid[9], 10);

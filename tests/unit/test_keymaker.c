@@ -3,13 +3,6 @@
  * §6.3 (reconciliation), §6.4 (never bind an unsigned OTK), §7 cases 4, 9, 10, 11, 13, 23;
  * docs/station-keymaker-protocol.md §4-§7. */
 #define _POSIX_C_SOURCE 200809L
-#include <criterion/criterion.h>
-#include <sqlite3.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "pl_test.h"
 #include "provline/proto/km_msg.h"
 #include "provline/protocol/bpp.h"
@@ -22,8 +15,15 @@
 #include "provline/sim/keymaker.h"
 #include "provline/sim/pki.h"
 
-#define ST_A "stationAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-#define ST_B "stationBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ST_A  "stationAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+#define ST_B  "stationBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
 #define NOTKS 4
 
 struct teuicc {
@@ -220,8 +220,8 @@ static provline_keymaker_Msg *jit_msg(struct fx *f, int st, const uint8_t eid[16
     return m;
 }
 
-static provline_keymaker_Msg *jit(struct fx *f, int st, const char *station,
-                                  const uint8_t eid[16], uint16_t otk)
+static provline_keymaker_Msg *jit(struct fx *f, int st, const char *station, const uint8_t eid[16],
+                                  uint16_t otk)
 {
     provline_keymaker_Msg *m = jit_msg(f, st, eid, otk);
     provline_keymaker_Msg *r = send_msg(f, station, m, NULL);
@@ -254,9 +254,9 @@ static void open_package(struct fx *f, const struct teuicc *e, int otk_index,
     cr_assert_eq(pl_ifpp_pkg_decode(pkg->envelope->bytes, pkg->envelope->size, &env), PL_OK);
     cr_assert_eq(pl_cert_public_key(pl_pki_cert(f->p, PL_PKI_DPF), &dpf_pub), PL_OK);
     cr_assert_eq(pl_ifpp_pkg_verify(&env, dpf_pub), PL_OK);
-    cr_assert_eq(pl_ifpp_pkg_check_target(&env, e->eid, e->sotk[otk_index].otk_id,
-                                          e->sotk[otk_index].otpk),
-                 PL_OK);
+    cr_assert_eq(
+        pl_ifpp_pkg_check_target(&env, e->eid, e->sotk[otk_index].otk_id, e->sotk[otk_index].otpk),
+        PL_OK);
     cr_assert_eq(pl_ifpp_pkg_check_time(&env, (uint64_t)f->now), PL_OK);
     cr_assert_eq(memcmp(env.package_id, pkg->package_id.bytes, 16), 0);
     cr_assert_eq(env.tid_len, pkg->transaction_id.size);
@@ -346,8 +346,8 @@ static provline_keymaker_Msg *report_msg(struct fx *f, int st, const provline_ke
     r->entries_count = 1;
     provline_keymaker_ReportEntry *e = &r->entries[0];
     cr_assert_eq(PL_KM_SET_BYTES(e->package_id, p->package_id.bytes, 16), PL_OK);
-    cr_assert_eq(PL_KM_SET_BYTES(e->transaction_id, p->transaction_id.bytes,
-                                 p->transaction_id.size), PL_OK);
+    cr_assert_eq(
+        PL_KM_SET_BYTES(e->transaction_id, p->transaction_id.bytes, p->transaction_id.size), PL_OK);
     cr_assert_eq(PL_KM_SET_BYTES(e->eid, p->eid.bytes, 16), PL_OK);
     if (o == O_PIR) {
         e->which_outcome = provline_keymaker_ReportEntry_pir_tag;
@@ -500,14 +500,15 @@ Test(keymaker, database_refuses_a_second_package_on_one_otk)
     sqlite3 *db = NULL;
     cr_assert_eq(sqlite3_open(f.db, &db), SQLITE_OK);
     sqlite3_stmt *st = NULL;
-    cr_assert_eq(sqlite3_prepare_v2(db,
-                                    "INSERT INTO package(package_id, eid, otk_id, transaction_id, "
-                                    "profile_id, station, lease_id, state, envelope, km_seq, "
-                                    "issued_at, expiry, not_after) SELECT ?, eid, otk_id, ?, "
-                                    "profile_id, station, lease_id, 'issued', envelope, 99, 0, 0, 0 "
-                                    "FROM package WHERE package_id = ?",
-                                    -1, &st, NULL),
-                 SQLITE_OK);
+    cr_assert_eq(
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO package(package_id, eid, otk_id, transaction_id, "
+                           "profile_id, station, lease_id, state, envelope, km_seq, "
+                           "issued_at, expiry, not_after) SELECT ?, eid, otk_id, ?, "
+                           "profile_id, station, lease_id, 'issued', envelope, 99, 0, 0, 0 "
+                           "FROM package WHERE package_id = ?",
+                           -1, &st, NULL),
+        SQLITE_OK);
     uint8_t pid[16], tid[16];
     memset(pid, 0xEE, 16);
     memset(tid, 0xDD, 16);
@@ -517,9 +518,9 @@ Test(keymaker, database_refuses_a_second_package_on_one_otk)
     cr_assert_eq(sqlite3_step(st) & 0xFF, SQLITE_CONSTRAINT);
     sqlite3_finalize(st);
     /* Nor can the OTK go back to FREE while it names a package, or be BOUND twice. */
-    cr_assert_neq(sqlite3_exec(db, "UPDATE otk SET state = 'FREE' WHERE state = 'BOUND'", NULL,
-                               NULL, NULL),
-                  SQLITE_OK);
+    cr_assert_neq(
+        sqlite3_exec(db, "UPDATE otk SET state = 'FREE' WHERE state = 'BOUND'", NULL, NULL, NULL),
+        SQLITE_OK);
     cr_assert_neq(sqlite3_exec(db,
                                "UPDATE otk SET state = 'BOUND', package_id = "
                                "(SELECT package_id FROM package LIMIT 1) WHERE state = 'FREE'",
@@ -977,8 +978,8 @@ Test(keymaker, empty_inventory_and_bad_frames)
     /* Adding the same profile twice. */
     char path[512];
     size_t len;
-    uint8_t *upp = pl_test_read_file(pl_test_src(path, sizeof(path), "tests/data/ts48/TS48v1_A.der"),
-                                     &len);
+    uint8_t *upp =
+        pl_test_read_file(pl_test_src(path, sizeof(path), "tests/data/ts48/TS48v1_A.der"), &len);
     cr_assert_not_null(upp);
     cr_assert_eq(pl_km_add_profile(f.km, "a", upp, len), PL_OK);
     cr_assert_eq(pl_km_add_profile(f.km, "b", upp, len), PL_ERR_EXISTS);

@@ -1,12 +1,12 @@
 /* Unit tests: station <-> Key Maker frame decoding and checks (protocol/proto/km_msg.h,
  * docs/station-keymaker-protocol.md §4). Seeds in tests/fuzz/corpus/keymaker_msg/. */
+#include "pl_test.h"
+#include "provline/proto/km_msg.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "pl_test.h"
-#include "provline/proto/km_msg.h"
 
 static uint8_t *seed(const char *name, size_t *len)
 {
@@ -31,14 +31,23 @@ Test(km_msg, every_valid_seed_decodes)
         const char *name;
         unsigned body;
     } ok[] = {
-        {"hello", PL_KM_HELLO}, {"hello_ack", PL_KM_HELLO_ACK},
-        {"otk_upload", PL_KM_OTK_UPLOAD}, {"otk_upload_result", PL_KM_OTK_UPLOAD_RESULT},
-        {"lease_jit", PL_KM_LEASE_REQUEST}, {"lease_prefetch", PL_KM_LEASE_REQUEST},
-        {"lease", PL_KM_LEASE}, {"ack", PL_KM_ACK}, {"ack_result", PL_KM_ACK_RESULT},
-        {"report_pir", PL_KM_REPORT}, {"report_fpa", PL_KM_REPORT},
-        {"report_ack", PL_KM_REPORT_ACK}, {"token_request", PL_KM_TOKEN_REQUEST},
-        {"token", PL_KM_TOKEN}, {"error", PL_KM_ERROR},
-        {"receipt", PL_KM_RECEIPT}, {"receipt_ack", PL_KM_RECEIPT_ACK},
+        {"hello", PL_KM_HELLO},
+        {"hello_ack", PL_KM_HELLO_ACK},
+        {"otk_upload", PL_KM_OTK_UPLOAD},
+        {"otk_upload_result", PL_KM_OTK_UPLOAD_RESULT},
+        {"lease_jit", PL_KM_LEASE_REQUEST},
+        {"lease_prefetch", PL_KM_LEASE_REQUEST},
+        {"lease", PL_KM_LEASE},
+        {"ack", PL_KM_ACK},
+        {"ack_result", PL_KM_ACK_RESULT},
+        {"report_pir", PL_KM_REPORT},
+        {"report_fpa", PL_KM_REPORT},
+        {"report_ack", PL_KM_REPORT_ACK},
+        {"token_request", PL_KM_TOKEN_REQUEST},
+        {"token", PL_KM_TOKEN},
+        {"error", PL_KM_ERROR},
+        {"receipt", PL_KM_RECEIPT},
+        {"receipt_ack", PL_KM_RECEIPT_ACK},
     };
     provline_keymaker_Msg *m = new_msg();
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {

@@ -9,14 +9,14 @@
 #ifndef PROVLINE_PROTOCOL_BPP_BIND_H
 #define PROVLINE_PROTOCOL_BPP_BIND_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "provline/protocol/bpp.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/err.h"
 #include "provline/protocol/wr.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #define PL_BIND_EID_LEN 16u
 /* Largest UPP accepted: PL_BPP_MAX_86 segments of PL_BSP_MAX_PLAIN_ENC bytes. */
@@ -34,25 +34,25 @@
 PL_MUST_CHECK int pl_upp_iccid(const uint8_t *upp, size_t len, uint8_t iccid[PL_ICCID_LEN]);
 
 struct pl_bind_params {
-    enum pl_curve curve;          /* curve of dp_key, the OTK and the ephemeral key */
+    enum pl_curve curve;           /* curve of dp_key, the OTK and the ephemeral key */
     const struct pl_eckey *dp_key; /* SM-DPf binding key (CERT.DPpb's key); borrowed */
-    const uint8_t *euicc_otpk;    /* otPK.EUICC, PL_EC_PUB_LEN bytes, verified by the caller */
-    const uint8_t *eid;           /* PL_BIND_EID_LEN bytes */
-    const uint8_t *host_id;       /* 1..PL_BPP_HOST_ID_MAX bytes */
+    const uint8_t *euicc_otpk;     /* otPK.EUICC, PL_EC_PUB_LEN bytes, verified by the caller */
+    const uint8_t *eid;            /* PL_BIND_EID_LEN bytes */
+    const uint8_t *host_id;        /* 1..PL_BPP_HOST_ID_MAX bytes */
     size_t host_id_len;
-    const uint8_t *tid;           /* transactionId, 1..PL_BPP_TID_MAX bytes, unique */
+    const uint8_t *tid; /* transactionId, 1..PL_BPP_TID_MAX bytes, unique */
     size_t tid_len;
-    const uint8_t *upp;           /* the Unprotected Profile Package (SAIP DER); borrowed */
+    const uint8_t *upp; /* the Unprotected Profile Package (SAIP DER); borrowed */
     size_t upp_len;
     /* StoreMetadata: the ICCID always comes from the UPP's ProfileHeader. */
-    const char *spn;              /* serviceProviderName, NULL = "" */
-    const char *profile_name;     /* profileName, NULL = "" */
-    int profile_class;            /* -1 absent, else 0 test, 1 provisioning, 2 operational */
+    const char *spn;          /* serviceProviderName, NULL = "" */
+    const char *profile_name; /* profileName, NULL = "" */
+    int profile_class;        /* -1 absent, else 0 test, 1 provisioning, 2 operational */
     /* ConfigureISDP dpProprietaryData.dpOid contents octets; NULL = no 'B8'. */
     const uint8_t *dp_oid;
     size_t dp_oid_len;
-    bool replace_session_keys;    /* add 'A2' ReplaceSessionKeys with fresh PPKs */
-    const struct pl_rng *rng;     /* ephemeral key, signature nonce, PPKs */
+    bool replace_session_keys; /* add 'A2' ReplaceSessionKeys with fresh PPKs */
+    const struct pl_rng *rng;  /* ephemeral key, signature nonce, PPKs */
 };
 
 /* Binds the UPP to one eUICC one-time key and appends the DER 'BF36' BPP to out:

@@ -18,19 +18,19 @@
 #ifndef PROVLINE_SIM_KEYMAKER_H
 #define PROVLINE_SIM_KEYMAKER_H
 
+#include "provline/protocol/crypto.h"
+#include "provline/protocol/err.h"
+#include "provline/protocol/wr.h"
+
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
-#include "provline/protocol/crypto.h"
-#include "provline/protocol/err.h"
-#include "provline/protocol/wr.h"
-
-#define PL_KM_UPP_MAX (40u * 1024u)   /* largest UPP the inventory takes (envelope cap) */
-#define PL_KM_Z85_KEY_LEN 40u         /* CurveZMQ key, Z85 text */
-#define PL_KM_STATION_MAX 64u         /* station identity text (Z85 public key) */
+#define PL_KM_UPP_MAX     (40u * 1024u) /* largest UPP the inventory takes (envelope cap) */
+#define PL_KM_Z85_KEY_LEN 40u           /* CurveZMQ key, Z85 text */
+#define PL_KM_STATION_MAX 64u           /* station identity text (Z85 public key) */
 
 /* Log levels of the injected sink. */
 enum pl_km_log_level {
