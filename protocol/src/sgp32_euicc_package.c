@@ -239,7 +239,7 @@ static void psmo_put(struct pl_wr *w, const struct pl_sgp32_psmo *op)
             if (pl_der_check_oid(&oid) != PL_OK)
                 pl_sgp32i_fail(w);
             pl_sgp32i_put_octets(w, 0x81u, op->configure_immediate_enable.default_smdp_oid, 1,
-                                 PL_SGP32_ADDR_MAX);
+                                 PL_DER_MAX_LEN);
         }
         if (op->configure_immediate_enable.default_smdp_address.p)
             pl_sgp32i_put_utf8(w, 0x82u, op->configure_immediate_enable.default_smdp_address, 0,
