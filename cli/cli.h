@@ -6,5 +6,6 @@
 
 int pl_cli_demo(int argc, char **argv);
 int pl_cli_pki(int argc, char **argv);
+int pl_cli_audit(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ struct pl_cli_cmd {
 static const struct pl_cli_cmd cmds[] = {
     {"demo", pl_cli_demo, "run a whole provisioning line on this machine (embedded defaults)"},
     {"pki", pl_cli_pki, "test PKI: `pki init DIR` creates CI, EUM, SM-DPf, eIM and TLS keys/certs"},
+    {"audit", pl_cli_audit, "station audit trail: `audit verify FILE` recomputes the hash chain"},
 };
 
 static void usage(FILE *out)
