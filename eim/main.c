@@ -1,0 +1,5 @@
+/* provline-eim: placeholder main, replaced below. */
+int main(void)
+{
+    return 0;
+}
