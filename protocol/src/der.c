@@ -114,6 +114,17 @@ static int read_len(struct pl_rd *r, size_t max_len, size_t *len)
     return PL_OK;
 }
 
+int pl_der_read_header(struct pl_rd *r, size_t max_len, uint32_t *tag, size_t *len)
+{
+    struct pl_rd c = *r;
+    int rc = read_tag(&c, tag);
+    if (rc == PL_OK)
+        rc = read_len(&c, max_len, len);
+    if (rc == PL_OK)
+        *r = c;
+    return rc;
+}
+
 int pl_der_next(struct pl_der *d, struct pl_tlv *tlv)
 {
     struct pl_rd r = d->rd; /* work on a copy: the cursor moves only on success */
@@ -350,7 +361,7 @@ int pl_der_get_fixed(const struct pl_tlv *tlv, void *out, size_t n)
 }
 
 /* RFC 3629 §4: well-formed UTF-8 only. */
-static bool utf8_valid(const uint8_t *s, size_t n)
+bool pl_der_utf8_valid(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -396,7 +407,7 @@ int pl_der_get_utf8(const struct pl_tlv *tlv, char *out, size_t cap)
 {
     if (tlv->constructed)
         return PL_ERR_DER_TAG;
-    if (!utf8_valid(tlv->value, tlv->len))
+    if (!pl_der_utf8_valid(tlv->value, tlv->len))
         return PL_ERR_DER_VALUE;
     if (cap == 0 || tlv->len > cap - 1)
         return PL_ERR_OVERFLOW;
@@ -535,7 +546,7 @@ int pl_der_put_null(struct pl_wr *w, uint32_t tag)
 int pl_der_put_utf8(struct pl_wr *w, uint32_t tag, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
-    if (!utf8_valid((const uint8_t *)s, n)) {
+    if (!pl_der_utf8_valid((const uint8_t *)s, n)) {
         pl_wr_fail(w, PL_ERR_INVAL);
         return pl_wr_status(w);
     }

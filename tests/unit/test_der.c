@@ -379,3 +379,28 @@ Test(hex, strict_and_loose)
     cr_assert_str_eq(s, "00112233");
     cr_assert_eq(pl_hex_encode(out, 4, s, 8), PL_ERR_OVERFLOW);
 }
+
+Test(der, read_header_only)
+{
+    /* BF36 82 0400 with no contents present: the header alone is accepted. */
+    const uint8_t hdr[] = {0xbf, 0x36, 0x82, 0x04, 0x00};
+    const uint8_t bad[] = {0xbf, 0x36, 0x82, 0x00, 0x40};
+    const uint8_t indef[] = {0xa3, 0x80};
+    struct pl_rd r;
+    uint32_t tag;
+    size_t len;
+    pl_rd_init(&r, hdr, sizeof(hdr));
+    cr_assert_eq(pl_der_read_header(&r, PL_DER_MAX_LEN, &tag, &len), PL_OK);
+    cr_assert_eq(tag, 0xBF36u);
+    cr_assert_eq(len, 0x400u);
+    cr_assert(pl_rd_done(&r));
+    pl_rd_init(&r, bad, sizeof(bad));
+    cr_assert_eq(pl_der_read_header(&r, PL_DER_MAX_LEN, &tag, &len), PL_ERR_DER_NONMINIMAL);
+    cr_assert_eq(r.pos, 0u);
+    pl_rd_init(&r, indef, sizeof(indef));
+    cr_assert_eq(pl_der_read_header(&r, PL_DER_MAX_LEN, &tag, &len), PL_ERR_DER_INDEFINITE);
+    pl_rd_init(&r, hdr, sizeof(hdr));
+    cr_assert_eq(pl_der_read_header(&r, 0x3ff, &tag, &len), PL_ERR_DER_TOOBIG);
+    cr_assert(pl_der_utf8_valid((const uint8_t *)"abc", 3));
+    cr_assert_not(pl_der_utf8_valid((const uint8_t *)"\xc0\xaf", 2));
+}

@@ -68,6 +68,14 @@ PL_MUST_CHECK int pl_der_parse_one(const uint8_t *p, size_t len, uint32_t tag, s
  * valid DER TLV (structure only; contents of primitives are not interpreted). */
 PL_MUST_CHECK int pl_der_validate(const uint8_t *p, size_t len, unsigned max_depth);
 
+/* Reads only a TLV header (identifier and length octets) from r, with the same strict
+ * rules as pl_der_next, without requiring the contents to be present: for streamed
+ * segments whose contents arrive in later commands (SGP.22 ES10b LoadBoundProfilePackage
+ * sends 'BF36'/'A1'/'A3' headers alone). On error r does not move. */
+PL_MUST_CHECK int pl_der_read_header(struct pl_rd *r, size_t max_len, uint32_t *tag, size_t *len);
+/* True if s[0..n) is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or NUL). */
+bool pl_der_utf8_valid(const uint8_t *s, size_t n);
+
 /* Tag helpers. */
 bool pl_der_tag_constructed(uint32_t tag);
 /* Number of identifier octets the tag uses (1..3), 0 if not a valid encoding. */
