@@ -109,41 +109,7 @@ int pl_euicc_load_interrupt(struct pl_euicc *e)
  * header-only segments 'BF36'+..., 'A1', 'A3'). Strict DER length. */
 static int read_header(struct pl_rd *r, uint32_t *tag, size_t *len)
 {
-    uint8_t b0, b1, l0, b;
-    int rc;
-    if ((rc = pl_rd_u8(r, &b0)))
-        return rc;
-    *tag = b0;
-    if ((b0 & 0x1Fu) == 0x1Fu) {
-        if ((rc = pl_rd_u8(r, &b1)))
-            return rc;
-        if (b1 < 0x1Fu || b1 >= 0x80u)
-            return PL_ERR_DER_TAG; /* only two-octet tags occur here */
-        *tag = ((uint32_t)b0 << 8) | b1;
-    }
-    if ((rc = pl_rd_u8(r, &l0)))
-        return rc;
-    if (l0 < 0x80u) {
-        *len = l0;
-        return PL_OK;
-    }
-    if (l0 == 0x80u)
-        return PL_ERR_DER_INDEFINITE;
-    unsigned n = l0 & 0x7Fu;
-    if (n > 3)
-        return PL_ERR_DER_TOOBIG;
-    size_t v = 0;
-    for (unsigned i = 0; i < n; i++) {
-        if ((rc = pl_rd_u8(r, &b)))
-            return rc;
-        if (i == 0 && b == 0)
-            return PL_ERR_DER_NONMINIMAL;
-        v = (v << 8) | b;
-    }
-    if (v < 0x80u)
-        return PL_ERR_DER_NONMINIMAL;
-    *len = v;
-    return PL_OK;
+    return pl_der_read_header(r, PL_DER_MAX_LEN, tag, len);
 }
 
 /* A segment that is exactly a TLV header (tag+length) with tag `want`. */
