@@ -11,7 +11,8 @@
  *   provline-vdevice --euicc STATE (--pty LINKPATH [--baud N] |
  *                    --coap HOST:PORT [--psk-id ID --psk HEX] [--resource NAME])
  *                    [--drop-rate P] [--corrupt-rate P] [--delay-ms N]
- *                    [--unplug-after-bytes N] [--power-cut-at-write N] [--seed S]
+ *                    [--unplug-after-bytes N] [--unplug-after-apdus N]
+ *                    [--power-cut-at-write N] [--seed S]
  *                    [--mtu N] [--rto-ms N] [--max-retries N] [--basic-channel]
  *
  * stdout carries exactly one line once the link is served: "READY pty LINKPATH SLAVE" or
@@ -71,11 +72,23 @@ int vdev_handle(struct vdev *v, const uint8_t *req, size_t len, struct pl_wr *rs
 
 _Noreturn void vdev_unplug(struct vdev *v)
 {
-    vdev_log("unplugged after %" PRIu64 " bytes from the station (--unplug-after-bytes)",
-             v->f.bytes_in);
-    pl_fpa_free(v->fpa);
+    vdev_log("unplugged after %" PRIu64 " bytes from the station and %" PRIu64
+             " APDUs to the eUICC",
+             v->f.bytes_in, v->f.apdus);
     pl_euicc_close(v->euicc); /* a load in progress stays unfinished: interrupted at next open */
     _exit(VDEV_EXIT_UNPLUGGED);
+}
+
+/* The APDU seam between the FPA and the eUICC, counting for --unplug-after-apdus: the
+ * device loses power before the Nth APDU reaches the eUICC. */
+static int vdev_transmit(void *user, const uint8_t *capdu, size_t clen, uint8_t *rapdu,
+                         size_t rcap, size_t *rlen)
+{
+    struct vdev *v = user;
+    v->f.apdus++;
+    if (v->f.unplug_after_apdus > 0 && v->f.apdus >= v->f.unplug_after_apdus)
+        vdev_unplug(v);
+    return pl_euicc_transmit(v->euicc, capdu, clen, rapdu, rcap, rlen);
 }
 
 /* ---- fault PRNG: splitmix64 (S. Vigna, public-domain reference description) ---- */
@@ -135,7 +148,8 @@ static void usage(void)
             "usage: provline-vdevice --euicc STATE (--pty LINKPATH [--baud N] |\n"
             "         --coap HOST:PORT [--psk-id ID --psk HEX] [--resource NAME])\n"
             "         [--drop-rate P] [--corrupt-rate P] [--delay-ms N]\n"
-            "         [--unplug-after-bytes N] [--power-cut-at-write N] [--seed S]\n"
+            "         [--unplug-after-bytes N] [--unplug-after-apdus N]\n"
+            "         [--power-cut-at-write N] [--seed S]\n"
             "         [--mtu N] [--rto-ms N] [--max-retries N] [--basic-channel]\n");
 }
 
@@ -218,6 +232,9 @@ int main(int argc, char **argv)
             ok = parse_u64(val, 600000, &u) == 0 && ((v.f.delay_ms = (uint32_t)u), true);
         else if (strcmp(a, "--unplug-after-bytes") == 0)
             ok = parse_u64(val, UINT64_MAX, &v.f.unplug_after) == 0 && v.f.unplug_after > 0;
+        else if (strcmp(a, "--unplug-after-apdus") == 0)
+            ok = parse_u64(val, UINT64_MAX, &v.f.unplug_after_apdus) == 0
+                 && v.f.unplug_after_apdus > 0;
         else if (strcmp(a, "--power-cut-at-write") == 0)
             ok = parse_u64(val, UINT32_MAX, &u) == 0 && u > 0 && ((cut = (unsigned)u), true);
         else if (strcmp(a, "--seed") == 0)
@@ -272,8 +289,8 @@ int main(int argc, char **argv)
     }
     struct pl_fpa_config fc;
     pl_fpa_config_init(&fc);
-    fc.apdu.transmit = pl_euicc_transmit;
-    fc.apdu.user = v.euicc;
+    fc.apdu.transmit = vdev_transmit;
+    fc.apdu.user = &v;
     fc.basic_channel = basic;
     fc.log = fpa_log;
     if ((rc = pl_fpa_new(&fc, &v.fpa)) != PL_OK) {
@@ -287,9 +304,9 @@ int main(int argc, char **argv)
     if (pl_hex_encode(eid, sizeof(eid), eid_hex, sizeof(eid_hex)) != PL_OK)
         eid_hex[0] = '\0';
     vdev_log("start eid=%s factory_mode=%d seed=%" PRIu64 " drop=%g corrupt=%g delay_ms=%u "
-             "unplug_after=%" PRIu64 " power_cut_at_write=%u",
+             "unplug_after=%" PRIu64 " unplug_after_apdus=%" PRIu64 " power_cut_at_write=%u",
              eid_hex, pl_euicc_factory_mode(v.euicc) ? 1 : 0, v.f.seed, v.f.drop, v.f.corrupt,
-             (unsigned)v.f.delay_ms, v.f.unplug_after, cut);
+             (unsigned)v.f.delay_ms, v.f.unplug_after, v.f.unplug_after_apdus, cut);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

@@ -23,6 +23,8 @@ struct vdev_faults {
     double corrupt;
     uint32_t delay_ms;    /* extra time before each answer */
     uint64_t unplug_after; /* bytes from the station; 0 = never */
+    uint64_t unplug_after_apdus; /* APDUs to the eUICC; 0 = never */
+    uint64_t apdus;
     uint64_t seed;
     uint64_t state;       /* PRNG state (splitmix64) */
     uint64_t bytes_in;
@@ -59,7 +61,9 @@ void vdev_log(const char *fmt, ...);
  * eUICC lost power during it (--power-cut-at-write), logs and _exits VDEV_EXIT_POWER_CUT
  * without answering, as a device without power would. */
 int vdev_handle(struct vdev *v, const uint8_t *req, size_t len, struct pl_wr *rsp);
-/* The link was "unplugged": logs, closes the eUICC without finishing anything, exits 3. */
+/* The device was "unplugged" (link bytes or APDUs reached their limit): logs, closes the
+ * eUICC without finishing anything (a load in progress is reported interrupted at its next
+ * open), exits 3. */
 _Noreturn void vdev_unplug(struct vdev *v);
 
 /* Fault PRNG: uniform in [0, 1), and a random non-zero byte. */
