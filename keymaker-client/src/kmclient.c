@@ -508,8 +508,12 @@ static int submit(struct pl_kmclient *c, provline_keymaker_Msg *m, uint64_t tag,
     } else if ((rc = new_ident(c, m->which_body, &r->ident))) {
         goto out;
     }
-    if ((rc = encode_frame(c, m, &r->ident, &r->frame, &r->frame_len)))
+    if ((rc = encode_frame(c, m, &r->ident, &r->frame, &r->frame_len))) {
+        /* Nothing left: give the seq back so the sequence stays dense. */
+        if (ident == NULL && m->which_body != PL_KM_HELLO && c->seq_next == r->ident.seq + 1u)
+            c->seq_next--;
         goto out;
+    }
     uint64_t now = now_ms(c);
     r->id = c->next_id++;
     r->deadline_at = now + c->cfg.deadline_ms;
@@ -572,7 +576,7 @@ static void complete(struct pl_kmclient *c, struct req *r, int status, int km_er
 
     unlink_req(c, r);
     c->st.completed++;
-    if (status == PL_ERR_TIMEOUT)
+    if (status == PL_ERR_TIMEOUT && r->kind == REQ_USER)
         c->st.timeouts++;
     logf_(c, status == PL_OK ? PL_KMCLIENT_LOG_DEBUG : PL_KMCLIENT_LOG_WARN,
           "event=request_done id=%llu msg=%s mid=%s seq=%llu attempts=%u status=\"%s\"%s%s",
@@ -1414,6 +1418,20 @@ static bool needs_session(const struct pl_kmclient *c, uint64_t now)
     return prefetch_wanted(c, now);
 }
 
+/* A resync Hello nobody waits for any more (its requests completed) is dropped. */
+static void reap_hello(struct pl_kmclient *c, uint64_t now)
+{
+    if (needs_session(c, now))
+        return;
+    struct req *r = c->head;
+    while (r) {
+        struct req *next = r->next;
+        if (r->kind == REQ_SYNC_HELLO)
+            complete(c, r, PL_ERR_STATE, 0, NULL, NULL, 0);
+        r = next;
+    }
+}
+
 static void ensure_hello(struct pl_kmclient *c, uint64_t now)
 {
     if (c->synced || hello_pending(c) || !needs_session(c, now))
@@ -1454,6 +1472,12 @@ static int send_req(struct pl_kmclient *c, struct req *r, uint64_t now)
             return PL_ERR_IO;
         }
         c->st.send_eagain++;
+        if (r->body != PL_KM_HELLO && c->synced) {
+            /* No way out (no connection or a full queue): the session is in doubt. */
+            logf_(c, PL_KMCLIENT_LOG_WARN, "event=send_blocked id=%llu action=resync",
+                  (unsigned long long)r->id);
+            c->synced = false;
+        }
         return PL_OK;
     }
     if (r->sent)
@@ -1521,6 +1545,7 @@ int pl_kmclient_poll(struct pl_kmclient *c)
         return rc;
     uint64_t now = now_ms(c);
     deadlines(c, now);
+    reap_hello(c, now);
     prefetch_pass(c, now);
     ensure_hello(c, now);
     if ((rc = transmit(c, now)))
