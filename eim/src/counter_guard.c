@@ -273,7 +273,7 @@ out:
 }
 
 int pl_eim_guard_bind(struct pl_eim_guard *g, const uint8_t store_id[PL_EIM_STORE_ID_LEN],
-                      const uint64_t db_seq[PL_EIM_GUARD_BUCKETS])
+                      const uint64_t db_seq[PL_EIM_GUARD_BUCKETS], bool create_over_used)
 {
     int rc = PL_ERR_INTERNAL;
     int lfd = -1;
@@ -286,7 +286,7 @@ int pl_eim_guard_bind(struct pl_eim_guard *g, const uint8_t store_id[PL_EIM_STOR
     memset(&st, 0, sizeof(st));
     rc = read_file(g->path, &st);
     if (rc == PL_ERR_NOT_FOUND) {
-        for (unsigned b = 0; b < PL_EIM_GUARD_BUCKETS; b++) {
+        for (unsigned b = 0; b < PL_EIM_GUARD_BUCKETS && !create_over_used; b++) {
             if (db_seq[b] != 0) {
                 rc = PL_ERR_CONFIG; /* reserved counters exist, but no guard vouches for them */
                 goto out;
@@ -294,6 +294,10 @@ int pl_eim_guard_bind(struct pl_eim_guard *g, const uint8_t store_id[PL_EIM_STOR
         }
         memcpy(st.store_id, store_id, PL_EIM_STORE_ID_LEN);
         st.block = g->block;
+        for (unsigned b = 0; b < PL_EIM_GUARD_BUCKETS; b++) {
+            st.seen[b] = db_seq[b]; /* committed now: an older database is caught from here on */
+            st.hwm[b] = db_seq[b];
+        }
         if ((rc = write_file(g, &st)) != PL_OK)
             goto out;
     } else if (rc != PL_OK) {

@@ -318,7 +318,7 @@ int pl_eim_store_wrap(const char *name, const struct pl_eim_store_ops *ops, void
             goto out;
         if ((rc = pl_eim_guard_open(o.guard_path, o.guard_block, &s->guard)) != PL_OK)
             goto out;
-        rc = pl_eim_guard_bind(s->guard, s->store_id, seq);
+        rc = pl_eim_guard_bind(s->guard, s->store_id, seq, o.guard_create);
         if ((rc == PL_ERR_REPLAY || rc == PL_ERR_CONFIG) && o.for_recovery) {
             s->needs_recovery = true;
             rc = PL_OK;

@@ -897,12 +897,13 @@ static int sql_op_claim(void *impl, const uint8_t eid[PL_EIM_EID_LEN], const cha
         }
         pl_sql_res_free(&r);
         rc = q(st,
-               "SELECT count(*) FROM ops WHERE eid = $1 AND state IN ('claimed', 'sent')", p,
+               "SELECT count(*) FROM ops WHERE eid = $1 AND state IN ('claimed', 'sent', 'requery')",
+               p,
                NP(p), &r, NULL);
         if (rc != PL_OK)
             goto out;
         if (cell_int(&r, 0, 0) != 0) {
-            rc = PL_ERR_NOT_FOUND; /* one package in flight per eUICC */
+            rc = PL_ERR_NOT_FOUND; /* one package in flight (or being re-queried) per eUICC */
             goto out;
         }
         pl_sql_res_free(&r);

@@ -38,15 +38,18 @@ PL_MUST_CHECK int pl_eim_guard_open(const char *path, uint32_t block, struct pl_
 void pl_eim_guard_free(struct pl_eim_guard *g); /* accepts NULL */
 
 /* Binds the guard to a database: store_id and its current bucket sequences.
- * No file yet: created from db_seq when every sequence is 0 (a new database), otherwise
- * PL_ERR_CONFIG (the guard was lost: counters cannot be vouched for).
+ * No file yet: created from db_seq when every sequence is 0 (a new database) or when
+ * create_over_used is set (a new eIM node joins a database in use: the operator vouches
+ * that no other guard was lost); otherwise PL_ERR_CONFIG (the guard was lost: the
+ * counters handed out since the last backup cannot be vouched for).
  * File present: PL_ERR_CONFIG if it belongs to another store; PL_ERR_REPLAY if some
  * db_seq[b] < seen[b] (the database is older than the guard: the guard stays unbound,
  * admit refuses, until pl_eim_guard_raise after a recovery); PL_ERR_MALFORMED if the
  * file is damaged. */
 PL_MUST_CHECK int pl_eim_guard_bind(struct pl_eim_guard *g,
                                     const uint8_t store_id[PL_EIM_STORE_ID_LEN],
-                                    const uint64_t db_seq[PL_EIM_GUARD_BUCKETS]);
+                                    const uint64_t db_seq[PL_EIM_GUARD_BUCKETS],
+                                    bool create_over_used);
 
 /* Called by a backend inside the reservation transaction, after it moved the bucket
  * sequence to new_seq and before it commits. Extends the file when new_seq > hwm.

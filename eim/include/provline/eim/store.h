@@ -273,6 +273,9 @@ struct pl_eim_store_options {
      * allow_unguarded is set (tests of the store alone); the daemon always has one. */
     const char *guard_path;
     bool allow_unguarded;
+    /* Create a missing guard file although the database has handed out counters: a new
+     * eIM node joining a shared database. Never for a node whose guard was lost. */
+    bool guard_create;
     uint32_t guard_block;  /* counters reserved ahead per guard write; 0: default 64 */
     uint32_t counter_max;  /* 0: PL_EIM_COUNTER_DEFAULT_MAX */
     int busy_timeout_ms;   /* SQLite: wait for a locked database; 0: 10000 */
