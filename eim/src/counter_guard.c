@@ -1,4 +1,4 @@
-/* The counter guard file: see counter_guard.h and docs/decisions/0008-eim-counter-floor.md.
+/* The counter guard file: see counter_guard.h and docs/decisions/0011-eim-counter-floor.md.
  * ARCHITECTURE.md §5 ("restoring an old database must not make the eIM reuse a counter
  * value"); GSMA SGP.32 v1.2 §2.11.1.1 (counterValue replay protection).
  * The file is read through rd.h like any other bytes from outside the process. */

@@ -3,7 +3,7 @@
  * name tables. Backends: store_sql.c over store_sqlite.c / store_pg.c.
  * GSMA SGP.32 v1.2 §2.11.1.1 (counterValue), §2.11.1 (eCO/PSMO names), §5.14
  * (IpaEuiccDataRequest), ProfileDownloadTriggerRequest; ARCHITECTURE.md §5 (counters);
- * reference/EIM.md §1.7; docs/eim-store.md; docs/decisions/0008-eim-counter-floor.md. */
+ * reference/EIM.md §1.7; docs/eim-store.md; docs/decisions/0011-eim-counter-floor.md. */
 #define _POSIX_C_SOURCE 200809L
 #include "provline/eim/store.h"
 

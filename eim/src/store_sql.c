@@ -2,7 +2,7 @@
  * shared by the SQLite and PostgreSQL backends. Every statement is parameterised; the
  * only text spliced into SQL is fixed dialect strings and state names from our tables.
  * Semantics: provline/eim/store.h and docs/eim-store.md; counters and the guard:
- * docs/decisions/0008-eim-counter-floor.md. GSMA SGP.32 v1.2 §2.11.1.1 (counterValue),
+ * docs/decisions/0011-eim-counter-floor.md. GSMA SGP.32 v1.2 §2.11.1.1 (counterValue),
  * §3.x eIM Package and notification handling; reference/EIM.md §1.6-§1.7.
  *
  * Lock order, for every write transaction that takes more than one: device row, then

@@ -2,7 +2,7 @@
  * backend: registry CRUD; per-EID FIFO queues and their state machine; one claimer wins;
  * counters never repeat and strictly increase under two processes and two threads;
  * restoring an old database cannot make the store hand out a used counter
- * (ARCHITECTURE.md §5; docs/decisions/0008-eim-counter-floor.md); notification intake is
+ * (ARCHITECTURE.md §5; docs/decisions/0011-eim-counter-floor.md); notification intake is
  * idempotent on (EID, seqNumber); operator tokens authenticate by hash. */
 #define _POSIX_C_SOURCE 200809L
 #include "eim_store_conformance.h"

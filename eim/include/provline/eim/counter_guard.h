@@ -3,7 +3,7 @@
  * database cannot make the eIM reuse a counter (ARCHITECTURE.md §5; reference/EIM.md §4.3;
  * GSMA SGP.32 v1.2 §2.11.1.1 replay protection: the eUICC accepts a package only when its
  * counterValue is greater than the last one it accepted).
- * Design and proof: docs/decisions/0008-eim-counter-floor.md.
+ * Design and proof: docs/decisions/0011-eim-counter-floor.md.
  *
  * Every EID falls in one of 256 buckets (pl_eim_store_bucket). The database keeps one
  * sequence per bucket, incremented in the same transaction as every counter reservation
