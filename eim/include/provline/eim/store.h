@@ -7,7 +7,7 @@
  *  - a per-EID FIFO of operations (PSMOs, eCOs, eUICC data requests, download triggers),
  *    each going queued -> claimed -> sent -> done | failed | requery;
  *  - durable, strictly increasing per-eUICC counters (ARCHITECTURE.md §5), guarded against
- *    a restored database by the counter guard (counter_guard.h, docs/decisions/0008);
+ *    a restored database by the counter guard (counter_guard.h, docs/decisions/0011-eim-counter-floor.md);
  *  - notifications received from the IPA, idempotent on (EID, seqNumber);
  *  - operators of the northbound API (name, role) and their token hashes;
  *  - an audit of every state change.
