@@ -369,7 +369,7 @@ static int device_insert(struct pl_sql_store *st, const struct pl_eim_device *d,
         v_int((int64_t)d->counter),
         v_text(d->psk_identity),
         v_blob(d->psk_key, d->psk_key_len),
-        d->has_cert_fpr ? v_blob(d->cert_fpr, PL_EIM_FPR_LEN) : v_null(),
+        d->has_cert_fpr ? v_blob(d->cert_fpr, PL_EIM_FPR_LEN) : v_blob(NULL, 0),
         v_text(d->profiles_json),
         v_text(d->eims_json),
         v_int(t),
@@ -494,7 +494,7 @@ static int sql_device_update(void *impl, const char *actor, const struct pl_eim_
     if (fields & PL_EIM_DEV_CREDENTIALS) {
         SET("psk_identity", v_text(d->psk_identity));
         SET("psk_key", v_blob(d->psk_key, d->psk_key_len));
-        SET("cert_fpr", d->has_cert_fpr ? v_blob(d->cert_fpr, PL_EIM_FPR_LEN) : v_null());
+        SET("cert_fpr", d->has_cert_fpr ? v_blob(d->cert_fpr, PL_EIM_FPR_LEN) : v_blob(NULL, 0));
     }
     if (fields & PL_EIM_DEV_PROFILES)
         SET("profiles", v_text(d->profiles_json));
@@ -992,7 +992,7 @@ static int sql_op_mark_sent(void *impl, int64_t id, const char *claimer,
     struct pl_sqlv p[] = {v_int(id),
                           v_text(claimer),
                           sent->has_counter ? v_int((int64_t)sent->counter) : v_null(),
-                          sent->txid_len ? v_blob(sent->txid, sent->txid_len) : v_null(),
+                          sent->txid_len ? v_blob(sent->txid, sent->txid_len) : v_blob(NULL, 0),
                           v_blob(sent->package, sent->package_len),
                           v_int(now_ms(st))};
     int rc = tx_begin(st);

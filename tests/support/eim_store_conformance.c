@@ -70,7 +70,8 @@ static void register_plain(struct pl_eim_store *s, const uint8_t eid[PL_EIM_EID_
     struct pl_eim_device d;
     memset(&d, 0, sizeof(d));
     memcpy(d.eid, eid, PL_EIM_EID_LEN);
-    OK(pl_eim_store_device_put(s, "test", &d));
+    int rc = pl_eim_store_device_put(s, "test", &d);
+    cr_assert_eq(rc, PL_OK, "device_put: %s (%s)", pl_strerror(rc), pl_eim_store_last_error(s));
 }
 
 static uint8_t cert_a[] = {0x30, 0x03, 0x02, 0x01, 0x01};
