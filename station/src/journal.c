@@ -1168,24 +1168,14 @@ static void iso_ms(uint64_t ms, char *out, size_t cap)
     snprintf(out, cap, "%s.%03uZ", base, (unsigned)(ms % 1000u));
 }
 
-/* ICCID digits from the nibble-swapped BCD of '5A' (SGP.22; 'F' pads an odd length). */
-static void iccid_digits(const struct pl_jpkg *r, char *out, size_t cap)
+/* The ICCID as carried in StoreMetadata '5A' (10 bytes, EF_ICCID coding), in hex: the
+ * exact bytes, so nothing depends on a digit-order convention (TS.48 test profiles carry
+ * "8949449999999990023F"). Empty when the package's '88' could not be read. */
+static void iccid_hex(const struct pl_jpkg *r, char *out, size_t cap)
 {
-    static const char digits[] = "0123456789ABCDEF";
-    size_t k = 0;
     out[0] = '\0';
-    if (!r->has_iccid || cap < 2 * PL_J_ICCID_LEN + 1)
-        return;
-    for (size_t i = 0; i < PL_J_ICCID_LEN; i++) {
-        unsigned lo = r->iccid[i] & 0x0Fu, hi = r->iccid[i] >> 4;
-        if (lo == 0x0F)
-            break;
-        out[k++] = digits[lo];
-        if (hi == 0x0F)
-            break;
-        out[k++] = digits[hi];
-    }
-    out[k] = '\0';
+    if (r->has_iccid && pl_hex_encode(r->iccid, PL_J_ICCID_LEN, out, cap) != PL_OK)
+        out[0] = '\0';
 }
 
 struct export_ctx {
@@ -1198,7 +1188,7 @@ struct export_ctx {
 static int export_row(void *user, const struct pl_jpkg *r)
 {
     struct export_ctx *x = user;
-    char eid[33], pkg[33], tid[33], iccid[21], res_buf[32], ts[PL_J_STATE_COUNT][32];
+    char eid[33], pkg[33], tid[33], iccid[2 * PL_J_ICCID_LEN + 1], res_buf[32], ts[PL_J_STATE_COUNT][32];
     char line[1024];
     const char *res = pl_journal_result_text(r, res_buf, sizeof(res_buf));
     int n;
@@ -1207,7 +1197,7 @@ static int export_row(void *user, const struct pl_jpkg *r)
         || pl_hex_encode(r->package_id, PL_J_ID_LEN, pkg, sizeof(pkg)) != PL_OK
         || pl_hex_encode(r->tid, r->tid_len, tid, sizeof(tid)) != PL_OK)
         return PL_ERR_INTERNAL;
-    iccid_digits(r, iccid, sizeof(iccid));
+    iccid_hex(r, iccid, sizeof(iccid));
     for (unsigned s = 1; s < PL_J_STATE_COUNT; s++)
         iso_ms(r->t[s], ts[s], sizeof(ts[s]));
     /* Every field is hex, digits, a fixed word, a timestamp or a fixture name restricted to
