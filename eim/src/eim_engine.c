@@ -222,7 +222,8 @@ int pl_eimi_inflight(const struct pl_eim_engine *eng, const uint8_t eid[PL_EIM_E
 }
 
 int pl_eimi_keep_for_ack(const struct pl_eim_engine *eng, const uint8_t eid[PL_EIM_EID_LEN],
-                         uint32_t seq, const uint8_t *raw, size_t len, struct pl_eimi_acks *acks)
+                         uint32_t seq, const uint8_t *raw, size_t len, struct pl_eimi_acks *acks,
+                         bool *inserted_out)
 {
     struct pl_eim_notification n;
     memset(&n, 0, sizeof(n));
@@ -235,6 +236,8 @@ int pl_eimi_keep_for_ack(const struct pl_eim_engine *eng, const uint8_t eid[PL_E
     int rc = pl_eim_store_notif_put(eng->store, &n, &inserted);
     if (rc != PL_OK)
         return rc;
+    if (inserted_out != NULL)
+        *inserted_out = inserted;
     if (acks != NULL)
         pl_eimi_acks_add(acks, seq);
     return PL_OK;

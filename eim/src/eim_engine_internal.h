@@ -66,10 +66,12 @@ PL_MUST_CHECK int pl_eimi_verify_euicc_certs(const struct pl_eim_engine *eng,
  * PL_ERR_NOT_FOUND if none. Fills *out (pl_eim_op_clear). */
 PL_MUST_CHECK int pl_eimi_inflight(const struct pl_eim_engine *eng,
                                    const uint8_t eid[PL_EIM_EID_LEN], struct pl_eim_op *out);
-/* Stores an EPR or notification (idempotent on EID and seqNumber) and queues its ack. */
+/* Stores an EPR or notification (idempotent on EID and seqNumber: *inserted false for a
+ * repeat, PL_ERR_EXISTS for other bytes under the same seqNumber) and queues its ack. */
 PL_MUST_CHECK int pl_eimi_keep_for_ack(const struct pl_eim_engine *eng,
                                        const uint8_t eid[PL_EIM_EID_LEN], uint32_t seq,
-                                       const uint8_t *raw, size_t len, struct pl_eimi_acks *acks);
+                                       const uint8_t *raw, size_t len, struct pl_eimi_acks *acks,
+                                       bool *inserted);
 /* Human-readable EID (32 hex digits + NUL). */
 void pl_eimi_eid_hex(const uint8_t eid[PL_EIM_EID_LEN], char out[2 * PL_EIM_EID_LEN + 1]);
 

@@ -1,0 +1,131 @@
+/* IpaEuiccDataRequest 'BF52' packages: the eIM's device-data request (an operation of kind
+ * ipaEuiccDataRequest) and the lost-result requery of a signed operation.
+ * GSMA SGP.32 v1.2 §2.11.1.2 (IpaEuiccDataRequest: tagList, searchCriteriaNotification,
+ * searchCriteriaEuiccPackageResult, eimTransactionId, which the IPA echoes in IpaEuiccData),
+ * reference/EIM.md §1.6 (lost EPRs: re-query with tagList 'A2' and
+ * searchCriteriaEuiccPackageResult), §1.8 (tagList lists only IpaEuiccData tags).
+ * Design of the requery: docs/eim-engine.md §4. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eim_engine_internal.h"
+#include "eim_package_json.h"
+#include "provline/protocol/hex.h"
+
+int pl_eimi_params_edr(const uint8_t *params, size_t len, struct pl_eimi_arena *arena,
+                       struct pl_sgp32_ipa_euicc_data_request *req, char *err, size_t err_cap)
+{
+    static const char *const allowed[] = {"tagList", "euiccCiPKId", "notificationSeq",
+                                          "notificationEvents", "resultSeq", NULL};
+    static const char *const events[] = {"install", "enable", "disable", "delete"};
+    json_t *obj = NULL;
+    bool present;
+    int64_t v = 0;
+    int rc;
+    memset(req, 0, sizeof(*req));
+    if ((rc = pl_eimi_json_open(params, len, arena, allowed, &obj, err, err_cap)))
+        return rc;
+    if ((rc = pl_eimi_json_hex(obj, "tagList", false, 1, 64, arena, &req->tag_list, err,
+                               err_cap)))
+        return rc;
+    if (req->tag_list.p == NULL) {
+        static uint8_t def[sizeof(PL_EIM_DEFAULT_EDR_TAGS) / 2];
+        size_t n = 0;
+        if (pl_hex_decode(PL_EIM_DEFAULT_EDR_TAGS, def, sizeof(def), &n) != PL_OK)
+            return PL_ERR_INTERNAL;
+        req->tag_list.p = def;
+        req->tag_list.len = n;
+    }
+    if ((rc = pl_eimi_json_hex(obj, "euiccCiPKId", false, 1, 64, arena, &req->euicc_ci_pkid, err,
+                               err_cap)))
+        return rc;
+    if ((rc = pl_eimi_json_int(obj, "notificationSeq", &present, 0, PL_SGP32_COUNTER_MAX, &v, err,
+                               err_cap)))
+        return rc;
+    if (present) {
+        req->notif_search = PL_SGP32_NOTIF_SEARCH_SEQ;
+        req->notif_seq = (uint32_t)v;
+    }
+    json_t *ev = json_object_get(obj, "notificationEvents");
+    if (ev != NULL) {
+        if (present || !json_is_array(ev) || json_array_size(ev) == 0) {
+            pl_eimi_err(err, err_cap, "\"%s\" must be a non-empty array, without notificationSeq",
+                        "notificationEvents");
+            return PL_ERR_INVAL;
+        }
+        size_t i;
+        json_t *e;
+        req->notif_search = PL_SGP32_NOTIF_SEARCH_PMO;
+        json_array_foreach(ev, i, e)
+        {
+            const char *s = json_string_value(e);
+            size_t k = 0;
+            while (s != NULL && k < 4 && strcmp(s, events[k]) != 0)
+                k++;
+            if (s == NULL || k == 4) {
+                pl_eimi_err(err, err_cap, "unknown event in \"%s\"", "notificationEvents");
+                return PL_ERR_INVAL;
+            }
+            req->notif_events |= 1u << k;
+        }
+    }
+    if ((rc = pl_eimi_json_int(obj, "resultSeq", &present, 0, PL_SGP32_COUNTER_MAX, &v, err,
+                               err_cap)))
+        return rc;
+    req->has_epr_search = present;
+    req->epr_seq = present ? (uint32_t)v : 0;
+    return PL_OK;
+}
+
+/* The highest seqNumber stored from this eUICC (EPRs and notifications share the eUICC's
+ * sequence: ES10b.RemoveNotificationFromList takes a bare seqNumber for both). */
+static int next_seq(const struct pl_eim_engine *eng, const uint8_t eid[PL_EIM_EID_LEN],
+                    uint32_t *out)
+{
+    enum { CAP = 256 };
+    struct pl_eim_notification *n = calloc(CAP, sizeof(*n));
+    size_t count = 0;
+    *out = 0;
+    if (n == NULL)
+        return PL_ERR_NOMEM;
+    int rc = pl_eim_store_notif_list(eng->store, eid, false, n, CAP, &count);
+    if (rc == PL_OK && count > 0 && count < CAP) {
+        uint32_t max = 0;
+        for (size_t i = 0; i < count; i++) {
+            if (n[i].seq > max)
+                max = n[i].seq;
+        }
+        *out = max < PL_SGP32_COUNTER_MAX ? max + 1 : max;
+    }
+    for (size_t i = 0; i < count; i++)
+        pl_eim_notification_clear(&n[i]);
+    free(n);
+    return rc;
+}
+
+int pl_eimi_requery_build(const struct pl_eim_engine *eng, const struct pl_eim_op *op,
+                          struct pl_wr *out)
+{
+    static const uint8_t tag_list[] = {PL_EIM_REQUERY_TAG};
+    struct pl_sgp32_ipa_euicc_data_request req;
+    memset(&req, 0, sizeof(req));
+    uint32_t seq = 0;
+    int rc = next_seq(eng, op->eid, &seq);
+    if (rc != PL_OK)
+        return rc;
+    req.tag_list.p = tag_list;
+    req.tag_list.len = sizeof(tag_list);
+    req.has_epr_search = true;
+    req.epr_seq = seq;
+    if (op->txid_len > 0) {
+        req.eim_txid.p = op->txid;
+        req.eim_txid.len = op->txid_len;
+    }
+    rc = pl_sgp32_ipa_euicc_data_request_encode(&req, out);
+    if (rc == PL_OK)
+        rc = pl_wr_status(out);
+    return rc;
+}
