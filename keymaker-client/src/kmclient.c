@@ -478,9 +478,11 @@ static int new_ident(struct pl_kmclient *c, unsigned body, struct pl_kmclient_id
     return PL_OK;
 }
 
+/* now: the caller's notion of the present (a poll passes its own, so what it queues is
+ * due within the same poll). */
 static int submit(struct pl_kmclient *c, provline_keymaker_Msg *m, uint64_t tag,
-                  const struct pl_kmclient_ident *ident, enum req_kind kind, uint64_t *id,
-                  struct pl_kmclient_ident *assigned)
+                  const struct pl_kmclient_ident *ident, enum req_kind kind, uint64_t now,
+                  uint64_t *id, struct pl_kmclient_ident *assigned)
 {
     struct req *r = NULL;
     int rc = PL_ERR_INTERNAL;
@@ -514,7 +516,6 @@ static int submit(struct pl_kmclient *c, provline_keymaker_Msg *m, uint64_t tag,
             c->seq_next--;
         goto out;
     }
-    uint64_t now = now_ms(c);
     r->id = c->next_id++;
     r->deadline_at = now + c->cfg.deadline_ms;
     r->next_at = now;
@@ -544,7 +545,9 @@ int pl_kmclient_submit(struct pl_kmclient *c, provline_keymaker_Msg *m, uint64_t
                        const struct pl_kmclient_ident *ident, uint64_t *id,
                        struct pl_kmclient_ident *assigned)
 {
-    return submit(c, m, tag, ident, REQ_USER, id, assigned);
+    if (c == NULL)
+        return PL_ERR_INVAL;
+    return submit(c, m, tag, ident, REQ_USER, now_ms(c), id, assigned);
 }
 
 static void unlink_req(struct pl_kmclient *c, struct req *r)
@@ -1023,7 +1026,7 @@ static void prefetch_pass(struct pl_kmclient *c, uint64_t now)
     provline_keymaker_Msg *m = msg_new();
     int rc = m ? build_prefetch(m, eids, n, want) : PL_ERR_NOMEM;
     if (rc == PL_OK)
-        rc = submit(c, m, 0, NULL, REQ_PREFETCH_LEASE, NULL, NULL);
+        rc = submit(c, m, 0, NULL, REQ_PREFETCH_LEASE, now, NULL, NULL);
     msg_free(m);
     if (rc) {
         logf_(c, PL_KMCLIENT_LOG_ERROR, "event=prefetch_failed error=\"%s\"", pl_strerror(rc));
@@ -1075,7 +1078,7 @@ static void prefetch_lease_done(struct pl_kmclient *c, const struct pl_kmclient_
         provline_keymaker_Msg *m = msg_new();
         int rc = m ? build_ack(m, l->lease_id.bytes, ids, n_ids) : PL_ERR_NOMEM;
         if (rc == PL_OK)
-            rc = submit(c, m, 0, NULL, REQ_PREFETCH_ACK, NULL, NULL);
+            rc = submit(c, m, 0, NULL, REQ_PREFETCH_ACK, now, NULL, NULL);
         msg_free(m);
         if (rc)
             logf_(c, PL_KMCLIENT_LOG_ERROR, "event=prefetch_ack_failed error=\"%s\"",
@@ -1443,7 +1446,7 @@ static void ensure_hello(struct pl_kmclient *c, uint64_t now)
         pl_km_set_str(m->body.hello.station_id, sizeof(m->body.hello.station_id),
                       c->station_id);
         m->body.hello.last_seq_ack = c->last_seq_ack;
-        rc = submit(c, m, 0, NULL, REQ_SYNC_HELLO, NULL, NULL);
+        rc = submit(c, m, 0, NULL, REQ_SYNC_HELLO, now, NULL, NULL);
     }
     msg_free(m);
     if (rc)
