@@ -159,45 +159,7 @@ int pl_sgp32i_explicit_inner(const struct pl_der *parent, const struct pl_tlv *o
 /* RFC 3629 §4: well-formed UTF-8 without NUL, overlong forms or surrogates. */
 bool pl_sgp32i_utf8_valid(const uint8_t *s, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t extra;
-        uint32_t cp, min;
-        if (c == 0)
-            return false;
-        if (c < 0x80u) {
-            i++;
-            continue;
-        }
-        if ((c & 0xE0u) == 0xC0u) {
-            extra = 1;
-            cp = c & 0x1Fu;
-            min = 0x80u;
-        } else if ((c & 0xF0u) == 0xE0u) {
-            extra = 2;
-            cp = c & 0x0Fu;
-            min = 0x800u;
-        } else if ((c & 0xF8u) == 0xF0u) {
-            extra = 3;
-            cp = c & 0x07u;
-            min = 0x10000u;
-        } else {
-            return false;
-        }
-        if (n - i - 1 < extra)
-            return false;
-        for (size_t k = 1; k <= extra; k++) {
-            uint8_t cc = s[i + k];
-            if ((cc & 0xC0u) != 0x80u)
-                return false;
-            cp = (cp << 6) | (cc & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu))
-            return false;
-        i += extra + 1;
-    }
-    return true;
+    return pl_der_utf8_valid(s, n);
 }
 
 struct pl_sgp32_buf pl_sgp32i_raw(const struct pl_tlv *t)
