@@ -211,6 +211,31 @@ out:
     return rc;
 }
 
+int pl_euicc_reset(struct pl_euicc *e)
+{
+    int rc = PL_OK;
+    if (!e)
+        return PL_ERR_INVAL;
+    if (e->dead)
+        return PL_ERR_STATE;
+    drop_response(e);
+    /* The basic channel stays open (ISO/IEC 7816-4 §5.1.1) but nothing is selected. */
+    for (unsigned ch = 0; ch < PL_EUICC_CHANNELS && rc == PL_OK; ch++) {
+        if (ch == 0 || e->chan_open[ch]) {
+            e->chan_open[ch] = ch == 0;
+            rc = channel_closed(e, ch);
+        }
+    }
+    pl_es10_rx_reset(&e->rx);
+    e->await_reset = false;
+    return e->dead ? PL_ERR_STATE : rc;
+}
+
+int pl_euicc_card_reset(void *user)
+{
+    return pl_euicc_reset(user);
+}
+
 int pl_euicc_transmit(void *user, const uint8_t *capdu, size_t clen, uint8_t *rapdu, size_t rcap,
                       size_t *rlen)
 {

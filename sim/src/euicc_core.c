@@ -297,6 +297,7 @@ int pl_euicc_profile_get(const struct pl_euicc *e, size_t i, struct pl_euicc_pro
     memcpy(out->aid, p->aid, sizeof(out->aid));
     memcpy(out->iccid, p->iccid, sizeof(out->iccid));
     out->enabled = p->enabled;
+    out->fallback = p->fallback;
     out->upp = p->upp;
     out->upp_len = p->upp_len;
     return PL_OK;
@@ -305,6 +306,34 @@ int pl_euicc_profile_get(const struct pl_euicc *e, size_t i, struct pl_euicc_pro
 size_t pl_euicc_notif_count(const struct pl_euicc *e)
 {
     return e->st.n_notif;
+}
+
+size_t pl_euicc_eim_count(const struct pl_euicc *e)
+{
+    return e->st.n_eim;
+}
+
+int pl_euicc_eim_get(const struct pl_euicc *e, size_t i, struct pl_euicc_eim_info *out)
+{
+    if (i >= e->st.n_eim)
+        return PL_ERR_NOT_FOUND;
+    const struct pl_euicc_eim *x = &e->st.eim[i];
+    memset(out, 0, sizeof(*out));
+    memcpy(out->id, x->id, x->id_len);
+    out->counter = x->counter;
+    out->has_token = x->has_token;
+    out->token = x->token;
+    return PL_OK;
+}
+
+size_t pl_euicc_epr_count(const struct pl_euicc *e)
+{
+    return e->st.n_epr;
+}
+
+bool pl_euicc_awaiting_reset(const struct pl_euicc *e)
+{
+    return e->await_reset;
 }
 
 int pl_euicc_verify_dpf_chain(const struct pl_euicc *e, const struct pl_ifpp_chain *chain,

@@ -1,7 +1,10 @@
-/* Software eUICC, factory (IFPP) mode: private state and helpers shared by the
- * sim/src/euicc_*.c files. Never included from outside sim/src/.
+/* Software eUICC, factory (IFPP) and field (SGP.32 IoT) mode: private state and helpers
+ * shared by the sim/src/euicc_*.c files. Never included from outside sim/src/ (the unit
+ * tests include it white-box for the state codec).
  * provline reference: IFPP.md §6.2 (state, ES10f), §5.6-§5.7 (PIR, APDU transport),
- * §7 (failure matrix); docs/software-euicc.md (state file format, tearing safety). */
+ * §7 (failure matrix); EIM.md §1.3-§1.6, §4 (eUICC Packages, counters, association);
+ * GSMA SGP.32 v1.2 §2.11, §5.9; docs/software-euicc.md (state file format, tearing
+ * safety, field mode). */
 #ifndef PROVLINE_SIM_EUICC_INTERNAL_H
 #define PROVLINE_SIM_EUICC_INTERNAL_H
 
@@ -10,6 +13,7 @@
 #include "provline/protocol/bsp.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/err.h"
+#include "provline/protocol/sgp32_euicc_package.h"
 #include "provline/protocol/wr.h"
 #include "provline/sim/euicc.h"
 
@@ -24,6 +28,12 @@
 #define PL_EUICC_CERT_MAX  8192u
 #define PL_EUICC_META_MAX  4096u                   /* StoreMetadata 'BF25' plaintext */
 #define PL_EUICC_UPP_MAX   (1024u * 1024u + 8192u) /* profile bytes of one ISD-P */
+#define PL_EUICC_PIR_MAX   4096u                   /* one stored PIR 'BF37' */
+#define PL_EUICC_EIM_CFG_MAX 4096u  /* one stored EimConfigurationData (canonical DER) */
+#define PL_EUICC_EPR_MAX   (16u * 1024u) /* one stored EuiccPackageResult 'BF51' */
+#define PL_EUICC_RESULTS_MAX (12u * 1024u) /* result list bytes of one package (ProfileInfo) */
+#define PL_EUICC_ADDR_MAX  255u /* stored FQDNs (default SM-DP+ address) */
+#define PL_EUICC_OID_MAX   64u  /* stored defaultSmdpOid contents octets */
 
 /* ---- persistent state (IFPP.md §6.2) ---- */
 
@@ -38,6 +48,7 @@ struct pl_euicc_prof {
     uint8_t aid[PL_EUICC_AID_LEN]; /* ISD-P AID */
     uint8_t iccid[PL_EUICC_ICCID_LEN];
     bool enabled;
+    bool fallback; /* SGP.32 Fallback Attribute (at most one profile has it) */
     uint8_t *meta; /* StoreMetadata 'BF25' plaintext, owned */
     size_t meta_len;
     uint8_t *upp; /* concatenated '86' plaintexts, owned */
@@ -47,6 +58,41 @@ struct pl_euicc_prof {
 struct pl_euicc_notif {
     uint64_t seq;
     uint8_t *pir; /* whole 'BF37', owned */
+    size_t len;
+};
+
+/* One associated eIM (SGP.32 §2.11.1.1.1 EimConfigurationData). */
+struct pl_euicc_eim {
+    uint8_t id[PL_EUICC_EIM_ID_MAX]; /* eimId (UTF-8), id_len bytes */
+    size_t id_len;
+    uint32_t counter; /* last accepted counterValue; the initial one until a package came */
+    bool has_token;
+    int64_t token; /* associationToken: part of every signature input for this eIM */
+    /* The configuration as associated, re-encoded canonically without counterValue and
+     * associationToken (those two live above and change). */
+    uint8_t cfg[PL_EUICC_EIM_CFG_MAX];
+    size_t cfg_len;
+};
+
+/* Field-mode settings (SGP.32 §5.9: configureImmediateEnable, setDefaultDpAddress). */
+struct pl_euicc_field {
+    int64_t token_last; /* the last associationToken the eUICC handed out */
+    bool has_default_dp;
+    uint8_t default_dp[PL_EUICC_ADDR_MAX];
+    size_t default_dp_len;
+    bool immediate_enable;
+    bool has_ie_oid;
+    uint8_t ie_oid[PL_EUICC_OID_MAX]; /* defaultSmdpOid contents octets */
+    size_t ie_oid_len;
+    bool has_ie_addr;
+    uint8_t ie_addr[PL_EUICC_ADDR_MAX]; /* defaultSmdpAddress of immediate enable */
+    size_t ie_addr_len;
+};
+
+/* A signed eUICC Package Result waiting for its acknowledgement (SGP.32 §2.11.2.1). */
+struct pl_euicc_epr {
+    uint64_t seq;
+    uint8_t *raw; /* whole 'BF51', owned */
     size_t len;
 };
 
@@ -81,6 +127,12 @@ struct pl_euicc_state {
     size_t n_notif;
     struct pl_euicc_notif notif[PL_EUICC_MAX_NOTIFS];
     struct pl_euicc_marker loading;
+    /* field mode */
+    size_t n_eim;
+    struct pl_euicc_eim eim[PL_EUICC_MAX_EIMS];
+    struct pl_euicc_field field;
+    size_t n_epr;
+    struct pl_euicc_epr epr[PL_EUICC_MAX_EPRS];
 };
 
 /* Zeroises and frees everything the state owns; the state becomes empty. */
@@ -102,6 +154,9 @@ size_t pl_euicc_otk_free_count(const struct pl_euicc_state *s);
 /* Appends a notification (takes pir, even on error). */
 PL_MUST_CHECK int pl_euicc_notif_add(struct pl_euicc_state *s, uint64_t seq, uint8_t *pir,
                                      size_t len);
+/* Appends a pending eUICC Package Result (takes raw, even on error). */
+PL_MUST_CHECK int pl_euicc_epr_add(struct pl_euicc_state *s, uint64_t seq, uint8_t *raw,
+                                   size_t len);
 void pl_euicc_prof_free(struct pl_euicc_prof *p);
 
 /* ---- the runtime object ---- */
@@ -159,6 +214,7 @@ struct pl_euicc {
     size_t rsp_len;
     unsigned rsp_chan;
     struct pl_euicc_load load;
+    bool await_reset; /* lose_result_after_enable fired: ES10 answers 6985 until reset */
 };
 
 /* Persists e->st. On failure (a simulated cut or a real I/O error) the object turns
@@ -215,5 +271,84 @@ PL_MUST_CHECK int pl_euicc_es10c_get_eid(struct pl_euicc *e, const uint8_t *req,
                                          struct pl_wr *rsp);
 PL_MUST_CHECK int pl_euicc_es10c_list_profile_info(struct pl_euicc *e, const uint8_t *req,
                                                    size_t len, struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10b_list_notification(struct pl_euicc *e, const uint8_t *req,
+                                                   size_t len, struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10b_get_euicc_info1(struct pl_euicc *e, const uint8_t *req,
+                                                 size_t len, struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10b_get_euicc_info2(struct pl_euicc *e, const uint8_t *req,
+                                                 size_t len, struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10b_get_certs(struct pl_euicc *e, const uint8_t *req, size_t len,
+                                           struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10b_add_initial_eim(struct pl_euicc *e, const uint8_t *req,
+                                                 size_t len, struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10b_get_eim_configuration_data(struct pl_euicc *e,
+                                                            const uint8_t *req, size_t len,
+                                                            struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10b_load_euicc_package(struct pl_euicc *e, const uint8_t *req,
+                                                    size_t len, struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10a_euicc_configured_addresses(struct pl_euicc *e,
+                                                            const uint8_t *req, size_t len,
+                                                            struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10b_set_default_dp_address(struct pl_euicc *e, const uint8_t *req,
+                                                        size_t len, struct pl_wr *rsp);
+
+/* ---- field mode helpers ---- */
+
+/* The CI's subjectKeyIdentifier (euiccCiPKId): the one CI this eUICC trusts. */
+#define PL_EUICC_SKI_MAX 32u
+PL_MUST_CHECK int pl_euicc_ci_ski(const struct pl_euicc *e, uint8_t out[PL_EUICC_SKI_MAX],
+                                  size_t *len);
+
+/* ProfileInfoListRequest (SGP.22 v2.5 §5.7.15) as the handlers see it. */
+struct pl_euicc_pil_query {
+    enum pl_sgp32_search_kind search;
+    const uint8_t *aid; /* SEARCH_ISDP_AID */
+    size_t aid_len;
+    uint8_t iccid[PL_EUICC_ICCID_LEN]; /* SEARCH_ICCID */
+    int64_t profile_class;             /* SEARCH_PROFILE_CLASS */
+    bool has_tag_list;
+    const uint8_t *tag_list; /* '5C' contents: the ProfileInfo tags wanted */
+    size_t tag_list_len;
+};
+/* Appends one SGP32-ProfileInfo 'E3' per matching profile to out; *count gets their
+ * number. PL_ERR_MALFORMED for a tagList that is not a list of BER tags. */
+PL_MUST_CHECK int pl_euicc_profile_info_put(const struct pl_euicc *e,
+                                            const struct pl_euicc_pil_query *q, struct pl_wr *out,
+                                            size_t *count);
+
+/* eIM configuration (euicc_eim_config.c). */
+struct pl_sgp32_eim_config;
+struct pl_euicc_eim *pl_euicc_eim_find(struct pl_euicc_state *s, const uint8_t *id, size_t len);
+void pl_euicc_eim_remove(struct pl_euicc_state *s, size_t i);
+/* Checks a configuration for association (AddInitialEim, addEim, updateEim after merging):
+ * *code = 0 or an AddInitialEimError / AddEimResult code (PL_SGP32_ADD_EIM_*). Returns a
+ * negative pl_err only for internal failures (memory). */
+PL_MUST_CHECK int pl_euicc_eim_check(const struct pl_euicc *e,
+                                     const struct pl_sgp32_eim_config *cfg, int *code);
+/* Builds the stored form of a checked configuration; when it asks for an association
+ * token (associationToken present, any value) the eUICC hands out the next one
+ * (field.token_last + 1, changing e->st.field). */
+PL_MUST_CHECK int pl_euicc_eim_make(struct pl_euicc *e, const struct pl_sgp32_eim_config *cfg,
+                                    struct pl_euicc_eim *out);
+/* The eIM's public key for eUICC Package signatures (eimPublicKeyData), owned. */
+PL_MUST_CHECK int pl_euicc_eim_key(const struct pl_euicc_eim *eim, struct pl_eckey **out);
+
+/* One LoadEuiccPackage being executed (euicc_es10b_load_euicc_package*.c). Profiles
+ * deleted by the package are parked in deleted[] and freed only at commit, so a failure
+ * before the state write can restore the profile table. */
+struct pl_euicc_exec {
+    struct pl_euicc *e;
+    struct pl_euicc_prof deleted[PL_EUICC_MAX_PROFILES];
+    size_t n_deleted;
+    size_t result_bytes; /* list bytes produced so far (PL_EUICC_RESULTS_MAX) */
+    bool enabled;        /* an enable PSMO succeeded */
+};
+/* Executes one PSMO / eCO on e->st (RAM) and fills res; buf is storage the result's views
+ * may point into (valid until the result is signed). Returns PL_OK or a negative pl_err
+ * (internal failure: the caller rolls back). */
+PL_MUST_CHECK int pl_euicc_psmo_execute(struct pl_euicc_exec *x, const struct pl_sgp32_psmo *op,
+                                        struct pl_wr *buf, struct pl_sgp32_euicc_result *res);
+PL_MUST_CHECK int pl_euicc_eco_execute(struct pl_euicc_exec *x, const struct pl_sgp32_eco *op,
+                                       struct pl_wr *buf, struct pl_sgp32_euicc_result *res);
 
 #endif

@@ -1,7 +1,9 @@
 /* Software eUICC state file: encoding, strict decoding and tearing-safe writes.
  * provline reference: IFPP.md §6.2 ("State, updated atomically (temp file + fsync +
- * rename ...)") and §7 case 18 (tearing during the OTK state write);
- * docs/software-euicc.md §2-§3 (format, write protocol). POSIX.1-2008 open/fsync/rename. */
+ * rename ...)") and §7 case 18 (tearing during the OTK state write); the field-mode
+ * records (eIMs with their counters, SGP.32 v1.2 §2.11.1.1; pending eUICC Package Results,
+ * §2.11.2.1) ride in the same file and the same writes. docs/software-euicc.md §2-§3
+ * (format, write protocol). POSIX.1-2008 open/fsync/rename. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "euicc_internal.h"
@@ -20,8 +22,9 @@
 /* File = magic(4) "PLEU" || version(1) || 3 zero bytes || u32be body length || body
  *        || SHA-256 over everything before it. */
 static const uint8_t state_magic[4] = {'P', 'L', 'E', 'U'};
-#define STATE_VERSION 1u
-#define STATE_HDR_LEN 12u
+#define STATE_VERSION    2u /* written; version 1 (factory mode only) is still read */
+#define STATE_VERSION_V1 1u
+#define STATE_HDR_LEN    12u
 
 /* Body tags (context class, provline-local). */
 #define T_CURVE      0x80u
@@ -38,6 +41,9 @@ static const uint8_t state_magic[4] = {'P', 'L', 'E', 'U'};
 #define T_PROFILE    0xA1u
 #define T_NOTIF      0xA2u
 #define T_MARKER     0xA3u
+#define T_FIELD      0xA5u /* version 2: field-mode settings */
+#define T_EIM        0xA6u /* version 2: one associated eIM (repeated) */
+#define T_EPR        0xA7u /* version 2: one pending eUICC Package Result (repeated) */
 
 void pl_euicc_prof_free(struct pl_euicc_prof *p)
 {
@@ -65,6 +71,8 @@ void pl_euicc_state_free(struct pl_euicc_state *s)
         pl_euicc_prof_free(&s->prof[i]);
     for (size_t i = 0; i < s->n_notif; i++)
         free(s->notif[i].pir);
+    for (size_t i = 0; i < s->n_epr; i++)
+        free(s->epr[i].raw);
     pl_memzero(s, sizeof(*s));
 }
 
@@ -95,6 +103,19 @@ int pl_euicc_notif_add(struct pl_euicc_state *s, uint64_t seq, uint8_t *pir, siz
     s->notif[s->n_notif].pir = pir;
     s->notif[s->n_notif].len = len;
     s->n_notif++;
+    return PL_OK;
+}
+
+int pl_euicc_epr_add(struct pl_euicc_state *s, uint64_t seq, uint8_t *raw, size_t len)
+{
+    if (s->n_epr >= PL_EUICC_MAX_EPRS) {
+        free(raw);
+        return PL_ERR_OVERFLOW;
+    }
+    s->epr[s->n_epr].seq = seq;
+    s->epr[s->n_epr].raw = raw;
+    s->epr[s->n_epr].len = len;
+    s->n_epr++;
     return PL_OK;
 }
 
@@ -139,6 +160,8 @@ static void encode_body(const struct pl_euicc_state *s, struct pl_wr *w)
         pl_der_put_bool(w, 0x82u, p->enabled);
         pl_der_put_tlv(w, 0x83u, p->meta, p->meta_len);
         pl_der_put_tlv(w, 0x84u, p->upp, p->upp_len);
+        if (p->fallback)
+            pl_der_put_bool(w, 0x85u, true);
         pl_der_end(w, m);
     }
     for (size_t i = 0; i < s->n_notif; i++) {
@@ -151,6 +174,35 @@ static void encode_body(const struct pl_euicc_state *s, struct pl_wr *w)
         m = pl_der_begin(w, T_MARKER);
         pl_der_put_uint(w, 0x80u, s->loading.otk_id);
         pl_der_put_tlv(w, 0x81u, s->loading.tid, s->loading.tid_len);
+        pl_der_end(w, m);
+    }
+
+    const struct pl_euicc_field *f = &s->field;
+    m = pl_der_begin(w, T_FIELD);
+    pl_der_put_int(w, 0x80u, f->token_last);
+    if (f->has_default_dp)
+        pl_der_put_tlv(w, 0x81u, f->default_dp, f->default_dp_len);
+    if (f->immediate_enable)
+        pl_der_put_bool(w, 0x82u, true);
+    if (f->has_ie_oid)
+        pl_der_put_tlv(w, 0x83u, f->ie_oid, f->ie_oid_len);
+    if (f->has_ie_addr)
+        pl_der_put_tlv(w, 0x84u, f->ie_addr, f->ie_addr_len);
+    pl_der_end(w, m);
+    for (size_t i = 0; i < s->n_eim; i++) {
+        const struct pl_euicc_eim *x = &s->eim[i];
+        m = pl_der_begin(w, T_EIM);
+        pl_der_put_tlv(w, 0x80u, x->id, x->id_len);
+        pl_der_put_uint(w, 0x81u, x->counter);
+        if (x->has_token)
+            pl_der_put_int(w, 0x82u, x->token);
+        pl_der_put_tlv(w, 0x83u, x->cfg, x->cfg_len);
+        pl_der_end(w, m);
+    }
+    for (size_t i = 0; i < s->n_epr; i++) {
+        m = pl_der_begin(w, T_EPR);
+        pl_der_put_uint(w, 0x80u, s->epr[i].seq);
+        pl_der_put_tlv(w, 0x81u, s->epr[i].raw, s->epr[i].len);
         pl_der_end(w, m);
     }
 }
@@ -300,6 +352,16 @@ static int decode_profile(struct pl_der *d, const struct pl_tlv *t, struct pl_eu
     if ((rc = expect_blob(&in, 0x83u, 0, PL_EUICC_META_MAX, &p->meta, &p->meta_len))
         || (rc = expect_blob(&in, 0x84u, 0, PL_EUICC_UPP_MAX, &p->upp, &p->upp_len)))
         return rc;
+    bool present;
+    if ((rc = pl_der_optional(&in, 0x85u, &e, &present)))
+        return rc;
+    if (present) {
+        /* written only when TRUE: FALSE here would be a second encoding of one state */
+        if ((rc = pl_der_get_bool(&e, &p->fallback)))
+            return rc;
+        if (!p->fallback)
+            return PL_ERR_DER_VALUE;
+    }
     return pl_der_finish(&in);
 }
 
@@ -314,7 +376,7 @@ static int decode_notif(struct pl_der *d, const struct pl_tlv *t, struct pl_euic
         return rc;
     if ((rc = expect_uint(&in, 0x80u, UINT64_MAX, &seq)))
         return rc;
-    if ((rc = expect_blob(&in, 0x81u, 1, 4096, &pir, &len)))
+    if ((rc = expect_blob(&in, 0x81u, 1, PL_EUICC_PIR_MAX, &pir, &len)))
         return rc;
     if ((rc = pl_der_finish(&in))) {
         free(pir);
@@ -343,7 +405,138 @@ static int decode_marker(struct pl_der *d, const struct pl_tlv *t, struct pl_eui
     return pl_der_finish(&in);
 }
 
-static int decode_body(const uint8_t *p, size_t len, struct pl_euicc_state *s)
+static int expect_octets_into(struct pl_der *d, uint32_t tag, size_t min, uint8_t *out,
+                              size_t cap, size_t *len)
+{
+    struct pl_tlv t;
+    const uint8_t *v;
+    int rc = pl_der_expect(d, tag, &t);
+    if (rc)
+        return rc;
+    if ((rc = pl_der_get_octets(&t, min, cap, &v, len)))
+        return rc;
+    memcpy(out, v, *len);
+    return PL_OK;
+}
+
+static int optional_octets_into(struct pl_der *d, uint32_t tag, bool *has, uint8_t *out,
+                                size_t cap, size_t *len)
+{
+    uint32_t next;
+    *has = false;
+    if (pl_der_done(d) || pl_der_peek_tag(d, &next) != PL_OK || next != tag)
+        return PL_OK;
+    *has = true;
+    return expect_octets_into(d, tag, 0, out, cap, len);
+}
+
+static int decode_field(struct pl_der *d, const struct pl_tlv *t, struct pl_euicc_state *s)
+{
+    struct pl_der in;
+    struct pl_tlv e;
+    bool present;
+    int rc;
+    struct pl_euicc_field *f = &s->field;
+    if ((rc = pl_der_enter(d, t, &in)))
+        return rc;
+    if ((rc = pl_der_expect(&in, 0x80u, &e)) || (rc = pl_der_get_int(&e, &f->token_last)))
+        return rc;
+    if (f->token_last < 0)
+        return PL_ERR_DER_VALUE;
+    if ((rc = optional_octets_into(&in, 0x81u, &f->has_default_dp, f->default_dp,
+                                   sizeof(f->default_dp), &f->default_dp_len)))
+        return rc;
+    if ((rc = pl_der_optional(&in, 0x82u, &e, &present)))
+        return rc;
+    if (present) {
+        if ((rc = pl_der_get_bool(&e, &f->immediate_enable)))
+            return rc;
+        if (!f->immediate_enable)
+            return PL_ERR_DER_VALUE;
+    }
+    if ((rc = optional_octets_into(&in, 0x83u, &f->has_ie_oid, f->ie_oid, sizeof(f->ie_oid),
+                                   &f->ie_oid_len))
+        || (rc = optional_octets_into(&in, 0x84u, &f->has_ie_addr, f->ie_addr,
+                                      sizeof(f->ie_addr), &f->ie_addr_len)))
+        return rc;
+    return pl_der_finish(&in);
+}
+
+static int decode_eim(struct pl_der *d, const struct pl_tlv *t, struct pl_euicc_state *s)
+{
+    struct pl_der in;
+    struct pl_tlv e;
+    uint64_t v;
+    bool present;
+    int rc;
+    if (s->n_eim >= PL_EUICC_MAX_EIMS)
+        return PL_ERR_OVERFLOW;
+    struct pl_euicc_eim *x = &s->eim[s->n_eim];
+    if ((rc = pl_der_enter(d, t, &in)))
+        return rc;
+    if ((rc = expect_octets_into(&in, 0x80u, 1, x->id, sizeof(x->id), &x->id_len)))
+        return rc;
+    if ((rc = expect_uint(&in, 0x81u, PL_EUICC_COUNTER_MAX, &v)))
+        return rc;
+    x->counter = (uint32_t)v;
+    if ((rc = pl_der_optional(&in, 0x82u, &e, &present)))
+        return rc;
+    if (present && (rc = pl_der_get_int(&e, &x->token)))
+        return rc;
+    x->has_token = present;
+    if ((rc = expect_octets_into(&in, 0x83u, 1, x->cfg, sizeof(x->cfg), &x->cfg_len)))
+        return rc;
+    if ((rc = pl_der_finish(&in)))
+        return rc;
+    if (pl_euicc_eim_find(s, x->id, x->id_len))
+        return PL_ERR_MALFORMED; /* duplicate eimId */
+    s->n_eim++;
+    return PL_OK;
+}
+
+static int decode_epr(struct pl_der *d, const struct pl_tlv *t, struct pl_euicc_state *s)
+{
+    struct pl_der in;
+    uint64_t seq;
+    uint8_t *raw = NULL;
+    size_t len = 0;
+    int rc;
+    if ((rc = pl_der_enter(d, t, &in)))
+        return rc;
+    if ((rc = expect_uint(&in, 0x80u, UINT64_MAX, &seq)))
+        return rc;
+    if ((rc = expect_blob(&in, 0x81u, 1, PL_EUICC_EPR_MAX, &raw, &len)))
+        return rc;
+    if ((rc = pl_der_finish(&in))) {
+        free(raw);
+        return rc;
+    }
+    return pl_euicc_epr_add(s, seq, raw, len);
+}
+
+/* Order of the repeated / optional records after the OTKs. Ranks never decrease; the
+ * marker and the field settings appear at most once. */
+static int record_rank(uint32_t tag)
+{
+    switch (tag) {
+    case T_PROFILE:
+        return 1;
+    case T_NOTIF:
+        return 2;
+    case T_MARKER:
+        return 3;
+    case T_FIELD:
+        return 4;
+    case T_EIM:
+        return 5;
+    case T_EPR:
+        return 6;
+    default:
+        return 0;
+    }
+}
+
+static int decode_body(const uint8_t *p, size_t len, unsigned version, struct pl_euicc_state *s)
 {
     struct pl_der d;
     struct pl_tlv t;
@@ -374,17 +567,35 @@ static int decode_body(const uint8_t *p, size_t len, struct pl_euicc_state *s)
     s->isdp_next = (uint32_t)v;
     if ((rc = decode_otks(&d, s)))
         return rc;
+    int last = 0;
     while (!pl_der_done(&d)) {
         if ((rc = pl_der_next(&d, &t)))
             return rc;
-        if (t.tag == T_PROFILE && s->n_notif == 0 && !s->loading.active)
+        int rank = record_rank(t.tag);
+        if (rank == 0 || rank < last || (rank == last && (rank == 3 || rank == 4))
+            || (version == STATE_VERSION_V1 && rank >= 4))
+            return PL_ERR_DER_TAG;
+        last = rank;
+        switch (t.tag) {
+        case T_PROFILE:
             rc = decode_profile(&d, &t, s);
-        else if (t.tag == T_NOTIF && !s->loading.active)
+            break;
+        case T_NOTIF:
             rc = decode_notif(&d, &t, s);
-        else if (t.tag == T_MARKER && !s->loading.active)
+            break;
+        case T_MARKER:
             rc = decode_marker(&d, &t, s);
-        else
-            rc = PL_ERR_DER_TAG;
+            break;
+        case T_FIELD:
+            rc = decode_field(&d, &t, s);
+            break;
+        case T_EIM:
+            rc = decode_eim(&d, &t, s);
+            break;
+        default:
+            rc = decode_epr(&d, &t, s);
+            break;
+        }
         if (rc)
             return rc;
     }
@@ -396,6 +607,21 @@ static int decode_body(const uint8_t *p, size_t len, struct pl_euicc_state *s)
     }
     for (size_t i = 0; i < s->n_notif; i++)
         if (s->notif[i].seq > s->pir_seq)
+            return PL_ERR_MALFORMED;
+    size_t n_fallback = 0;
+    for (size_t i = 0; i < s->n_prof; i++)
+        n_fallback += s->prof[i].fallback;
+    if (n_fallback > 1)
+        return PL_ERR_MALFORMED;
+    for (size_t i = 0; i < s->n_epr; i++) {
+        if (s->epr[i].seq > s->pir_seq)
+            return PL_ERR_MALFORMED;
+        for (size_t j = 0; j < s->n_notif; j++)
+            if (s->notif[j].seq == s->epr[i].seq)
+                return PL_ERR_MALFORMED; /* one seqNumber space for both */
+    }
+    for (size_t i = 0; i < s->n_eim; i++)
+        if (s->eim[i].has_token && s->eim[i].token > s->field.token_last)
             return PL_ERR_MALFORMED;
     return PL_OK;
 }
@@ -416,8 +642,8 @@ int pl_euicc_state_decode(const uint8_t *p, size_t len, struct pl_euicc_state *s
         || (rc = pl_rd_u8(&r, &pad0)) || (rc = pl_rd_u16be(&r, &pad1))
         || (rc = pl_rd_u32be(&r, &body_len)))
         goto out;
-    if (memcmp(magic, state_magic, sizeof(state_magic)) != 0 || ver != STATE_VERSION || pad0
-        || pad1) {
+    if (memcmp(magic, state_magic, sizeof(state_magic)) != 0
+        || (ver != STATE_VERSION && ver != STATE_VERSION_V1) || pad0 || pad1) {
         rc = PL_ERR_MALFORMED;
         goto out;
     }
@@ -433,7 +659,7 @@ int pl_euicc_state_decode(const uint8_t *p, size_t len, struct pl_euicc_state *s
         rc = PL_ERR_MALFORMED;
         goto out;
     }
-    rc = decode_body(body, body_len, s);
+    rc = decode_body(body, body_len, ver, s);
 out:
     if (rc) {
         pl_euicc_state_free(s);

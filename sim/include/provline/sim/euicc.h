@@ -1,10 +1,16 @@
-/* Software eUICC in factory (IFPP) mode: a host library that plays the card for the
- * whole line without hardware. GSMA SGP.41 v1.0 (in-factory profile provisioning, the
- * eUICC's FPA Services and the OTK lock: GENS08, GENS13, EUICCF01/03/04), with the
- * SGP.22 v2.5 Bound Profile Package machinery (§2.5.4, §2.6.4, §5.7.6 ES10b.Load-
- * BoundProfilePackage, §5.7.10-11 notifications, §5.7.20 GetEID, §5.7.15 ListProfileInfo)
- * and provline's own ES10f commands (docs/ifpp-es10f.md). provline reference: IFPP.md
- * §5.6-§5.7, §6.2, §7; ARCHITECTURE.md §4-§5. Format and rules: docs/software-euicc.md.
+/* Software eUICC: a host library that plays the card for the whole line and the field
+ * without hardware.
+ * Factory mode: GSMA SGP.41 v1.0 (in-factory profile provisioning, the eUICC's FPA
+ * Services and the OTK lock: GENS08, GENS13, EUICCF01/03/04), with the SGP.22 v2.5 Bound
+ * Profile Package machinery (§2.5.4, §2.6.4, §5.7.6 ES10b.LoadBoundProfilePackage,
+ * §5.7.10-11 notifications, §5.7.20 GetEID, §5.7.15 ListProfileInfo) and provline's own
+ * ES10f commands (docs/ifpp-es10f.md).
+ * Field mode (IPA Services, open once no FREE OTK remains, EUICCF04): an IoT eUICC of
+ * GSMA SGP.32 v1.2 §5.9 (ES10b.LoadEuiccPackage with every PSMO and eCO, AddInitialEim,
+ * GetEimConfigurationData, GetCerts, RetrieveNotificationsList with eUICC Package
+ * Results) and SGP.22 v2.5 §5.7.8/§5.7.12 GetEuiccInfo1/2.
+ * provline reference: IFPP.md §5.6-§5.8, §6.2, §7; EIM.md §1.3-§1.6, §4;
+ * ARCHITECTURE.md §4-§5. Format and rules: docs/software-euicc.md.
  *
  * One entry point takes command APDUs and returns response APDUs (pl_euicc_apdu), so the
  * FPA/IPA side drives it exactly like a card. Its whole state lives in one file, written
@@ -31,6 +37,12 @@
 #define PL_EUICC_MAX_OTKS     64u  /* one-time keys per eUICC */
 #define PL_EUICC_MAX_PROFILES 8u   /* installed profiles; one more -> insufficientMemory(10) */
 #define PL_EUICC_MAX_NOTIFS   32u  /* pending notifications (= PL_NOTIF_LIST_MAX) */
+#define PL_EUICC_MAX_EIMS     4u   /* associated eIMs; one more -> insufficientMemory(1) */
+#define PL_EUICC_MAX_EPRS     16u  /* pending eUICC Package Results; full -> SW 6A84 */
+/* Highest counterValue the eUICC accepts: the SGP.32 §2.11.1.1 minimum (0x7FFFFF); above
+ * it a package gets counterValueOutOfRange(6). */
+#define PL_EUICC_COUNTER_MAX  0x7FFFFFu
+#define PL_EUICC_EIM_ID_MAX   128u /* eimId UTF8String (SIZE(1..128)) */
 #define PL_EUICC_APDU_MAX     261u /* short APDU: 4 header + Lc + 255 data + Le */
 #define PL_EUICC_RAPDU_MIN    258u /* rapdu capacity pl_euicc_apdu needs: 256 data + SW */
 
@@ -55,6 +67,13 @@ struct pl_euicc_opts {
      * dead (every later pl_euicc_apdu returns PL_ERR_STATE) as a card without power
      * would. Reopen the file to continue. It never changes what is checked or when. */
     unsigned fail_write_at;
+    /* KNOWN-SILICON KNOB, off by default (EIM.md §1.6, onomondo-ipa issue #3): after a
+     * LoadEuiccPackage whose enable PSMO succeeded, the eUICC executes and stores
+     * everything (the signed result stays pending for RetrieveNotificationsList) but the
+     * response is lost: that command and every later ES10 command answer SW 6985 until
+     * the card is reset (pl_euicc_reset, or close + open). The eIM must learn the outcome
+     * by re-querying. It never changes what is checked or stored. */
+    bool lose_result_after_enable;
 };
 /* Defaults: system RNG, wall clock, no cut. Cannot fail. */
 void pl_euicc_opts_init(struct pl_euicc_opts *o);
@@ -93,6 +112,14 @@ void pl_euicc_close(struct pl_euicc *e);
  * chained with P1 11/91 and block numbers), GET RESPONSE after 61xx. */
 PL_MUST_CHECK int pl_euicc_apdu(struct pl_euicc *e, const uint8_t *capdu, size_t clen,
                                 uint8_t *rapdu, size_t rcap, size_t *rlen);
+/* A card reset (ISO/IEC 7816-3 cold/warm reset, or the UICC reset of a REFRESH): closes
+ * the logical channels, drops a pending response and the STORE DATA reassembly, ends a
+ * load in progress as a channel close would (a consumed OTK gets its signed
+ * installFailedDueToInterruption(11) PIR, one state write) and clears the "awaiting reset"
+ * condition of the lose_result_after_enable knob. PL_ERR_STATE on a dead object. */
+PL_MUST_CHECK int pl_euicc_reset(struct pl_euicc *e);
+/* Same, with the signature of a card-reset callback (user = the struct pl_euicc *). */
+PL_MUST_CHECK int pl_euicc_card_reset(void *user);
 /* Same, with the signature of a transmit callback (user = the struct pl_euicc *). */
 PL_MUST_CHECK int pl_euicc_transmit(void *user, const uint8_t *capdu, size_t clen, uint8_t *rapdu,
                                     size_t rcap, size_t *rlen);
@@ -129,6 +156,7 @@ struct pl_euicc_profile_info {
     uint8_t aid[PL_EUICC_AID_LEN];
     uint8_t iccid[PL_EUICC_ICCID_LEN];
     bool enabled;
+    bool fallback;      /* SGP.32 Fallback Attribute set */
     const uint8_t *upp; /* the installed profile bytes (the UPP), borrowed */
     size_t upp_len;
 };
@@ -136,5 +164,22 @@ size_t pl_euicc_profile_count(const struct pl_euicc *e);
 PL_MUST_CHECK int pl_euicc_profile_get(const struct pl_euicc *e, size_t i,
                                        struct pl_euicc_profile_info *out);
 size_t pl_euicc_notif_count(const struct pl_euicc *e);
+
+/* ---- field mode (SGP.32) ---- */
+
+struct pl_euicc_eim_info {
+    char id[PL_EUICC_EIM_ID_MAX + 1]; /* eimId, NUL-terminated */
+    uint32_t counter;                 /* last accepted counterValue (or the initial one) */
+    bool has_token;
+    int64_t token; /* associationToken */
+};
+size_t pl_euicc_eim_count(const struct pl_euicc *e);
+/* PL_ERR_NOT_FOUND past the end. */
+PL_MUST_CHECK int pl_euicc_eim_get(const struct pl_euicc *e, size_t i,
+                                   struct pl_euicc_eim_info *out);
+/* Pending signed eUICC Package Results (removed by NotificationSent with their seqNumber). */
+size_t pl_euicc_epr_count(const struct pl_euicc *e);
+/* The lose_result_after_enable knob fired: ES10 answers 6985 until pl_euicc_reset. */
+bool pl_euicc_awaiting_reset(const struct pl_euicc *e);
 
 #endif
