@@ -22,7 +22,7 @@ static bool claimer_ok(const char *s)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
-                  || c == '.' || c == '_' || c == '@' || c == ':' || c == '-';
+                  || c == '.' || c == '_' || c == '@' || c == '-';
         if (!ok)
             return false;
     }

@@ -62,8 +62,11 @@ static int state_change(struct pl_eim_engine *eng, const struct pl_sgp32_get_eim
     if (rc != PL_OK)
         return rc;
     char actor[PL_EIM_NAME_MAX + 1];
-    (void)snprintf(actor, sizeof(actor), "esipa:stateChange:%lld",
-                   req->has_state_change_cause ? (long long)req->state_change_cause : -1LL);
+    if (req->has_state_change_cause)
+        (void)snprintf(actor, sizeof(actor), "esipa.stateChange.%lld",
+                       (long long)req->state_change_cause);
+    else
+        (void)snprintf(actor, sizeof(actor), "esipa.stateChange");
     if (req->has_rplmn)
         pl_eimi_log(eng, PL_EIM_LOG_INFO, req->eid, NULL,
                     "notifyStateChange cause %lld rPLMN %02X%02X%02X",

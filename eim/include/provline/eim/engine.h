@@ -60,7 +60,7 @@ struct pl_eim_engine_config {
     /* Trust anchors for CERT.EUICC chains (CI certificates, borrowed). 1..8. */
     const struct pl_cert *const *ci_roots;
     size_t n_ci_roots;
-    /* This process's name in operation claims (1..64 of [A-Za-z0-9._@:-]); NULL: "eim".
+    /* This process's name in operation claims (1..64 of [A-Za-z0-9._@-]); NULL: "eim".
      * Give each eIM process sharing a database its own name. Copied. */
     const char *claimer;
     /* A signed package in `sent` longer than this is re-queried (docs/eim-engine.md §4).

@@ -1,0 +1,718 @@
+/* Unit tests: the eIM protocol engine (eim/src/eim_*.c, esipa_*.c) over a SQLite store, with
+ * the test playing the IPA and the eUICC (tests/support/eim_test_env.c): every PSMO and eCO
+ * goes queued -> signed package (eIM signature verified by the "eUICC", counter strictly
+ * increasing and committed before the package is returned) -> signed result -> verified ->
+ * state. Negative: tampered / forged / mismatched / replayed results change nothing. Lost
+ * results are re-delivered, re-queried and resolved. GSMA SGP.32 v1.2 §2.11, §6.3.2;
+ * docs/eim-engine.md. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eim_test_env.h"
+#include "pl_test.h"
+#include "provline/protocol/der.h"
+#include "provline/protocol/hex.h"
+#include "provline/protocol/notif.h"
+
+static struct pl_eimt T;
+
+#define ICCID1 "89001012012341234012"
+#define ICCID2 "8900101201234123403F"
+
+static void setup(void)
+{
+    int rc = pl_eimt_init(&T, 60000);
+    cr_assert_eq(rc, PL_OK, "env: %s", pl_strerror(rc));
+}
+
+static void teardown(void)
+{
+    pl_eimt_free(&T);
+}
+
+TestSuite(eim_engine, .init = setup, .fini = teardown, .timeout = 120);
+
+/* ---- helpers ---- */
+
+/* Polls and expects a package of kind; returns the raw package (borrowing *buf). */
+static struct pl_sgp32_buf poll_package(enum pl_sgp32_eim_package_kind kind, uint8_t **buf)
+{
+    struct pl_sgp32_esipa_eim_msg m;
+    int rc = pl_eimt_get_package(&T, false, &m, buf);
+    cr_assert_eq(rc, PL_OK, "GetEimPackage: %d\n%s", rc, T.log);
+    cr_assert_eq(m.kind, PL_SGP32_ESIPA_GET_EIM_PACKAGE);
+    cr_assert_eq(m.get_eim_package.kind, kind, "package kind %d (error %lld)\n%s",
+                 (int)m.get_eim_package.kind, (long long)m.get_eim_package.error_code, T.log);
+    return m.get_eim_package.raw;
+}
+
+static int64_t poll_error(void)
+{
+    struct pl_sgp32_esipa_eim_msg m;
+    uint8_t *buf = NULL;
+    cr_assert_eq(pl_eimt_get_package(&T, false, &m, &buf), PL_OK);
+    cr_assert_eq(m.get_eim_package.kind, PL_SGP32_EIM_PACKAGE_ERROR, "kind %d",
+                 (int)m.get_eim_package.kind);
+    free(buf);
+    return m.get_eim_package.error_code;
+}
+
+/* Polls for a BF51 and lets the eUICC accept it (eIM signature and counter checked).
+ * *raw (may be NULL) gets the package bytes as received. */
+static uint8_t *fetch_raw(struct pl_sgp32_euicc_package_request *req, struct pl_sgp32_buf *raw)
+{
+    uint8_t *buf = NULL;
+    struct pl_sgp32_buf r = poll_package(PL_SGP32_EIM_PACKAGE_EUICC_PACKAGE_REQUEST, &buf);
+    int rc = pl_eimt_euicc_accept(&T, r.p, r.len, req);
+    cr_assert_eq(rc, PL_OK, "eUICC refused the package: %s", pl_strerror(rc));
+    if (raw != NULL)
+        *raw = r;
+    return buf;
+}
+
+static uint8_t *fetch(struct pl_sgp32_euicc_package_request *req)
+{
+    return fetch_raw(req, NULL);
+}
+
+static struct pl_sgp32_euicc_result code_result(enum pl_sgp32_result_kind kind, int64_t code)
+{
+    struct pl_sgp32_euicc_result r;
+    memset(&r, 0, sizeof(r));
+    r.kind = kind;
+    r.code = code;
+    return r;
+}
+
+static bool acks_contain(const struct pl_sgp32_esipa_eim_msg *m, uint32_t seq)
+{
+    struct pl_sgp32_eim_acknowledgements a;
+    if (m->provide_result.kind != PL_SGP32_PROVIDE_RSP_ACKNOWLEDGEMENTS)
+        return false;
+    cr_assert_eq(pl_sgp32_eim_acknowledgements_decode(m->provide_result.acknowledgements.p,
+                                                      m->provide_result.acknowledgements.len, &a),
+                 PL_OK);
+    for (size_t i = 0; i < a.n; i++) {
+        if (a.seq[i] == seq)
+            return true;
+    }
+    return false;
+}
+
+/* Provides an EPR and expects it accepted and acknowledged with seq. */
+static void provide_accepted(const uint8_t *epr, size_t len, uint32_t seq)
+{
+    struct pl_sgp32_esipa_eim_msg m;
+    uint8_t *buf = NULL;
+    cr_assert_eq(pl_eimt_provide_epr(&T, epr, len, &m, &buf), PL_OK);
+    cr_assert_eq(m.kind, PL_SGP32_ESIPA_PROVIDE_EIM_PACKAGE_RESULT);
+    cr_assert(acks_contain(&m, seq), "result not acknowledged (kind %d, error %lld)\n%s",
+              (int)m.provide_result.kind, (long long)m.provide_result.error_code, T.log);
+    free(buf);
+}
+
+/* Provides an EPR and expects provideEimPackageResultError code. */
+static void provide_rejected(const uint8_t *epr, size_t len, int64_t code)
+{
+    struct pl_sgp32_esipa_eim_msg m;
+    uint8_t *buf = NULL;
+    cr_assert_eq(pl_eimt_provide_epr(&T, epr, len, &m, &buf), PL_OK);
+    cr_assert_eq(m.kind, PL_SGP32_ESIPA_PROVIDE_EIM_PACKAGE_RESULT);
+    cr_assert_eq(m.provide_result.kind, PL_SGP32_PROVIDE_RSP_ERROR, "accepted?\n%s", T.log);
+    cr_assert_eq(m.provide_result.error_code, code);
+    free(buf);
+}
+
+static enum pl_eim_op_state op_state(int64_t id, char *outcome, size_t cap)
+{
+    struct pl_eim_op op;
+    cr_assert_eq(pl_eimt_op(&T, id, &op), PL_OK);
+    enum pl_eim_op_state st = op.state;
+    if (outcome != NULL)
+        snprintf(outcome, cap, "%s", op.outcome ? op.outcome : "");
+    pl_eim_op_clear(&op);
+    return st;
+}
+
+/* One complete operation with an ok result: returns the counter the package carried. */
+static uint32_t run_ok(enum pl_eim_op_kind kind, const char *params,
+                       struct pl_sgp32_euicc_result res)
+{
+    struct pl_sgp32_euicc_package_request req;
+    int64_t id = pl_eimt_enqueue(&T, kind, params);
+    cr_assert_gt(id, 0);
+    uint8_t *buf = fetch(&req);
+    uint8_t *epr = NULL;
+    size_t len = 0;
+    uint32_t seq = T.euicc_seq;
+    cr_assert_eq(pl_eimt_epr(&T, &req, &res, 1, NULL, false, &epr, &len), PL_OK);
+    provide_accepted(epr, len, seq);
+    char outcome[64];
+    cr_assert_eq(op_state(id, outcome, sizeof(outcome)), PL_EIM_OPS_DONE, "%s: %s\n%s",
+                 pl_eim_op_kind_name(kind), outcome, T.log);
+    cr_assert_str_eq(outcome, "ok");
+    uint32_t c = req.pkg.counter;
+    free(epr);
+    free(buf);
+    return c;
+}
+
+/* E3 ProfileInfo with iccid, state (0/1), name. */
+static void put_profile(struct pl_wr *w, const char *iccid, int state, const char *name)
+{
+    uint8_t b[10];
+    pl_eimt_iccid(iccid, b);
+    size_t m = pl_der_begin(w, 0xE3);
+    (void)pl_der_put_tlv(w, 0x5A, b, 10);
+    (void)pl_der_put_int(w, 0x9F70, state);
+    (void)pl_der_put_utf8(w, 0x92, name);
+    (void)pl_der_put_int(w, 0x95, 2);
+    (void)pl_der_end(w, m);
+}
+
+static bool has(const char *json, const char *needle)
+{
+    return json != NULL && strstr(json, needle) != NULL;
+}
+
+/* ---- the happy path, durability ---- */
+
+Test(eim_engine, enable_end_to_end_counter_committed_before_send)
+{
+    struct pl_sgp32_euicc_package_request req;
+    uint32_t before = pl_eimt_store_counter(&T);
+    struct pl_sgp32_buf raw;
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    cr_assert_gt(id, 0);
+    uint8_t *buf = fetch_raw(&req, &raw);
+    cr_assert_eq(req.pkg.n_ops, 1);
+    cr_assert_eq(req.pkg.psmo[0].kind, PL_SGP32_PSMO_ENABLE);
+    uint8_t iccid[10];
+    pl_eimt_iccid(ICCID1, iccid);
+    cr_assert_eq(memcmp(req.pkg.psmo[0].enable.iccid, iccid, 10), 0);
+    cr_assert(pl_sgp32_buf_eq(req.pkg.eim_id, pl_sgp32_str(PL_EIMT_EIM_ID)));
+    cr_assert_eq(req.pkg.eim_txid.len, 16);
+    cr_assert_gt(req.pkg.counter, before);
+    cr_assert_eq(req.signature.len, 64, "eimSignature is r||s");
+
+    /* Kill point: when the package is in the IPA's hands, another handle on the database
+     * (a restarted process) already sees the counter and the exact bytes. */
+    struct pl_eim_store *other = NULL;
+    cr_assert_eq(pl_eimt_open_store(&T, &other), PL_OK);
+    struct pl_eim_device d;
+    memset(&d, 0, sizeof(d));
+    cr_assert_eq(pl_eim_store_device_get(other, T.eid, &d), PL_OK);
+    cr_assert_eq(d.counter, req.pkg.counter);
+    pl_eim_device_clear(&d);
+    struct pl_eim_op op;
+    memset(&op, 0, sizeof(op));
+    cr_assert_eq(pl_eim_store_op_get(other, id, &op), PL_OK);
+    cr_assert_eq(op.state, PL_EIM_OPS_SENT);
+    cr_assert(op.has_counter);
+    cr_assert_eq(op.counter, req.pkg.counter);
+    cr_assert_eq(op.package_len, raw.len);
+    cr_assert_eq(memcmp(op.package, raw.p, raw.len), 0, "stored bytes are the bytes sent");
+    pl_eim_op_clear(&op);
+    pl_eim_store_close(other);
+
+    uint8_t *epr = NULL;
+    size_t len = 0;
+    struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_ENABLE, 0);
+    uint32_t seq = T.euicc_seq;
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, NULL, false, &epr, &len), PL_OK);
+    provide_accepted(epr, len, seq);
+    char outcome[64];
+    cr_assert_eq(op_state(id, outcome, sizeof(outcome)), PL_EIM_OPS_DONE);
+    cr_assert_str_eq(outcome, "ok");
+    char *p = pl_eimt_profiles(&T);
+    cr_assert(has(p, "\"iccid\":\"" ICCID1 "\""), "%s", p);
+    cr_assert(has(p, "\"state\":\"enabled\""), "%s", p);
+    free(p);
+    cr_assert_eq(poll_error(), PL_SGP32_EIM_PKG_ERR_NO_PACKAGE);
+    free(epr);
+    free(buf);
+}
+
+Test(eim_engine, der_signature_accepted)
+{
+    struct pl_sgp32_euicc_package_request req;
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_DISABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    uint8_t *buf = fetch(&req);
+    uint8_t *epr = NULL;
+    size_t len = 0;
+    struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_DISABLE, 0);
+    uint32_t seq = T.euicc_seq;
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, NULL, true, &epr, &len), PL_OK);
+    provide_accepted(epr, len, seq);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_DONE);
+    free(epr);
+    free(buf);
+}
+
+/* Every PSMO and eCO of SGP.32 v1.2, each through the whole cycle, with its effect on the
+ * verified device view; counters strictly increase. */
+Test(eim_engine, every_psmo_and_eco)
+{
+    uint32_t prev = pl_eimt_store_counter(&T), c;
+    char *v;
+
+    c = run_ok(PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\",\"rollback\":true}",
+               code_result(PL_SGP32_RESULT_ENABLE, 0));
+    cr_assert_gt(c, prev);
+    prev = c;
+    v = pl_eimt_profiles(&T);
+    cr_assert(has(v, "\"state\":\"enabled\""), "%s", v);
+    free(v);
+
+    c = run_ok(PL_EIM_OP_DISABLE, "{\"iccid\":\"" ICCID1 "\"}",
+               code_result(PL_SGP32_RESULT_DISABLE, 0));
+    cr_assert_gt(c, prev);
+    prev = c;
+    v = pl_eimt_profiles(&T);
+    cr_assert(has(v, "\"state\":\"disabled\"") && !has(v, "enabled"), "%s", v);
+    free(v);
+
+    /* listProfileInfo: the signed list replaces the view. */
+    {
+        struct pl_wr w;
+        pl_wr_init_dyn(&w, 4096);
+        put_profile(&w, ICCID1, 0, "one");
+        put_profile(&w, ICCID2, 1, "two");
+        cr_assert_eq(pl_wr_status(&w), PL_OK);
+        struct pl_sgp32_euicc_result r;
+        memset(&r, 0, sizeof(r));
+        r.kind = PL_SGP32_RESULT_LIST_PROFILE_INFO;
+        r.list.p = w.buf;
+        r.list.len = w.len;
+        r.list.count = 2;
+        c = run_ok(PL_EIM_OP_LIST_PROFILE_INFO, NULL, r);
+        pl_wr_free(&w);
+        cr_assert_gt(c, prev);
+        prev = c;
+        v = pl_eimt_profiles(&T);
+        cr_assert(has(v, "\"profileName\":\"two\""), "%s", v);
+        cr_assert(has(v, "\"iccid\":\"8900101201234123403\",\"state\":\"enabled\""), "%s", v);
+        cr_assert(has(v, "\"profileClass\":\"operational\""), "%s", v);
+        free(v);
+    }
+    {
+        size_t n = 0;
+        uint8_t rat[64];
+        cr_assert_eq(pl_hex_decode("301180020640A1073005800301020382020780", rat, sizeof(rat), &n),
+                     PL_OK);
+        struct pl_sgp32_euicc_result r;
+        memset(&r, 0, sizeof(r));
+        r.kind = PL_SGP32_RESULT_GET_RAT;
+        r.list.p = rat;
+        r.list.len = n;
+        r.list.count = 1;
+        c = run_ok(PL_EIM_OP_GET_RAT, "{}", r);
+        cr_assert_gt(c, prev);
+        prev = c;
+    }
+    c = run_ok(PL_EIM_OP_CONFIGURE_IMMEDIATE_ENABLE,
+               "{\"immediateEnable\":true,\"defaultSmdpOid\":\"2.999.1\","
+               "\"defaultSmdpAddress\":\"smdp.example.com\"}",
+               code_result(PL_SGP32_RESULT_CONFIGURE_IMMEDIATE_ENABLE, 0));
+    cr_assert_gt(c, prev);
+    prev = c;
+    c = run_ok(PL_EIM_OP_SET_FALLBACK_ATTRIBUTE, "{\"iccid\":\"" ICCID1 "\"}",
+               code_result(PL_SGP32_RESULT_SET_FALLBACK_ATTRIBUTE, 0));
+    cr_assert_gt(c, prev);
+    prev = c;
+    v = pl_eimt_profiles(&T);
+    cr_assert(has(v, "\"fallback\":true"), "%s", v);
+    free(v);
+    c = run_ok(PL_EIM_OP_UNSET_FALLBACK_ATTRIBUTE, NULL,
+               code_result(PL_SGP32_RESULT_UNSET_FALLBACK_ATTRIBUTE, 0));
+    cr_assert_gt(c, prev);
+    prev = c;
+    v = pl_eimt_profiles(&T);
+    cr_assert(!has(v, "\"fallback\":true"), "%s", v);
+    free(v);
+    c = run_ok(PL_EIM_OP_SET_DEFAULT_DP_ADDRESS, "{\"address\":\"dp.example\"}",
+               code_result(PL_SGP32_RESULT_SET_DEFAULT_DP_ADDRESS, 0));
+    cr_assert_gt(c, prev);
+    prev = c;
+    c = run_ok(PL_EIM_OP_DELETE, "{\"iccid\":\"" ICCID1 "\"}",
+               code_result(PL_SGP32_RESULT_DELETE, 0));
+    cr_assert_gt(c, prev);
+    prev = c;
+    v = pl_eimt_profiles(&T);
+    cr_assert(!has(v, ICCID1), "%s", v);
+    free(v);
+
+    /* eCOs */
+    {
+        struct pl_sgp32_euicc_result r;
+        memset(&r, 0, sizeof(r));
+        r.kind = PL_SGP32_RESULT_ADD_EIM;
+        r.has_association_token = true;
+        r.association_token = 7;
+        c = run_ok(PL_EIM_OP_ADD_EIM,
+                   "{\"eimId\":\"eim2\",\"eimFqdn\":\"eim2.example\",\"eimIdType\":2,"
+                   "\"counterValue\":1,\"supportedProtocols\":[\"retrieveCoaps\"]}",
+                   r);
+        cr_assert_gt(c, prev);
+        prev = c;
+        v = pl_eimt_eims(&T);
+        cr_assert(has(v, "\"eimId\":\"eim2\""), "%s", v);
+        free(v);
+    }
+    c = run_ok(PL_EIM_OP_UPDATE_EIM, "{\"eimId\":\"eim2\",\"eimFqdn\":\"eim2b.example\"}",
+               code_result(PL_SGP32_RESULT_UPDATE_EIM, 0));
+    cr_assert_gt(c, prev);
+    prev = c;
+    {
+        struct pl_sgp32_euicc_result r;
+        memset(&r, 0, sizeof(r));
+        r.kind = PL_SGP32_RESULT_LIST_EIM;
+        r.n_eims = 2;
+        r.eims[0].eim_id = pl_sgp32_str(PL_EIMT_EIM_ID);
+        r.eims[1].eim_id = pl_sgp32_str("eim3");
+        r.eims[1].has_eim_id_type = true;
+        r.eims[1].eim_id_type = 2;
+        c = run_ok(PL_EIM_OP_LIST_EIM, NULL, r);
+        cr_assert_gt(c, prev);
+        prev = c;
+        v = pl_eimt_eims(&T);
+        cr_assert(has(v, "\"eimId\":\"eim3\"") && !has(v, "eim2"), "%s", v);
+        free(v);
+    }
+    c = run_ok(PL_EIM_OP_DELETE_EIM, "{\"eimId\":\"eim3\"}",
+               code_result(PL_SGP32_RESULT_DELETE_EIM, 0));
+    cr_assert_gt(c, prev);
+    v = pl_eimt_eims(&T);
+    cr_assert(!has(v, "eim3") && has(v, PL_EIMT_EIM_ID), "%s", v);
+    free(v);
+    cr_assert_eq(pl_eimt_store_counter(&T), c);
+}
+
+/* A verified error result ends the operation failed and changes nothing in the view. */
+Test(eim_engine, verified_error_result_fails_operation)
+{
+    struct pl_sgp32_euicc_package_request req;
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID2 "\"}");
+    uint8_t *buf = fetch(&req);
+    uint8_t *epr = NULL;
+    size_t len = 0;
+    struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_ENABLE, 1);
+    uint32_t seq = T.euicc_seq;
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, NULL, false, &epr, &len), PL_OK);
+    provide_accepted(epr, len, seq);
+    char outcome[64];
+    cr_assert_eq(op_state(id, outcome, sizeof(outcome)), PL_EIM_OPS_FAILED);
+    cr_assert_str_eq(outcome, "iccidOrAidNotFound");
+    char *v = pl_eimt_profiles(&T);
+    cr_assert(!has(v, "enabled"), "%s", v);
+    free(v);
+    free(epr);
+    free(buf);
+}
+
+/* ---- rejected results: nothing changes ---- */
+
+struct snapshot {
+    enum pl_eim_op_state state;
+    uint32_t counter;
+    char *profiles;
+    size_t unacked;
+};
+
+static void snap(int64_t id, struct snapshot *s)
+{
+    struct pl_eim_notification n[8];
+    s->state = op_state(id, NULL, 0);
+    s->counter = pl_eimt_store_counter(&T);
+    s->profiles = pl_eimt_profiles(&T);
+    s->unacked = 0;
+    cr_assert_eq(pl_eim_store_notif_list(T.store, T.eid, false, n, 8, &s->unacked), PL_OK);
+    for (size_t i = 0; i < s->unacked; i++)
+        pl_eim_notification_clear(&n[i]);
+}
+
+static void assert_unchanged(int64_t id, const struct snapshot *before)
+{
+    struct snapshot now;
+    snap(id, &now);
+    cr_assert_eq(now.state, before->state, "operation state changed");
+    cr_assert_eq(now.counter, before->counter);
+    cr_assert_str_eq(now.profiles, before->profiles);
+    cr_assert_eq(now.unacked, before->unacked, "something was stored");
+    free(now.profiles);
+}
+
+static int64_t sent_enable(struct pl_sgp32_euicc_package_request *req, uint8_t **buf)
+{
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    cr_assert_gt(id, 0);
+    *buf = fetch(req);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_SENT);
+    return id;
+}
+
+Test(eim_engine, tampered_result_signature_rejected)
+{
+    struct pl_sgp32_euicc_package_request req;
+    struct snapshot before;
+    uint8_t *buf = NULL, *epr = NULL;
+    size_t len = 0;
+    int64_t id = sent_enable(&req, &buf);
+    struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_ENABLE, 0);
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, NULL, false, &epr, &len), PL_OK);
+    snap(id, &before);
+    epr[len - 1] ^= 0x01; /* last byte of euiccSignEPR */
+    provide_rejected(epr, len, 127);
+    assert_unchanged(id, &before);
+    epr[len - 1] ^= 0x01;
+    /* a signed byte changed instead: the result code inside the data */
+    uint8_t *copy = malloc(len);
+    memcpy(copy, epr, len);
+    for (size_t i = 0; i + 2 < len; i++) {
+        if (copy[i] == 0x83 && copy[i + 1] == 0x01 && copy[i + 2] == 0x00) {
+            copy[i + 2] = 0x01;
+            break;
+        }
+    }
+    provide_rejected(copy, len, 127);
+    assert_unchanged(id, &before);
+    /* the genuine result still goes through */
+    provide_accepted(epr, len, T.euicc_seq - 1);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_DONE);
+    free(copy);
+    free(before.profiles);
+    free(epr);
+    free(buf);
+}
+
+Test(eim_engine, result_signed_by_another_euicc_rejected)
+{
+    struct pl_sgp32_euicc_package_request req;
+    struct snapshot before;
+    uint8_t *buf = NULL, *epr = NULL;
+    size_t len = 0;
+    struct pl_rng rng = PL_RNG_SYSTEM;
+    struct pl_eckey *other = NULL;
+    int64_t id = sent_enable(&req, &buf);
+    cr_assert_eq(pl_eckey_generate(PL_CURVE_P256, &rng, &other), PL_OK);
+    struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_ENABLE, 0);
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, other, false, &epr, &len), PL_OK);
+    snap(id, &before);
+    provide_rejected(epr, len, 127);
+    assert_unchanged(id, &before);
+    free(epr);
+    /* also with a DER signature */
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, other, true, &epr, &len), PL_OK);
+    provide_rejected(epr, len, 127);
+    assert_unchanged(id, &before);
+    pl_eckey_free(other);
+    free(before.profiles);
+    free(epr);
+    free(buf);
+}
+
+/* Results whose eimTransactionId, eimId or counterValue are not those of the package in
+ * flight, correctly signed by the device: rejected. */
+Test(eim_engine, mismatched_results_rejected)
+{
+    struct pl_sgp32_euicc_package_request req;
+    struct snapshot before;
+    uint8_t *buf = NULL, *epr = NULL;
+    size_t len = 0;
+    int64_t id = sent_enable(&req, &buf);
+    struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_ENABLE, 0);
+    snap(id, &before);
+
+    struct pl_sgp32_euicc_package_request bad = req;
+    static const uint8_t other_txid[16] = {9, 9, 9};
+    bad.pkg.eim_txid.p = other_txid;
+    cr_assert_eq(pl_eimt_epr(&T, &bad, &r, 1, NULL, false, &epr, &len), PL_OK);
+    provide_rejected(epr, len, 127);
+    assert_unchanged(id, &before);
+    free(epr);
+
+    bad = req;
+    bad.pkg.eim_txid.p = NULL;
+    bad.pkg.eim_txid.len = 0;
+    cr_assert_eq(pl_eimt_epr(&T, &bad, &r, 1, NULL, false, &epr, &len), PL_OK);
+    provide_rejected(epr, len, 127);
+    assert_unchanged(id, &before);
+    free(epr);
+
+    bad = req;
+    bad.pkg.eim_id = pl_sgp32_str("eim.somebody-else");
+    cr_assert_eq(pl_eimt_epr(&T, &bad, &r, 1, NULL, false, &epr, &len), PL_OK);
+    provide_rejected(epr, len, 127);
+    assert_unchanged(id, &before);
+    free(epr);
+
+    bad = req;
+    bad.pkg.counter = req.pkg.counter + 1;
+    cr_assert_eq(pl_eimt_epr(&T, &bad, &r, 1, NULL, false, &epr, &len), PL_OK);
+    provide_rejected(epr, len, 127);
+    assert_unchanged(id, &before);
+    free(epr);
+
+    bad.pkg.counter = req.pkg.counter - 1;
+    cr_assert_eq(pl_eimt_epr(&T, &bad, &r, 1, NULL, false, &epr, &len), PL_OK);
+    provide_rejected(epr, len, 127);
+    assert_unchanged(id, &before);
+    free(epr);
+
+    /* a result arm that does not answer the PSMO (deleteResult for an enable): verified,
+     * but applied to nothing */
+    struct pl_sgp32_euicc_result wrong = code_result(PL_SGP32_RESULT_DELETE, 0);
+    cr_assert_eq(pl_eimt_epr(&T, &req, &wrong, 1, NULL, false, &epr, &len), PL_OK);
+    provide_accepted(epr, len, T.euicc_seq - 1);
+    char outcome[64];
+    cr_assert_eq(op_state(id, outcome, sizeof(outcome)), PL_EIM_OPS_FAILED);
+    cr_assert_str_eq(outcome, "unexpectedResult");
+    char *v = pl_eimt_profiles(&T);
+    cr_assert_str_eq(v, before.profiles);
+    free(v);
+    free(before.profiles);
+    free(epr);
+    free(buf);
+}
+
+Test(eim_engine, result_for_unknown_transaction_or_eid_rejected)
+{
+    struct pl_sgp32_euicc_package_request req;
+    uint8_t *buf = NULL, *epr = NULL;
+    size_t len = 0;
+    struct snapshot before;
+    int64_t id = sent_enable(&req, &buf);
+    struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_ENABLE, 0);
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, NULL, false, &epr, &len), PL_OK);
+    provide_accepted(epr, len, T.euicc_seq - 1);
+    snap(id, &before);
+    /* nothing in flight now: a signed result for a transaction never sent */
+    struct pl_sgp32_euicc_package_request ghost = req;
+    static const uint8_t txid[16] = {0xEE};
+    ghost.pkg.eim_txid.p = txid;
+    ghost.pkg.counter = req.pkg.counter + 5;
+    uint8_t *g = NULL;
+    size_t glen = 0;
+    cr_assert_eq(pl_eimt_epr(&T, &ghost, &r, 1, NULL, false, &g, &glen), PL_OK);
+    provide_rejected(g, glen, 127);
+    assert_unchanged(id, &before);
+    /* unknown EID */
+    struct pl_sgp32_esipa_eim_msg m;
+    uint8_t *rb = NULL;
+    T.eid[15] ^= 0x01;
+    cr_assert_eq(pl_eimt_provide_epr(&T, g, glen, &m, &rb), PL_OK);
+    cr_assert_eq(m.provide_result.kind, PL_SGP32_PROVIDE_RSP_ERROR);
+    cr_assert_eq(m.provide_result.error_code, 2, "eidNotFound");
+    free(rb);
+    cr_assert_eq(pl_eimt_get_package(&T, false, &m, &rb), PL_OK);
+    cr_assert_eq(m.get_eim_package.kind, PL_SGP32_EIM_PACKAGE_ERROR);
+    cr_assert_eq(m.get_eim_package.error_code, PL_SGP32_EIM_PKG_ERR_EID_NOT_FOUND);
+    free(rb);
+    T.eid[15] ^= 0x01;
+    assert_unchanged(id, &before);
+    free(before.profiles);
+    free(g);
+    free(epr);
+    free(buf);
+}
+
+/* Replays: an old valid result presented while a newer package is in flight is not applied
+ * to it; an exact copy of an accepted result is acknowledged again and applied to nothing;
+ * a second, different result for an accepted counter is rejected. */
+Test(eim_engine, replayed_results_change_nothing)
+{
+    struct pl_sgp32_euicc_package_request req1, req2;
+    uint8_t *buf1 = NULL, *buf2 = NULL, *epr1 = NULL, *alt = NULL;
+    size_t len1 = 0, alt_len = 0;
+    struct snapshot before;
+    int64_t id1 = sent_enable(&req1, &buf1);
+    struct pl_sgp32_euicc_result ok = code_result(PL_SGP32_RESULT_ENABLE, 0);
+    uint32_t seq1 = T.euicc_seq;
+    cr_assert_eq(pl_eimt_epr(&T, &req1, &ok, 1, NULL, false, &epr1, &len1), PL_OK);
+    provide_accepted(epr1, len1, seq1);
+    cr_assert_eq(op_state(id1, NULL, 0), PL_EIM_OPS_DONE);
+
+    int64_t id2 = pl_eimt_enqueue(&T, PL_EIM_OP_DISABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    buf2 = fetch(&req2);
+    cr_assert_gt(req2.pkg.counter, req1.pkg.counter);
+    snap(id2, &before);
+
+    /* the exact copy of result 1 (the IPA lost our ack): re-acknowledged, nothing applied */
+    provide_accepted(epr1, len1, seq1);
+    assert_unchanged(id2, &before);
+    cr_assert_eq(op_state(id1, NULL, 0), PL_EIM_OPS_DONE);
+
+    /* another signed result for counter 1 (a different seqNumber): rejected */
+    struct pl_sgp32_euicc_result fail = code_result(PL_SGP32_RESULT_ENABLE, 3);
+    cr_assert_eq(pl_eimt_epr(&T, &req1, &fail, 1, NULL, false, &alt, &alt_len), PL_OK);
+    provide_rejected(alt, alt_len, 127);
+    assert_unchanged(id2, &before);
+    char outcome[64];
+    cr_assert_eq(op_state(id1, outcome, sizeof(outcome)), PL_EIM_OPS_DONE);
+    cr_assert_str_eq(outcome, "ok");
+    char *v = pl_eimt_profiles(&T);
+    cr_assert(has(v, "enabled"), "%s", v);
+    free(v);
+    free(before.profiles);
+    free(alt);
+    free(epr1);
+    free(buf1);
+    free(buf2);
+}
+
+/* A device whose registered CERT.EUICC does not chain to the configured CI: its results are
+ * not trusted, whatever they say. */
+Test(eim_engine, result_from_untrusted_certificate_rejected)
+{
+    struct pl_sgp32_euicc_package_request req;
+    uint8_t *buf = NULL, *epr = NULL;
+    size_t len = 0;
+    struct snapshot before;
+    char dir[256];
+    struct pl_pki *other = NULL;
+    struct pl_rng rng = PL_RNG_SYSTEM;
+    cr_assert_eq(pl_test_tmpdir(dir, sizeof(dir)), 0);
+    char pdir[300];
+    snprintf(pdir, sizeof(pdir), "%s/pki", dir);
+    cr_assert_eq(pl_pki_init(pdir, PL_CURVE_P256, &rng, (time_t)(T.now_ms / 1000)), PL_OK);
+    cr_assert_eq(pl_pki_load(pdir, &other), PL_OK);
+    struct pl_eckey *k2 = NULL;
+    uint8_t cert2[4096];
+    size_t cert2_len = 0;
+    cr_assert_eq(pl_pki_mint_euicc_with(other, T.eid, &rng, (time_t)(T.now_ms / 1000), &k2, cert2,
+                                        sizeof(cert2), &cert2_len),
+                 PL_OK);
+    const uint8_t *eum2 = NULL;
+    size_t eum2_len = 0;
+    pl_cert_der(pl_pki_cert(other, PL_PKI_EUM), &eum2, &eum2_len);
+    struct pl_eim_device d;
+    memset(&d, 0, sizeof(d));
+    cr_assert_eq(pl_eim_store_device_get(T.store, T.eid, &d), PL_OK);
+    free(d.euicc_cert);
+    free(d.eum_cert);
+    d.euicc_cert = malloc(cert2_len);
+    memcpy(d.euicc_cert, cert2, cert2_len);
+    d.euicc_cert_len = cert2_len;
+    d.eum_cert = malloc(eum2_len);
+    memcpy(d.eum_cert, eum2, eum2_len);
+    d.eum_cert_len = eum2_len;
+    cr_assert_eq(pl_eim_store_device_update(T.store, "test", &d, PL_EIM_DEV_CERTS), PL_OK);
+    pl_eim_device_clear(&d);
+
+    int64_t id = sent_enable(&req, &buf);
+    snap(id, &before);
+    struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_ENABLE, 0);
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, k2, false, &epr, &len), PL_OK);
+    provide_rejected(epr, len, 127);
+    assert_unchanged(id, &before);
+    pl_eckey_free(k2);
+    pl_pki_free(other);
+    pl_test_rmtree(dir);
+    free(before.profiles);
+    free(epr);
+    free(buf);
+}
