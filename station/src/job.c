@@ -83,6 +83,7 @@ static int act_parked(struct pl_fsm *fi, unsigned ev, void *data, uint64_t now);
 #define NEXT                                                                                  \
     (B(PL_JOB_IDLE) | B(PL_JOB_RECOVER) | B(PL_JOB_COLLECT) | B(PL_JOB_LEASE)                 \
      | B(PL_JOB_LOAD) | B(PL_JOB_REPORT) | B(PL_JOB_NOTIFY) | B(PL_JOB_TOKEN) | B(PL_JOB_EIM)  \
+     | B(PL_JOB_RECEIPT)                                                                       \
      | B(PL_JOB_DONE) | B(PL_JOB_FAILED) | B(PL_JOB_WAIT) | B(PL_JOB_PARKED))
 #define FAILS (B(PL_JOB_WAIT) | B(PL_JOB_FAILED) | B(PL_JOB_PARKED))
 
@@ -187,11 +188,49 @@ static void device_put(struct st_job *j, int state, const char *detail)
     }
     if (state == PL_JD_CLOSING)
         d.token_counter = j->token_counter;
+    if (state == PL_JD_CLOSED && j->receipt != NULL && j->receipt_len <= sizeof(d.receipt)) {
+        /* Write-ahead: the receipt is kept until the Key Maker answered it. */
+        d.has_receipt = true;
+        memcpy(d.receipt, j->receipt, j->receipt_len);
+        d.receipt_len = j->receipt_len;
+        d.receipt_acked = false;
+    }
     if ((rc = pl_journal_device_put(j->s->j, &d)) != PL_OK) {
         st_fatal(j->s, j, rc, "journal device write");
         return;
     }
     st_audit_transition(j->s, j, NULL, pl_journal_device_state_name(state), detail);
+}
+
+/* The Key Maker answered the deletion receipt: it is not sent again. */
+static void receipt_settled(struct st_job *j)
+{
+    struct pl_jdevice d;
+    int rc = pl_journal_device_get(j->s->j, j->eid, &d);
+    if (rc != PL_OK) {
+        st_fatal(j->s, j, rc, "journal device read");
+        return;
+    }
+    d.receipt_acked = true;
+    if ((rc = pl_journal_device_put(j->s->j, &d)) != PL_OK)
+        st_fatal(j->s, j, rc, "journal device write");
+}
+
+/* A journaled receipt the Key Maker has not answered yet (a restart in between). */
+static bool receipt_pending(struct st_job *j)
+{
+    struct pl_jdevice d;
+    if (j->receipt_gave_up || pl_journal_device_get(j->s->j, j->eid, &d) != PL_OK
+        || !d.has_receipt || d.receipt_acked)
+        return false;
+    free(j->receipt);
+    j->receipt = malloc(d.receipt_len);
+    if (j->receipt == NULL)
+        return false;
+    memcpy(j->receipt, d.receipt, d.receipt_len);
+    j->receipt_len = d.receipt_len;
+    j->token_counter = d.token_counter;
+    return true;
 }
 
 static int device_state(struct st_job *j)
@@ -618,7 +657,9 @@ static unsigned job_next(struct st_job *j)
         /* 3. A locked device: production is closed; the eIM is what may be left. */
         if (!j->factory_mode) {
             int ds = device_state(j);
-            if (installed || ds >= PL_JD_INSTALLED) {
+            if (receipt_pending(j)) {
+                next = PL_JOB_RECEIPT;
+            } else if (installed || ds >= PL_JD_INSTALLED) {
                 if (j->s->cfg->eim_request != NULL && ds != PL_JD_DONE) {
                     next = PL_JOB_EIM;
                 } else {
@@ -897,6 +938,7 @@ static int identified(struct st_job *j, const provline_fixture_IdentifyResponse 
         j->finished = false;
         j->retries = 0;
         j->eim_repeat = false;
+        j->receipt_gave_up = false;
         j->detail[0] = '\0';
     }
     free(j->info);
@@ -1775,6 +1817,10 @@ static int act_receipt(struct pl_fsm *fi, unsigned ev, void *data, uint64_t now)
         go(j, PL_JOB_RECEIPT, now);
         return PL_OK;
     }
+    if (ev == PL_JEV_KM_FAIL)
+        j->receipt_gave_up = true; /* kept in the journal: sent again after a restart */
+    else
+        receipt_settled(j);
     if (ev == PL_JEV_KM_OK) {
         const provline_keymaker_OtkDeletionReceiptAck *a = &e->km->reply->body.otk_deletion_receipt_ack;
         st_logf(j->s, j, PL_STATION_LOG_INFO, "receipt_ack",

@@ -200,7 +200,8 @@ static const char schema[] =
     " at INTEGER NOT NULL, fixture TEXT, detail TEXT);"
     "CREATE TABLE IF NOT EXISTS device(eid BLOB PRIMARY KEY CHECK(length(eid) = 16),"
     " state INTEGER NOT NULL, fixture TEXT, loads INTEGER NOT NULL, installed BLOB,"
-    " token_counter INTEGER NOT NULL DEFAULT 0, detail TEXT, t_first INTEGER NOT NULL,"
+    " token_counter INTEGER NOT NULL DEFAULT 0, receipt BLOB,"
+    " receipt_acked INTEGER NOT NULL DEFAULT 0, detail TEXT, t_first INTEGER NOT NULL,"
     " t_last INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS lease_req(eid BLOB NOT NULL, otk_id INTEGER NOT NULL,"
     " fixture TEXT, msg_id BLOB NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,"
@@ -991,7 +992,7 @@ int pl_journal_device_get(struct pl_journal *j, const uint8_t eid[PL_J_EID_LEN],
     int rc;
     memset(out, 0, sizeof(*out));
     if ((rc = prep(j, "SELECT state, fixture, loads, installed, token_counter, detail, t_first,"
-                      " t_last FROM device WHERE eid = ?1",
+                      " t_last, receipt, receipt_acked FROM device WHERE eid = ?1",
                    &st)) != PL_OK)
         return rc;
     sqlite3_bind_blob(st, 1, eid, PL_J_EID_LEN, SQLITE_STATIC);
@@ -1006,6 +1007,8 @@ int pl_journal_device_get(struct pl_journal *j, const uint8_t eid[PL_J_EID_LEN],
         col_text(st, 5, out->detail, sizeof(out->detail));
         out->t_first = (uint64_t)sqlite3_column_int64(st, 6);
         out->t_last = (uint64_t)sqlite3_column_int64(st, 7);
+        col_blob(st, 8, out->receipt, sizeof(out->receipt), &out->receipt_len, &out->has_receipt);
+        out->receipt_acked = sqlite3_column_int(st, 9) != 0;
         rc = PL_OK;
     } else {
         rc = rc == SQLITE_DONE ? PL_ERR_NOT_FOUND : PL_ERR_DB;
@@ -1021,12 +1024,16 @@ int pl_journal_device_put(struct pl_journal *j, const struct pl_jdevice *d)
     int rc;
     if (j->ro)
         return PL_ERR_STATE;
+    if (d->has_receipt && (d->receipt_len == 0 || d->receipt_len > PL_J_RECEIPT_MAX))
+        return PL_ERR_INVAL;
     if ((rc = prep(j, "INSERT INTO device(eid, state, fixture, loads, installed, token_counter,"
-                      " detail, t_first, t_last) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
+                      " detail, t_first, t_last, receipt, receipt_acked)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)"
                       " ON CONFLICT(eid) DO UPDATE SET state = excluded.state,"
                       " fixture = excluded.fixture, loads = excluded.loads,"
                       " installed = excluded.installed, token_counter = excluded.token_counter,"
-                      " detail = excluded.detail, t_last = excluded.t_last",
+                      " detail = excluded.detail, t_last = excluded.t_last,"
+                      " receipt = excluded.receipt, receipt_acked = excluded.receipt_acked",
                    &st)) != PL_OK)
         return rc;
     sqlite3_bind_blob(st, 1, d->eid, PL_J_EID_LEN, SQLITE_STATIC);
@@ -1038,6 +1045,9 @@ int pl_journal_device_put(struct pl_journal *j, const struct pl_jdevice *d)
     sqlite3_bind_int64(st, 6, (sqlite3_int64)d->token_counter);
     sqlite3_bind_text(st, 7, d->detail, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, (sqlite3_int64)at);
+    if (d->has_receipt)
+        sqlite3_bind_blob(st, 9, d->receipt, (int)d->receipt_len, SQLITE_STATIC);
+    sqlite3_bind_int(st, 10, d->receipt_acked ? 1 : 0);
     rc = sqlite3_step(st) == SQLITE_DONE ? PL_OK : PL_ERR_DB;
     sqlite3_finalize(st);
     return rc;

@@ -59,6 +59,7 @@ struct st_job {
     bool uploaded;              /* the Key Maker accepted this device's OTKs (this session) */
     bool fetched;               /* FetchResults done since the last Identify */
     bool eim_repeat;            /* an AddInitialEim was sent before this one */
+    bool receipt_gave_up;       /* the Key Maker did not answer the receipt this session */
     uint16_t skip_otk[ST_SKIP_OTK_MAX];
     size_t n_skip;
     /* the package being worked on */

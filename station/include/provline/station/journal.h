@@ -34,6 +34,7 @@
 #define PL_J_DETAIL_MAX 127u
 #define PL_J_FIXTURE_MAX 31u
 #define PL_J_ENVELOPE_MAX (64u * 1024u)
+#define PL_J_RECEIPT_MAX 1024u
 
 /* Package states, in order (the numbers are stored). */
 enum pl_jstate {
@@ -109,7 +110,8 @@ enum pl_jdev_state {
     PL_JD_IDENTIFIED = 1,
     PL_JD_INSTALLED = 2,   /* a package was installed (PIR success, acknowledged) */
     PL_JD_CLOSING = 3,     /* a DeleteRemainingOtks request is about to be sent */
-    PL_JD_CLOSED = 4,      /* the eUICC's signed deletion receipt came back */
+    PL_JD_CLOSED = 4,      /* the eUICC's signed deletion receipt came back (kept until the
+                            * Key Maker answered it) */
     PL_JD_EIM_SENT = 5,    /* AddInitialEim about to be sent */
     PL_JD_DONE = 6,
     PL_JD_FAILED = 7,
@@ -123,6 +125,10 @@ struct pl_jdevice {
     bool has_installed;
     uint8_t installed[PL_J_ID_LEN];  /* the installed package */
     uint64_t token_counter;
+    bool has_receipt;                /* the eUICC's signed deletion receipt 'FF75' */
+    uint8_t receipt[PL_J_RECEIPT_MAX];
+    size_t receipt_len;
+    bool receipt_acked;              /* the Key Maker answered the receipt */
     char detail[PL_J_DETAIL_MAX + 1];
     uint64_t t_first, t_last;
 };
