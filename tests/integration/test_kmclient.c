@@ -262,8 +262,8 @@ Test(kmclient, hello_upload_jit_lease_load_report_token_receipt, .timeout = 300.
     cr_assert_eq(pl_kmclient_lease_jit(c, d.info->eid, otk, &r), PL_OK);
     cr_assert_eq(r.reply->which_body, PL_KM_LEASE);
     struct pl_kmclient_pkg pkg;
-    cr_assert_eq(pl_kmclient_pkg_from_lease(&r.reply->body.lease, 0, &pkg), PL_OK);
-    cr_assert_eq(pl_kmclient_pkg_from_lease(&r.reply->body.lease, 1, &pkg), PL_ERR_INVAL);
+    struct pl_kmclient_pkg none;
+    cr_assert_eq(pl_kmclient_pkg_from_lease(&r.reply->body.lease, 1, &none), PL_ERR_INVAL);
     cr_assert_eq(pl_kmclient_pkg_from_lease(&r.reply->body.lease, 0, &pkg), PL_OK);
     cr_assert_eq(memcmp(pkg.eid, d.info->eid, 16), 0);
     cr_assert_eq(pkg.otk_id, otk);
