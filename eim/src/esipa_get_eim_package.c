@@ -51,14 +51,17 @@ static enum pl_sgp32_eim_package_kind package_kind(enum pl_eim_op_kind k)
 
 /* notifyStateChange (§6.3.2.6; EIM.md §1.2): the profiles changed without this eIM (fallback,
  * emergency profile, local action, reset, ...). The eIM's view is stale, so a
- * listProfileInfo is queued (once: not if one is already queued) and served in FIFO order.
+ * listProfileInfo is queued (once: not if one is already queued or in flight) and served in
+ * FIFO order.
  * The cause and rPLMN are recorded with it (its parameters hold only search criteria, so
  * they go to the log and the store's audit of the enqueue). */
 static int state_change(struct pl_eim_engine *eng, const struct pl_sgp32_get_eim_package_request *req)
 {
     struct pl_eim_op_summary s[64];
     size_t n = 0;
-    int rc = pl_eim_store_op_list(eng->store, req->eid, 1u << PL_EIM_OPS_QUEUED, s, 64, &n);
+    unsigned mask = (1u << PL_EIM_OPS_QUEUED) | (1u << PL_EIM_OPS_CLAIMED)
+                    | (1u << PL_EIM_OPS_SENT) | (1u << PL_EIM_OPS_REQUERY);
+    int rc = pl_eim_store_op_list(eng->store, req->eid, mask, s, 64, &n);
     if (rc != PL_OK)
         return rc;
     char actor[PL_EIM_NAME_MAX + 1];

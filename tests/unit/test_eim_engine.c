@@ -716,3 +716,202 @@ Test(eim_engine, result_from_untrusted_certificate_rejected)
     free(epr);
     free(buf);
 }
+
+/* ---- lost results (EIM.md §1.6; docs/eim-engine.md §4) ---- */
+
+/* Answers a requery BF52 with an IpaEuiccData holding the given EPRs (concatenated TLVs). */
+static struct pl_sgp32_esipa_eim_msg answer_edr(struct pl_sgp32_buf txid, const uint8_t *eprs,
+                                                size_t len, size_t count, uint8_t **buf)
+{
+    struct pl_sgp32_ipa_euicc_data_response rsp;
+    struct pl_sgp32_eim_package_result r;
+    struct pl_sgp32_esipa_eim_msg m;
+    struct pl_wr w;
+    memset(&rsp, 0, sizeof(rsp));
+    memset(&r, 0, sizeof(r));
+    pl_wr_init_dyn(&w, 65536);
+    rsp.data.eim_txid = txid;
+    if (count > 0) {
+        rsp.data.epr_list.p = eprs;
+        rsp.data.epr_list.len = len;
+        rsp.data.epr_list.count = count;
+    }
+    cr_assert_eq(pl_sgp32_ipa_euicc_data_response_encode(&rsp, &w), PL_OK);
+    r.kind = PL_SGP32_EIM_RESULT_IPA_EUICC_DATA;
+    r.ipa_euicc_data_response.p = w.buf;
+    r.ipa_euicc_data_response.len = w.len;
+    cr_assert_eq(pl_eimt_provide(&T, &r, &m, buf), PL_OK);
+    pl_wr_free(&w);
+    return m;
+}
+
+/* Polls, expects the requery of the package req (tagList 'A2', searchCriteria, its txid). */
+static void expect_requery(const struct pl_sgp32_euicc_package_request *req)
+{
+    uint8_t *buf = NULL;
+    struct pl_sgp32_buf raw = poll_package(PL_SGP32_EIM_PACKAGE_IPA_EUICC_DATA_REQUEST, &buf);
+    struct pl_sgp32_ipa_euicc_data_request q;
+    cr_assert_eq(pl_sgp32_ipa_euicc_data_request_decode(raw.p, raw.len, &q), PL_OK);
+    cr_assert_eq(q.tag_list.len, 1);
+    cr_assert_eq(q.tag_list.p[0], 0xA2);
+    cr_assert(q.has_epr_search, "searchCriteriaEuiccPackageResult present");
+    cr_assert(pl_sgp32_buf_eq(q.eim_txid, req->pkg.eim_txid));
+    free(buf);
+}
+
+Test(eim_engine, lost_result_redelivered_then_replay_error_requeried_and_resolved)
+{
+    struct pl_sgp32_euicc_package_request req, again;
+    struct pl_sgp32_buf raw1, raw2;
+    uint8_t *epr = NULL, *epe = NULL, *b2 = NULL, *b3 = NULL;
+    size_t len = 0, epe_len = 0;
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    uint8_t *b1 = fetch_raw(&req, &raw1);
+    /* the eUICC ran it; the EPR is lost (REFRESH after enable, EIM.md §1.6) */
+    struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_ENABLE, 0);
+    uint32_t seq = T.euicc_seq;
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, NULL, false, &epr, &len), PL_OK);
+    /* the IPA polls again: the very same bytes come back (never re-signed) */
+    raw2 = poll_package(PL_SGP32_EIM_PACKAGE_EUICC_PACKAGE_REQUEST, &b2);
+    cr_assert_eq(raw2.len, raw1.len);
+    cr_assert_eq(memcmp(raw2.p, raw1.p, raw1.len), 0);
+    cr_assert_eq(pl_eimt_euicc_accept(&T, raw2.p, raw2.len, &again), PL_ERR_REPLAY);
+    /* the eUICC answers replayError (signed): the eIM re-queries */
+    cr_assert_eq(pl_eimt_epe(&T, &again, PL_SGP32_EPE_REPLAY, &epe, &epe_len), PL_OK);
+    struct pl_sgp32_esipa_eim_msg m;
+    cr_assert_eq(pl_eimt_provide_epr(&T, epe, epe_len, &m, &b3), PL_OK);
+    cr_assert_eq(m.provide_result.kind, PL_SGP32_PROVIDE_RSP_EMPTY, "%s", T.log);
+    free(b3);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_REQUERY);
+    char *v = pl_eimt_profiles(&T);
+    cr_assert(!has(v, "enabled"), "nothing applied yet: %s", v);
+    free(v);
+    expect_requery(&req);
+    expect_requery(&req); /* asked again until answered */
+    /* the IPA reads the eUICC's stored results */
+    m = answer_edr(req.pkg.eim_txid, epr, len, 1, &b3);
+    cr_assert(acks_contain(&m, seq), "%s", T.log);
+    free(b3);
+    char outcome[64];
+    cr_assert_eq(op_state(id, outcome, sizeof(outcome)), PL_EIM_OPS_DONE, "%s", T.log);
+    cr_assert_str_eq(outcome, "ok");
+    v = pl_eimt_profiles(&T);
+    cr_assert(has(v, "\"state\":\"enabled\""), "%s", v);
+    free(v);
+    cr_assert_eq(poll_error(), PL_SGP32_EIM_PKG_ERR_NO_PACKAGE);
+    free(epr);
+    free(epe);
+    free(b1);
+    free(b2);
+}
+
+Test(eim_engine, lost_result_after_timeout_requeried_and_resolved)
+{
+    struct pl_sgp32_euicc_package_request req;
+    uint8_t *epr = NULL, *b3 = NULL;
+    size_t len = 0;
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_DELETE, "{\"iccid\":\"" ICCID2 "\"}");
+    uint8_t *b1 = fetch(&req);
+    struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_DELETE, 0);
+    uint32_t seq = T.euicc_seq;
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, NULL, true, &epr, &len), PL_OK);
+    T.now_ms += 60000; /* the result timeout of the test engine */
+    expect_requery(&req);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_REQUERY);
+    /* an answer for another transaction resolves nothing and changes nothing */
+    static const uint8_t wrong[16] = {0x77};
+    struct pl_sgp32_buf wtx = {wrong, sizeof(wrong)};
+    struct pl_sgp32_esipa_eim_msg m = answer_edr(wtx, epr, len, 1, &b3);
+    cr_assert_eq(m.provide_result.kind, PL_SGP32_PROVIDE_RSP_ERROR);
+    free(b3);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_REQUERY);
+    m = answer_edr(req.pkg.eim_txid, epr, len, 1, &b3);
+    cr_assert(acks_contain(&m, seq));
+    free(b3);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_DONE, "%s", T.log);
+    free(epr);
+    free(b1);
+}
+
+Test(eim_engine, requery_without_the_result_ends_failed_and_queue_moves_on)
+{
+    struct pl_sgp32_euicc_package_request req, req2;
+    uint8_t *b3 = NULL;
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    int64_t id2 = pl_eimt_enqueue(&T, PL_EIM_OP_LIST_EIM, NULL);
+    uint8_t *b1 = fetch(&req);
+    T.now_ms += 61000;
+    expect_requery(&req);
+    struct pl_sgp32_esipa_eim_msg m = answer_edr(req.pkg.eim_txid, NULL, 0, 0, &b3);
+    cr_assert_eq(m.provide_result.kind, PL_SGP32_PROVIDE_RSP_EMPTY);
+    free(b3);
+    char outcome[64];
+    cr_assert_eq(op_state(id, outcome, sizeof(outcome)), PL_EIM_OPS_FAILED);
+    cr_assert_str_eq(outcome, "resultNotFound");
+    uint8_t *b2 = fetch(&req2);
+    cr_assert_eq(req2.pkg.kind, PL_SGP32_PACKAGE_ECO);
+    cr_assert_gt(req2.pkg.counter, req.pkg.counter);
+    cr_assert_eq(op_state(id2, NULL, 0), PL_EIM_OPS_SENT);
+    free(b1);
+    free(b2);
+}
+
+Test(eim_engine, requery_gives_up_after_requery_timeout)
+{
+    struct pl_sgp32_euicc_package_request req;
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    uint8_t *b1 = fetch(&req);
+    T.now_ms += 61000;
+    expect_requery(&req);
+    T.now_ms += (int64_t)PL_EIM_DEFAULT_REQUERY_TIMEOUT_MS;
+    cr_assert_eq(poll_error(), PL_SGP32_EIM_PKG_ERR_NO_PACKAGE);
+    char outcome[64];
+    cr_assert_eq(op_state(id, outcome, sizeof(outcome)), PL_EIM_OPS_FAILED);
+    cr_assert_str_eq(outcome, "resultLost");
+    free(b1);
+}
+
+/* euiccPackageErrorUnsigned and the IPA's own error cannot be verified: they decide nothing,
+ * the eUICC is asked. */
+Test(eim_engine, unsigned_errors_lead_to_requery_not_failure)
+{
+    struct pl_sgp32_euicc_package_request req;
+    struct pl_sgp32_esipa_eim_msg m;
+    uint8_t *b = NULL;
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    uint8_t *b1 = fetch(&req);
+    struct pl_sgp32_euicc_package_result *u = calloc(1, sizeof(*u));
+    struct pl_wr w;
+    pl_wr_init_dyn(&w, 4096);
+    u->kind = PL_SGP32_EPR_ERROR_UNSIGNED;
+    u->eim_id = req.pkg.eim_id;
+    u->eim_txid = req.pkg.eim_txid;
+    cr_assert_eq(pl_sgp32_euicc_package_result_encode(u, NULL, 0, &w), PL_OK);
+    cr_assert_eq(pl_eimt_provide_epr(&T, w.buf, w.len, &m, &b), PL_OK);
+    free(b);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_REQUERY);
+    pl_wr_free(&w);
+    free(u);
+    free(b1);
+
+    /* the IPA's eimPackageResultResponseError on a data request ends it (no counter) */
+    uint8_t *b2 = NULL;
+    pl_eimt_free(&T);
+    setup();
+    int64_t id2 = pl_eimt_enqueue(&T, PL_EIM_OP_IPA_EUICC_DATA_REQUEST, NULL);
+    struct pl_sgp32_buf raw = poll_package(PL_SGP32_EIM_PACKAGE_IPA_EUICC_DATA_REQUEST, &b2);
+    struct pl_sgp32_ipa_euicc_data_request q;
+    cr_assert_eq(pl_sgp32_ipa_euicc_data_request_decode(raw.p, raw.len, &q), PL_OK);
+    struct pl_sgp32_eim_package_result r;
+    memset(&r, 0, sizeof(r));
+    r.kind = PL_SGP32_EIM_RESULT_ERROR;
+    r.error_txid = q.eim_txid;
+    r.error_code = PL_SGP32_EIM_RESULT_ERR_INVALID_FORMAT;
+    cr_assert_eq(pl_eimt_provide(&T, &r, &m, &b), PL_OK);
+    cr_assert_eq(m.provide_result.kind, PL_SGP32_PROVIDE_RSP_EMPTY);
+    free(b);
+    char outcome[64];
+    cr_assert_eq(op_state(id2, outcome, sizeof(outcome)), PL_EIM_OPS_FAILED);
+    cr_assert_str_eq(outcome, "invalidPackageFormat");
+    free(b2);
+}
