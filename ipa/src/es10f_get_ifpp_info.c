@@ -54,7 +54,7 @@ static int get_info(struct pl_fpa_job *j, struct pl_wr *info, bool *locked, bool
 
 int pl_fpa_do_identify(struct pl_fpa_job *j)
 {
-    uint8_t eid[PL_FX_EID_LEN], info_eid[PL_FX_EID_LEN];
+    uint8_t eid[PL_FX_EID_LEN] = {0}, info_eid[PL_FX_EID_LEN] = {0};
     bool locked = false, factory = false;
     size_t n_otk = 0;
     struct pl_wr info;
@@ -92,7 +92,7 @@ out:
 
 int pl_fpa_do_upload_otks(struct pl_fpa_job *j)
 {
-    uint8_t eid[PL_FX_EID_LEN];
+    uint8_t eid[PL_FX_EID_LEN] = {0};
     bool locked = false, factory = false;
     size_t n_otk = 0;
     struct pl_wr info;
