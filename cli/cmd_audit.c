@@ -9,14 +9,14 @@
  *       signature by that certificate's key. Usage errors exit 2. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "cli.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/x509.h"
 #include "provline/station/audit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define CERT_FILE_MAX 8192u
 

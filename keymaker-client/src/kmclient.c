@@ -6,14 +6,15 @@
  * STYLE.md §7.3 rule 10 (every frame length/type-checked before use);
  * docs/station-keymaker-protocol.md; docs/internals/kmclient.md (timers and resync). */
 #define _POSIX_C_SOURCE 200809L
+#include "provline/kmclient/kmclient.h"
+
+#include "provline/protocol/secret.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "provline/kmclient/kmclient.h"
-#include "provline/protocol/secret.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define KMC_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -21,10 +22,10 @@
 #define KMC_PRINTF(a, b)
 #endif
 
-#define Z85_KEY_LEN 40u
+#define Z85_KEY_LEN  40u
 #define KEY_FILE_MAX 256u
-#define DRAIN_MAX 256u   /* frames read per poll before yielding to the loop */
-#define E(x) provline_keymaker_ErrorCode_ERROR_##x
+#define DRAIN_MAX    256u /* frames read per poll before yielding to the loop */
+#define E(x)         provline_keymaker_ErrorCode_ERROR_##x
 
 enum req_kind {
     REQ_USER = 0,
@@ -39,12 +40,12 @@ struct req {
     enum req_kind kind;
     unsigned body;
     struct pl_kmclient_ident ident;
-    bool pinned;          /* identity given by the caller: never renumbered pre-emptively */
+    bool pinned; /* identity given by the caller: never renumbered pre-emptively */
     uint8_t *frame;
     size_t frame_len;
-    bool sent;            /* transmitted at least once under the current identity */
-    bool hold;            /* waits for a HelloAck before it may go out again */
-    bool released;        /* a HelloAck released it: the next due transmission is allowed */
+    bool sent;     /* transmitted at least once under the current identity */
+    bool hold;     /* waits for a HelloAck before it may go out again */
+    bool released; /* a HelloAck released it: the next due transmission is allowed */
     unsigned attempts, renumbers;
     uint64_t deadline_at, next_at;
     provline_keymaker_Msg *last_err; /* the latest ERROR_INTERNAL reply, retried */
@@ -70,9 +71,9 @@ struct pl_kmclient {
     struct done_node *dhead, *dtail;
     uint64_t next_id;
 
-    uint64_t seq_next;      /* the next station seq to assign */
-    uint64_t last_seq_ack;  /* highest Key Maker seq delivered */
-    uint64_t km_seen;       /* HelloAck.last_seq_seen */
+    uint64_t seq_next;     /* the next station seq to assign */
+    uint64_t last_seq_ack; /* highest Key Maker seq delivered */
+    uint64_t km_seen;      /* HelloAck.last_seq_seen */
     bool synced;
     bool have_hello_ack;
     bool more_to_read;
@@ -90,11 +91,11 @@ struct pl_kmclient {
 
 /* ------------------------------------------------------------------ helpers ---- */
 
-static void logf_(const struct pl_kmclient *c, enum pl_kmclient_log_level level,
-                  const char *fmt, ...) KMC_PRINTF(3, 4);
+static void logf_(const struct pl_kmclient *c, enum pl_kmclient_log_level level, const char *fmt,
+                  ...) KMC_PRINTF(3, 4);
 
-static void logf_(const struct pl_kmclient *c, enum pl_kmclient_log_level level,
-                  const char *fmt, ...)
+static void logf_(const struct pl_kmclient *c, enum pl_kmclient_log_level level, const char *fmt,
+                  ...)
 {
     char line[512];
     va_list ap;
@@ -157,14 +158,22 @@ static void msg_free(provline_keymaker_Msg *m)
 static unsigned answer_of(unsigned body)
 {
     switch (body) {
-    case PL_KM_HELLO: return PL_KM_HELLO_ACK;
-    case PL_KM_OTK_UPLOAD: return PL_KM_OTK_UPLOAD_RESULT;
-    case PL_KM_LEASE_REQUEST: return PL_KM_LEASE;
-    case PL_KM_ACK: return PL_KM_ACK_RESULT;
-    case PL_KM_REPORT: return PL_KM_REPORT_ACK;
-    case PL_KM_TOKEN_REQUEST: return PL_KM_TOKEN;
-    case PL_KM_RECEIPT: return PL_KM_RECEIPT_ACK;
-    default: return 0;
+    case PL_KM_HELLO:
+        return PL_KM_HELLO_ACK;
+    case PL_KM_OTK_UPLOAD:
+        return PL_KM_OTK_UPLOAD_RESULT;
+    case PL_KM_LEASE_REQUEST:
+        return PL_KM_LEASE;
+    case PL_KM_ACK:
+        return PL_KM_ACK_RESULT;
+    case PL_KM_REPORT:
+        return PL_KM_REPORT_ACK;
+    case PL_KM_TOKEN_REQUEST:
+        return PL_KM_TOKEN;
+    case PL_KM_RECEIPT:
+        return PL_KM_RECEIPT_ACK;
+    default:
+        return 0;
     }
 }
 
@@ -309,9 +318,9 @@ static bool config_ok(const struct pl_kmclient_config *c)
     return c->endpoint != NULL && c->endpoint[0] != '\0' && c->secret_file != NULL
            && (c->server_public != NULL || c->server_public_file != NULL) && c->attempt_ms > 0
            && c->backoff_max_ms >= c->attempt_ms && c->jitter_pct <= 100u && c->deadline_ms > 0
-           && c->max_inflight >= 1u && c->queue_max >= 1u
-           && c->queue_max <= PL_KMCLIENT_QUEUE_MAX && c->prefetch_target <= PL_KMCLIENT_POOL_MAX
-           && c->heartbeat_ms >= 0 && c->last_seq < UINT64_MAX / 2u;
+           && c->max_inflight >= 1u && c->queue_max >= 1u && c->queue_max <= PL_KMCLIENT_QUEUE_MAX
+           && c->prefetch_target <= PL_KMCLIENT_POOL_MAX && c->heartbeat_ms >= 0
+           && c->last_seq < UINT64_MAX / 2u;
 }
 
 int pl_kmclient_new(const struct pl_kmclient_config *cfg, struct pl_kmclient **out)
@@ -962,8 +971,7 @@ int pl_kmclient_pkg_from_lease(const provline_keymaker_Lease *l, size_t i,
     if (l->lease_id.size != PL_KM_ID_LEN || p->package_id.size != PL_KM_ID_LEN
         || p->eid.size != PL_KM_EID_LEN || p->transaction_id.size == 0
         || p->transaction_id.size > PL_KM_TID_MAX || p->iccid.size != PL_KM_ICCID_LEN
-        || p->envelope == NULL || p->envelope->size == 0 || p->otk_id == 0
-        || p->otk_id > 0xFFFFu)
+        || p->envelope == NULL || p->envelope->size == 0 || p->otk_id == 0 || p->otk_id > 0xFFFFu)
         return PL_ERR_MALFORMED;
     memcpy(out->package_id, p->package_id.bytes, PL_KM_ID_LEN);
     memcpy(out->lease_id, l->lease_id.bytes, PL_KM_ID_LEN);
@@ -997,8 +1005,7 @@ static size_t eligible(const struct pl_kmclient *c, uint8_t *eids, size_t cap)
 /* Prefetch has something to ask for (timer aside). */
 static bool prefetch_could(const struct pl_kmclient *c)
 {
-    if (c->cfg.prefetch_target == 0 || c->prefetch_inflight
-        || c->n_pool >= c->cfg.prefetch_target)
+    if (c->cfg.prefetch_target == 0 || c->prefetch_inflight || c->n_pool >= c->cfg.prefetch_target)
         return false;
     for (unsigned i = 0; i < c->n_cand; i++)
         if (pool_find(c, c->cand[i]) < 0)
@@ -1062,7 +1069,8 @@ static void prefetch_lease_done(struct pl_kmclient *c, const struct pl_kmclient_
         if (rc) {
             /* Not acknowledged: the Key Maker turns it "possibly used" at lease expiry. */
             c->st.prefetch_dropped++;
-            logf_(c, PL_KMCLIENT_LOG_ERROR, "event=prefetch_package_dropped package=%s error=\"%s\"",
+            logf_(c, PL_KMCLIENT_LOG_ERROR,
+                  "event=prefetch_package_dropped package=%s error=\"%s\"",
                   short_hex(l->packages[i].package_id.bytes, h), pl_strerror(rc));
             pl_kmclient_pkg_free(&p);
             continue;
@@ -1172,15 +1180,13 @@ static bool answer_ok(const provline_keymaker_Msg *q, const provline_keymaker_Ms
         return true;
     }
     case PL_KM_TOKEN_REQUEST:
-        return same_bytes(a->body.otk_deletion_token.eid.bytes,
-                          a->body.otk_deletion_token.eid.size,
+        return same_bytes(a->body.otk_deletion_token.eid.bytes, a->body.otk_deletion_token.eid.size,
                           q->body.otk_deletion_token_request.eid.bytes,
                           q->body.otk_deletion_token_request.eid.size);
     case PL_KM_RECEIPT:
-        return same_bytes(a->body.otk_deletion_receipt_ack.eid.bytes,
-                          a->body.otk_deletion_receipt_ack.eid.size,
-                          q->body.otk_deletion_receipt.eid.bytes,
-                          q->body.otk_deletion_receipt.eid.size);
+        return same_bytes(
+            a->body.otk_deletion_receipt_ack.eid.bytes, a->body.otk_deletion_receipt_ack.eid.size,
+            q->body.otk_deletion_receipt.eid.bytes, q->body.otk_deletion_receipt.eid.size);
     default:
         return false;
     }
@@ -1317,9 +1323,10 @@ static void on_frame(struct pl_kmclient *c, const uint8_t *data, size_t len)
     bool ok = q != NULL && m->which_body == answer_of(r->body)
               && pl_km_msg_decode(r->frame, r->frame_len, q) == PL_OK && answer_ok(q, m);
     if (!ok) {
-        logf_(c, PL_KMCLIENT_LOG_ERROR, "event=reply_refused id=%llu msg=%s reply=%s "
-              "reason=contradicts_request", (unsigned long long)r->id, pl_km_body_name(r->body),
-              pl_km_body_name(m->which_body));
+        logf_(c, PL_KMCLIENT_LOG_ERROR,
+              "event=reply_refused id=%llu msg=%s reply=%s "
+              "reason=contradicts_request",
+              (unsigned long long)r->id, pl_km_body_name(r->body), pl_km_body_name(m->which_body));
         complete(c, r, PL_ERR_MALFORMED, 0, m, raw, len);
         m = NULL;
         raw = NULL;
@@ -1443,8 +1450,7 @@ static void ensure_hello(struct pl_kmclient *c, uint64_t now)
     int rc = PL_ERR_NOMEM;
     if (m) {
         m->which_body = PL_KM_HELLO;
-        pl_km_set_str(m->body.hello.station_id, sizeof(m->body.hello.station_id),
-                      c->station_id);
+        pl_km_set_str(m->body.hello.station_id, sizeof(m->body.hello.station_id), c->station_id);
         m->body.hello.last_seq_ack = c->last_seq_ack;
         rc = submit(c, m, 0, NULL, REQ_SYNC_HELLO, now, NULL, NULL);
     }
@@ -1572,8 +1578,9 @@ int pl_kmclient_timeout_ms(struct pl_kmclient *c)
     unsigned active = inflight(c);
     for (const struct req *r = c->head; r; r = r->next) {
         uint64_t t = r->deadline_at;
-        bool blocked = r->hold || (!r->sent && r->body != PL_KM_HELLO
-                                   && (active >= c->cfg.max_inflight || !c->synced));
+        bool blocked = r->hold
+                       || (!r->sent && r->body != PL_KM_HELLO
+                           && (active >= c->cfg.max_inflight || !c->synced));
         if (!blocked && r->next_at < t)
             t = r->next_at;
         if (t < next)
@@ -1636,8 +1643,7 @@ int pl_kmclient_wait(struct pl_kmclient *c, uint64_t id, struct pl_kmclient_done
     }
 }
 
-static int wait_for(struct pl_kmclient *c, int submit_rc, uint64_t id,
-                    struct pl_kmclient_done *out)
+static int wait_for(struct pl_kmclient *c, int submit_rc, uint64_t id, struct pl_kmclient_done *out)
 {
     if (out == NULL)
         return PL_ERR_INVAL;
@@ -1662,16 +1668,16 @@ int pl_kmclient_upload(struct pl_kmclient *c, const struct pl_es10f_info *info,
     return wait_for(c, rc, id, out);
 }
 
-int pl_kmclient_lease_jit(struct pl_kmclient *c, const uint8_t eid[PL_KM_EID_LEN],
-                          uint16_t otk_id, struct pl_kmclient_done *out)
+int pl_kmclient_lease_jit(struct pl_kmclient *c, const uint8_t eid[PL_KM_EID_LEN], uint16_t otk_id,
+                          struct pl_kmclient_done *out)
 {
     uint64_t id = 0;
     int rc = pl_kmclient_send_lease_jit(c, eid, otk_id, 0, &id);
     return wait_for(c, rc, id, out);
 }
 
-int pl_kmclient_lease_prefetch(struct pl_kmclient *c, const uint8_t *eids, size_t n,
-                               unsigned max, struct pl_kmclient_done *out)
+int pl_kmclient_lease_prefetch(struct pl_kmclient *c, const uint8_t *eids, size_t n, unsigned max,
+                               struct pl_kmclient_done *out)
 {
     uint64_t id = 0;
     int rc = pl_kmclient_send_lease_prefetch(c, eids, n, max, 0, &id);

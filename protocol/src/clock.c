@@ -1,8 +1,8 @@
 /* Clock seam defaults: POSIX.1-2008 clock_gettime(2). No state, no I/O besides the clock. */
 #define _POSIX_C_SOURCE 200809L
-#include <time.h>
-
 #include "provline/protocol/clock.h"
+
+#include <time.h>
 
 static uint64_t read_ms(clockid_t id)
 {

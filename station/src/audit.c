@@ -7,6 +7,12 @@
  * secure_delete; DEPENDENCIES.md §9); flock(2), fdatasync(2).
  * Format and detection limits: docs/audit-trail.md. */
 #define _DEFAULT_SOURCE
+#include "provline/station/audit.h"
+
+#include "provline/protocol/rd.h"
+#include "provline/protocol/secret.h"
+#include "provline/protocol/wr.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -18,27 +24,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "provline/protocol/rd.h"
-#include "provline/protocol/secret.h"
-#include "provline/protocol/wr.h"
-#include "provline/station/audit.h"
-
 #if defined(__GNUC__) || defined(__clang__)
 #define AUD_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define AUD_PRINTF(a, b)
 #endif
 
-#define FORMAT_NAME "provline-audit-1"
-#define GENESIS_LABEL "provline-audit-genesis-v1"
-#define RECORD_TAG "PLAR"
+#define FORMAT_NAME     "provline-audit-1"
+#define GENESIS_LABEL   "provline-audit-genesis-v1"
+#define RECORD_TAG      "PLAR"
 #define CP_DIGEST_LABEL "provline-audit-checkpoint-ack-v1"
-#define TBS_LABEL "provline-audit-checkpoint-v1"
-#define HEAD_MAGIC "PLAUDHD1"
-#define HEAD_SLOT_LEN 96u  /* magic 8, chain id 16, seq 8, h 32, SHA-256 of the 64 before */
-#define HEAD_SLOTS 2u
-#define COL_MAX 4096       /* any column longer than this is not ours */
-#define N_FIELDS 7
+#define TBS_LABEL       "provline-audit-checkpoint-v1"
+#define HEAD_MAGIC      "PLAUDHD1"
+#define HEAD_SLOT_LEN   96u /* magic 8, chain id 16, seq 8, h 32, SHA-256 of the 64 before */
+#define HEAD_SLOTS      2u
+#define COL_MAX         4096 /* any column longer than this is not ours */
+#define N_FIELDS        7
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
@@ -701,8 +702,9 @@ static int insert_record(struct pl_audit *a, struct rec *r, uint64_t *seq_out,
     r->seq = last + 1u;
     if ((rc = rec_hash(prev, r, h_out)))
         return rc;
-    if ((rc = db_prepare(a->db, &st, "INSERT INTO record(" REC_COLS ") "
-                                     "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")))
+    if ((rc = db_prepare(a->db, &st,
+                         "INSERT INTO record(" REC_COLS ") "
+                         "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")))
         return rc;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)r->seq);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)r->time_ms);
@@ -810,8 +812,8 @@ int pl_audit_append(struct pl_audit *a, const struct pl_audit_entry *e, uint64_t
 int pl_audit_transition(struct pl_audit *a, const char *fixture, const uint8_t *eid,
                         const uint8_t *package_id, const char *state, const char *detail)
 {
-    struct pl_audit_entry e = {PL_AUDIT_KIND_TRANSITION, fixture, eid, package_id, state, detail,
-                               NULL};
+    struct pl_audit_entry e = {
+        PL_AUDIT_KIND_TRANSITION, fixture, eid, package_id, state, detail, NULL};
     if (state == NULL)
         return PL_ERR_INVAL;
     return pl_audit_append(a, &e, NULL, NULL);
@@ -916,8 +918,9 @@ static int record_checkpoint_locked(struct pl_audit *a, uint64_t seq,
         goto out;
     memset(&rec, 0, sizeof(rec));
     now_ms(a, &rec.time_ms);
-    if ((rc = db_prepare(a->db, &st, "INSERT INTO checkpoint(seq, h, keymaker_sig, recorded_ms) "
-                                     "VALUES(?, ?, ?, ?)")))
+    if ((rc = db_prepare(a->db, &st,
+                         "INSERT INTO checkpoint(seq, h, keymaker_sig, recorded_ms) "
+                         "VALUES(?, ?, ?, ?)")))
         goto out;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
     sqlite3_bind_blob(st, 2, h, PL_AUDIT_HASH_LEN, SQLITE_STATIC);
@@ -949,9 +952,8 @@ out:
     return rc;
 }
 
-int pl_audit_record_checkpoint(struct pl_audit *a, uint64_t seq,
-                               const uint8_t h[PL_AUDIT_HASH_LEN], const uint8_t *keymaker_sig,
-                               size_t sig_len)
+int pl_audit_record_checkpoint(struct pl_audit *a, uint64_t seq, const uint8_t h[PL_AUDIT_HASH_LEN],
+                               const uint8_t *keymaker_sig, size_t sig_len)
 {
     int rc = PL_ERR_INTERNAL;
 
@@ -1032,8 +1034,7 @@ static int purge_locked(struct pl_audit *a, uint64_t before)
         goto out;
     /* secure_delete overwrote the freed pages in the database; copy the WAL back and
      * truncate it so the old page images do not linger there either. */
-    if (sqlite3_wal_checkpoint_v2(a->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL)
-        != SQLITE_OK)
+    if (sqlite3_wal_checkpoint_v2(a->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
         alog(a, PL_AUDIT_LOG_WARN, "event=audit_wal_checkpoint_failed");
     alog(a, PL_AUDIT_LOG_INFO, "event=audit_purged before=%llu deleted=%d anchor=%llu",
          (unsigned long long)before, deleted, (unsigned long long)cut);
@@ -1061,30 +1062,45 @@ int pl_audit_purge_before(struct pl_audit *a, uint64_t before)
 const char *pl_audit_fault_name(enum pl_audit_fault f)
 {
     switch (f) {
-    case PL_AUDIT_FAULT_NONE: return "none";
-    case PL_AUDIT_FAULT_FORMAT: return "not-an-audit-trail";
-    case PL_AUDIT_FAULT_ANCHOR: return "anchor-invalid";
-    case PL_AUDIT_FAULT_GAP: return "records-missing";
-    case PL_AUDIT_FAULT_LINK: return "chain-link-broken";
-    case PL_AUDIT_FAULT_HASH: return "hash-mismatch";
-    case PL_AUDIT_FAULT_RECORD: return "record-malformed";
-    case PL_AUDIT_FAULT_HEAD_MISSING: return "head-missing";
-    case PL_AUDIT_FAULT_HEAD_CORRUPT: return "head-corrupt";
-    case PL_AUDIT_FAULT_TRUNCATED: return "tail-truncated";
-    case PL_AUDIT_FAULT_UNANCHORED: return "records-after-head";
-    case PL_AUDIT_FAULT_HEAD_MISMATCH: return "head-mismatch";
-    case PL_AUDIT_FAULT_CHECKPOINT: return "checkpoint-mismatch";
-    case PL_AUDIT_FAULT_SIGNATURE: return "checkpoint-signature-invalid";
-    default: return "unknown";
+    case PL_AUDIT_FAULT_NONE:
+        return "none";
+    case PL_AUDIT_FAULT_FORMAT:
+        return "not-an-audit-trail";
+    case PL_AUDIT_FAULT_ANCHOR:
+        return "anchor-invalid";
+    case PL_AUDIT_FAULT_GAP:
+        return "records-missing";
+    case PL_AUDIT_FAULT_LINK:
+        return "chain-link-broken";
+    case PL_AUDIT_FAULT_HASH:
+        return "hash-mismatch";
+    case PL_AUDIT_FAULT_RECORD:
+        return "record-malformed";
+    case PL_AUDIT_FAULT_HEAD_MISSING:
+        return "head-missing";
+    case PL_AUDIT_FAULT_HEAD_CORRUPT:
+        return "head-corrupt";
+    case PL_AUDIT_FAULT_TRUNCATED:
+        return "tail-truncated";
+    case PL_AUDIT_FAULT_UNANCHORED:
+        return "records-after-head";
+    case PL_AUDIT_FAULT_HEAD_MISMATCH:
+        return "head-mismatch";
+    case PL_AUDIT_FAULT_CHECKPOINT:
+        return "checkpoint-mismatch";
+    case PL_AUDIT_FAULT_SIGNATURE:
+        return "checkpoint-signature-invalid";
+    default:
+        return "unknown";
     }
 }
 
-static void fault(struct pl_audit_report *rep, enum pl_audit_fault f, uint64_t seq,
-                  const char *fmt, ...) AUD_PRINTF(4, 5);
+static void fault(struct pl_audit_report *rep, enum pl_audit_fault f, uint64_t seq, const char *fmt,
+                  ...) AUD_PRINTF(4, 5);
 
 /* Records the first fault only. */
-static void fault(struct pl_audit_report *rep, enum pl_audit_fault f, uint64_t seq,
-                  const char *fmt, ...)
+static void fault(struct pl_audit_report *rep, enum pl_audit_fault f, uint64_t seq, const char *fmt,
+                  ...)
 {
     va_list ap;
     if (rep->fault != PL_AUDIT_FAULT_NONE)
@@ -1156,7 +1172,8 @@ static int verify_records(sqlite3 *db, uint64_t anchor, const uint8_t anchor_h[P
             || !pl_ct_equal(stored_prev, prev, PL_AUDIT_HASH_LEN)) {
             fault(rep, PL_AUDIT_FAULT_LINK, seq,
                   "record %llu: h_prev is not the hash of record %llu (inserted, reordered or "
-                  "replaced)", (unsigned long long)seq, (unsigned long long)(seq - 1u));
+                  "replaced)",
+                  (unsigned long long)seq, (unsigned long long)(seq - 1u));
             break;
         }
         if ((rc = rec_hash(prev, &rec, calc)))
@@ -1261,8 +1278,9 @@ static int verify_checkpoints(sqlite3 *db, const uint8_t chain_id[PL_AUDIT_CHAIN
 
     /* The chained acknowledgements: each "checkpoint" record names a row whose content
      * hashes to the record's digest (rows deleted or edited are caught here). */
-    if ((rc = db_prepare(db, &rs, "SELECT detail, digest, seq FROM record WHERE kind = 'checkpoint'"
-                                  " ORDER BY seq")))
+    if ((rc = db_prepare(db, &rs,
+                         "SELECT detail, digest, seq FROM record WHERE kind = 'checkpoint'"
+                         " ORDER BY seq")))
         goto out;
     while ((r = sqlite3_step(rs)) == SQLITE_ROW && rep->fault == PL_AUDIT_FAULT_NONE) {
         struct field det;
@@ -1292,8 +1310,8 @@ static int verify_checkpoints(sqlite3 *db, const uint8_t chain_id[PL_AUDIT_CHAIN
         if (!ok)
             fault(rep, PL_AUDIT_FAULT_CHECKPOINT, cps,
                   "checkpoint %llu: stored acknowledgement differs from record %llu "
-                  "(checkpoint edited or deleted)", (unsigned long long)cps,
-                  (unsigned long long)rseq);
+                  "(checkpoint edited or deleted)",
+                  (unsigned long long)cps, (unsigned long long)rseq);
     }
     rc = PL_OK;
 out:
@@ -1391,8 +1409,8 @@ int pl_audit_verify_ex(const char *path, const struct pl_audit_verify_opts *opts
     } else if ((rc = head_read(fd, &hd))) {
         goto out;
     } else if (!hd.valid || memcmp(hd.chain_id, chain_id, PL_AUDIT_CHAIN_ID_LEN) != 0) {
-        fault(rep, PL_AUDIT_FAULT_HEAD_CORRUPT, 0, "head sidecar %s has no valid slot of this chain",
-              hp);
+        fault(rep, PL_AUDIT_FAULT_HEAD_CORRUPT, 0,
+              "head sidecar %s has no valid slot of this chain", hp);
     } else if (rep->fault == PL_AUDIT_FAULT_NONE) {
         rep->head_seq = hd.seq;
         if (hd.seq > last)

@@ -8,13 +8,13 @@
  * (offset, xor) byte pairs applied to the genuine sidecar (first byte 1 and nothing else =
  * the genuine sidecar, which must verify). */
 #define _POSIX_C_SOURCE 200809L
+#include "provline/station/audit.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "provline/station/audit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -3,18 +3,18 @@
  * "FAIL" naming the first bad record; 2 for usage errors. reference/IFPP.md §6.3;
  * ARCHITECTURE.md §5; docs/audit-trail.md. */
 #define _POSIX_C_SOURCE 200809L
+#include "pl_tamper.h"
+#include "pl_test.h"
+#include "provline/station/audit.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "pl_tamper.h"
-#include "pl_test.h"
-#include "provline/station/audit.h"
-
-#define DROP_TRIGGERS                                                                       \
-    "DROP TRIGGER record_no_update; DROP TRIGGER record_no_delete; "                        \
+#define DROP_TRIGGERS                                                                              \
+    "DROP TRIGGER record_no_update; DROP TRIGGER record_no_delete; "                               \
     "DROP TRIGGER checkpoint_no_update; DROP TRIGGER checkpoint_no_delete;"
 
 static char g_dir[256];
@@ -37,8 +37,7 @@ static void setup(void)
             memset(digest, i, sizeof(digest));
             cr_assert_eq(pl_audit_apdu(a, "fixture-3", eid, NULL, digest, detail), PL_OK);
         } else {
-            cr_assert_eq(pl_audit_transition(a, "fixture-3", eid, NULL, "LOADING", detail),
-                         PL_OK);
+            cr_assert_eq(pl_audit_transition(a, "fixture-3", eid, NULL, "LOADING", detail), PL_OK);
         }
         if (i == 10) {
             uint64_t seq = 0;
@@ -124,9 +123,10 @@ Test(audit_cli, deleted_record)
 Test(audit_cli, swapped_pair)
 {
     char p[600];
-    tampered("swapped", DROP_TRIGGERS "UPDATE record SET seq = -8 WHERE seq = 8;"
-                                      "UPDATE record SET seq = 8 WHERE seq = 9;"
-                                      "UPDATE record SET seq = 9 WHERE seq = -8;",
+    tampered("swapped",
+             DROP_TRIGGERS "UPDATE record SET seq = -8 WHERE seq = 8;"
+                           "UPDATE record SET seq = 8 WHERE seq = 9;"
+                           "UPDATE record SET seq = 9 WHERE seq = -8;",
              p, sizeof(p));
     expect_fail(p, "chain-link-broken", "seq=8 ");
 }
@@ -141,7 +141,8 @@ Test(audit_cli, truncated_tail)
 Test(audit_cli, inserted_record)
 {
     char p[600];
-    tampered("inserted", DROP_TRIGGERS
+    tampered("inserted",
+             DROP_TRIGGERS
              "UPDATE record SET seq = seq + 1000 WHERE seq >= 4;"
              "UPDATE record SET seq = seq - 999 WHERE seq >= 1000;"
              "INSERT INTO record(seq, time_ms, kind, fixture, eid, package_id, state, detail,"
@@ -162,8 +163,9 @@ Test(audit_cli, changed_hash)
 Test(audit_cli, changed_checkpoint)
 {
     char p[600];
-    tampered("checkpoint", DROP_TRIGGERS
-             "UPDATE checkpoint SET h = (SELECT h FROM record WHERE seq = 9);", p, sizeof(p));
+    tampered("checkpoint",
+             DROP_TRIGGERS "UPDATE checkpoint SET h = (SELECT h FROM record WHERE seq = 9);", p,
+             sizeof(p));
     expect_fail(p, "checkpoint-mismatch", "seq=10 ");
 }
 

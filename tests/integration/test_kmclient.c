@@ -10,6 +10,16 @@
  * DEPENDENCIES.md §6 (CurveZMQ).
  * PL_TEST_SLOW */
 #define _POSIX_C_SOURCE 200809L
+#include "pl_euicc_test.h"
+#include "pl_kmproc.h"
+#include "pl_test.h"
+#include "provline/kmclient/kmclient.h"
+#include "provline/protocol/es10f.h"
+#include "provline/protocol/ifpp_envelope.h"
+#include "provline/protocol/pir.h"
+#include "provline/protocol/secret.h"
+#include "provline/sim/keymaker.h"
+
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -26,17 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pl_euicc_test.h"
-#include "pl_kmproc.h"
-#include "pl_test.h"
-#include "provline/kmclient/kmclient.h"
-#include "provline/protocol/es10f.h"
-#include "provline/protocol/ifpp_envelope.h"
-#include "provline/protocol/pir.h"
-#include "provline/protocol/secret.h"
-#include "provline/sim/keymaker.h"
-
-#define E(x) provline_keymaker_ErrorCode_ERROR_##x
+#define E(x)          provline_keymaker_ErrorCode_ERROR_##x
 #define HANG_GUARD_MS 60000 /* only a guard against hanging: never reached when all is well */
 
 /* ---------------------------------------------------------------- helpers ---- */
@@ -312,8 +312,8 @@ Test(kmclient, hello_upload_jit_lease_load_report_token_receipt, .timeout = 300.
                  PL_OK, "sw %04x", sw);
     uint64_t counter = r.reply->body.otk_deletion_token.counter;
     pl_kmclient_done_free(&r);
-    cr_assert_eq(pl_kmclient_deletion_receipt(c, d.info->eid, counter, rsp.buf, rsp.len, &r),
-                 PL_OK, "km_error %s", pl_km_error_name(r.km_error));
+    cr_assert_eq(pl_kmclient_deletion_receipt(c, d.info->eid, counter, rsp.buf, rsp.len, &r), PL_OK,
+                 "km_error %s", pl_km_error_name(r.km_error));
     cr_assert_eq(r.reply->which_body, PL_KM_RECEIPT_ACK);
     cr_assert_eq(r.reply->body.otk_deletion_receipt_ack.voided_count, 2);
     pl_kmclient_done_free(&r);
@@ -578,8 +578,7 @@ Test(kmclient, keymaker_killed_and_restarted_client_resyncs_and_continues, .time
     int st = pl_kmproc_stop(&k, SIGKILL);
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     uint64_t id = 0;
-    cr_assert_eq(pl_kmclient_send_lease_jit(c, d.info->eid, d.info->otk[1].otk_id, 7, &id),
-                 PL_OK);
+    cr_assert_eq(pl_kmclient_send_lease_jit(c, d.info->eid, d.info->otk[1].otk_id, 7, &id), PL_OK);
     drive(c, unsynced_pred, NULL); /* the reply went missing: the client knows */
     cr_assert_eq(pl_kmclient_pending(c), 2, "the lease and a resync Hello");
 

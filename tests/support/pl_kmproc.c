@@ -3,6 +3,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pl_kmproc.h"
 
+#include "pl_test.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,8 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
-
-#include "pl_test.h"
 
 static void sleep_ms(long ms)
 {

@@ -5,24 +5,24 @@
 #ifndef PL_KMPROC_H
 #define PL_KMPROC_H
 
+#include "pl_euicc_test.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "pl_euicc_test.h"
-
 struct pl_kmproc {
-    struct pl_et t;          /* temp dir + PKI (t.dir/pki) */
-    char bin[512];           /* provline-keymaker */
+    struct pl_et t; /* temp dir + PKI (t.dir/pki) */
+    char bin[512];  /* provline-keymaker */
     char db[512];
     char log[512];
-    char endpoint[128];      /* resolved "tcp://127.0.0.1:PORT" after the first start */
-    char server_pub[41];     /* Z85 */
+    char endpoint[128];  /* resolved "tcp://127.0.0.1:PORT" after the first start */
+    char server_pub[41]; /* Z85 */
     char server_pub_file[512];
     char station_pub[41];
     char station_key_file[512]; /* station secret key, Z85, mode 0600 */
     char station_pub_file[512];
-    pid_t pid;               /* 0 when not running */
+    pid_t pid; /* 0 when not running */
 };
 
 /* Creates the PKI, keys and allow-list (PL_BIN_DIR must name the build's bin directory).

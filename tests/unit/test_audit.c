@@ -4,19 +4,19 @@
  * the stored files the way an attacker would: SQL on the SQLite file (after dropping the
  * append-only triggers), or byte edits. */
 #define _POSIX_C_SOURCE 200809L
+#include "pl_tamper.h"
+#include "pl_test.h"
+#include "provline/protocol/crypto.h"
+#include "provline/station/audit.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "pl_tamper.h"
-#include "pl_test.h"
-#include "provline/protocol/crypto.h"
-#include "provline/station/audit.h"
-
 #define N_RECORDS 8 /* appended by make_trail; then a checkpoint at CP_SEQ adds record 9 */
-#define CP_SEQ 6
+#define CP_SEQ    6
 
 static uint64_t fake_now(void *user)
 {
@@ -66,8 +66,8 @@ static void make_trail(struct trail *t)
         char detail[32];
         uint64_t seq = 0;
         snprintf(detail, sizeof(detail), "detail-%04d", i);
-        struct pl_audit_entry e = {PL_AUDIT_KIND_TRANSITION, "fx-1", EID, pkg, "LOADING",
-                                   detail, NULL};
+        struct pl_audit_entry e = {
+            PL_AUDIT_KIND_TRANSITION, "fx-1", EID, pkg, "LOADING", detail, NULL};
         uint8_t digest[32];
         if (i % 3 == 0) {
             memset(digest, i, sizeof(digest));
@@ -115,16 +115,16 @@ static void sql(const struct trail *t, const char *stmt)
     cr_assert_eq(pl_tamper_sql(t->path, stmt, err, sizeof(err)), 0, "%s: %s", stmt, err);
 }
 
-#define DROP_TRIGGERS                                                                       \
-    "DROP TRIGGER record_no_update; DROP TRIGGER record_no_delete; "                        \
+#define DROP_TRIGGERS                                                                              \
+    "DROP TRIGGER record_no_update; DROP TRIGGER record_no_delete; "                               \
     "DROP TRIGGER checkpoint_no_update; DROP TRIGGER checkpoint_no_delete;"
 
 static void expect_fault(const struct trail *t, enum pl_audit_fault f, uint64_t seq)
 {
     struct pl_audit_report r = verify(t);
     cr_assert_not(r.ok, "tampering not detected");
-    cr_assert_eq(r.fault, f, "fault %s (%s), expected %s", pl_audit_fault_name(r.fault),
-                 r.detail, pl_audit_fault_name(f));
+    cr_assert_eq(r.fault, f, "fault %s (%s), expected %s", pl_audit_fault_name(r.fault), r.detail,
+                 pl_audit_fault_name(f));
     cr_assert_eq(r.bad_seq, seq, "bad_seq %llu (%s)", (unsigned long long)r.bad_seq, r.detail);
 }
 
@@ -242,16 +242,19 @@ Test(audit, swapped_contents_detected)
     struct trail t;
     make_trail(&t);
     /* Reordering the contents but leaving the hash columns in place. */
-    sql(&t, DROP_TRIGGERS
-        "CREATE TEMP TABLE s AS SELECT * FROM record WHERE seq IN (3, 4);"
-        "UPDATE record SET kind = (SELECT kind FROM s WHERE seq = 4), "
-        " detail = (SELECT detail FROM s WHERE seq = 4), state = (SELECT state FROM s WHERE seq = 4),"
-        " digest = (SELECT digest FROM s WHERE seq = 4), time_ms = (SELECT time_ms FROM s WHERE seq = 4)"
-        " WHERE seq = 3;"
-        "UPDATE record SET kind = (SELECT kind FROM s WHERE seq = 3), "
-        " detail = (SELECT detail FROM s WHERE seq = 3), state = (SELECT state FROM s WHERE seq = 3),"
-        " digest = (SELECT digest FROM s WHERE seq = 3), time_ms = (SELECT time_ms FROM s WHERE seq = 3)"
-        " WHERE seq = 4;");
+    sql(&t, DROP_TRIGGERS "CREATE TEMP TABLE s AS SELECT * FROM record WHERE seq IN (3, 4);"
+                          "UPDATE record SET kind = (SELECT kind FROM s WHERE seq = 4), "
+                          " detail = (SELECT detail FROM s WHERE seq = 4), state = (SELECT state "
+                          "FROM s WHERE seq = 4),"
+                          " digest = (SELECT digest FROM s WHERE seq = 4), time_ms = (SELECT "
+                          "time_ms FROM s WHERE seq = 4)"
+                          " WHERE seq = 3;"
+                          "UPDATE record SET kind = (SELECT kind FROM s WHERE seq = 3), "
+                          " detail = (SELECT detail FROM s WHERE seq = 3), state = (SELECT state "
+                          "FROM s WHERE seq = 3),"
+                          " digest = (SELECT digest FROM s WHERE seq = 3), time_ms = (SELECT "
+                          "time_ms FROM s WHERE seq = 3)"
+                          " WHERE seq = 4;");
     expect_fault(&t, PL_AUDIT_FAULT_HASH, 3);
     drop_t(&t);
 }
@@ -397,7 +400,8 @@ Test(audit, moved_checkpoint_detected)
      * chain, but not what the chained acknowledgement record says. */
     struct trail t;
     make_trail(&t);
-    sql(&t, DROP_TRIGGERS "UPDATE checkpoint SET seq = 7, h = (SELECT h FROM record WHERE seq = 7);");
+    sql(&t,
+        DROP_TRIGGERS "UPDATE checkpoint SET seq = 7, h = (SELECT h FROM record WHERE seq = 7);");
     struct pl_audit_report r = verify(&t);
     cr_assert_not(r.ok);
     cr_assert_eq(r.fault, PL_AUDIT_FAULT_CHECKPOINT, "%s", r.detail);
@@ -460,11 +464,10 @@ Test(audit, triggers_refuse_plain_sql_edits)
     struct trail t;
     char err[256];
     make_trail(&t);
-    cr_assert_neq(pl_tamper_sql(t.path, "UPDATE record SET detail = 'x' WHERE seq = 2", err,
-                                sizeof(err)), 0);
+    cr_assert_neq(
+        pl_tamper_sql(t.path, "UPDATE record SET detail = 'x' WHERE seq = 2", err, sizeof(err)), 0);
     cr_assert(strstr(err, "append-only") != NULL, "%s", err);
-    cr_assert_neq(pl_tamper_sql(t.path, "DELETE FROM record WHERE seq = 2", err, sizeof(err)),
-                  0);
+    cr_assert_neq(pl_tamper_sql(t.path, "DELETE FROM record WHERE seq = 2", err, sizeof(err)), 0);
     cr_assert_neq(pl_tamper_sql(t.path, "DELETE FROM checkpoint", err, sizeof(err)), 0);
     struct pl_audit_report r = verify(&t);
     cr_assert(r.ok, "%s", r.detail);
@@ -704,8 +707,8 @@ Test(audit, tampering_after_purge_detected)
     sql(&u, DROP_TRIGGERS "UPDATE anchor SET h = zeroblob(32);");
     struct pl_audit_report r = verify(&u);
     cr_assert_not(r.ok);
-    cr_assert(r.fault == PL_AUDIT_FAULT_LINK || r.fault == PL_AUDIT_FAULT_CHECKPOINT,
-              "%s", pl_audit_fault_name(r.fault));
+    cr_assert(r.fault == PL_AUDIT_FAULT_LINK || r.fault == PL_AUDIT_FAULT_CHECKPOINT, "%s",
+              pl_audit_fault_name(r.fault));
     drop_t(&t);
 }
 
@@ -715,9 +718,8 @@ Test(audit, forged_anchor_without_checkpoint_detected)
      * Key Maker checkpoint backs the new anchor. */
     struct trail t;
     make_trail(&t);
-    sql(&t, DROP_TRIGGERS
-        "UPDATE anchor SET seq = 3, h = (SELECT h FROM record WHERE seq = 3);"
-        "DELETE FROM record WHERE seq <= 3;");
+    sql(&t, DROP_TRIGGERS "UPDATE anchor SET seq = 3, h = (SELECT h FROM record WHERE seq = 3);"
+                          "DELETE FROM record WHERE seq <= 3;");
     expect_fault(&t, PL_AUDIT_FAULT_ANCHOR, 3);
     /* A forged genesis is detected too. */
     drop_t(&t);

@@ -6,6 +6,10 @@
  * their request refused, STALE_SEQ renumbered, INTERNAL retried with the same bytes.
  * docs/station-keymaker-protocol.md §2-§4; STYLE.md §7.3 rule 10. */
 #define _POSIX_C_SOURCE 200809L
+#include "pl_test.h"
+#include "provline/kmclient/kmclient.h"
+#include "provline/protocol/secret.h"
+
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -15,10 +19,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zmq.h>
-
-#include "pl_test.h"
-#include "provline/kmclient/kmclient.h"
-#include "provline/protocol/secret.h"
 
 #define E(x) provline_keymaker_ErrorCode_ERROR_##x
 
@@ -123,13 +123,13 @@ Test(kmclient, config_defaults_and_errors)
     pl_kmclient_free(c);
     pl_kmclient_free(NULL);
 
-#define REFUSED(field, value, err)                                                          \
-    do {                                                                                    \
-        base(&cfg);                                                                         \
-        cfg.field = value;                                                                  \
-        c = NULL;                                                                           \
-        cr_assert_eq(pl_kmclient_new(&cfg, &c), err, #field);                               \
-        cr_assert_null(c);                                                                  \
+#define REFUSED(field, value, err)                                                                 \
+    do {                                                                                           \
+        base(&cfg);                                                                                \
+        cfg.field = value;                                                                         \
+        c = NULL;                                                                                  \
+        cr_assert_eq(pl_kmclient_new(&cfg, &c), err, #field);                                      \
+        cr_assert_null(c);                                                                         \
     } while (0)
     REFUSED(endpoint, NULL, PL_ERR_CONFIG);
     REFUSED(endpoint, "nonsense://x", PL_ERR_CONFIG);
@@ -179,8 +179,7 @@ Test(kmclient, bad_requests_never_queue)
     cfg.queue_max = 2;
     cr_assert_eq(pl_kmclient_new(&cfg, &c), PL_OK);
     cr_assert_eq(pl_kmclient_send_ack(c, ids, ids, 9, 0, &id), PL_ERR_INVAL);
-    cr_assert_eq(pl_kmclient_send_lease_prefetch(c, eid, 0, 1, 0, &id),
-                 PL_ERR_INVAL);
+    cr_assert_eq(pl_kmclient_send_lease_prefetch(c, eid, 0, 1, 0, &id), PL_ERR_INVAL);
     cr_assert_eq(pl_kmclient_send_lease_jit(c, eid, 0, 0, &id), PL_ERR_MALFORMED);
     cr_assert_eq(pl_kmclient_last_seq(c), 0, "a refused request consumed a seq");
     provline_keymaker_Msg *m = calloc(1, sizeof(*m));
@@ -251,8 +250,8 @@ Test(kmclient, prefetch_candidates)
 
 /* Drives a Hello to an unreachable endpoint with a fake clock: the wait before each
  * retransmission, as pl_kmclient_timeout_ms() reports it, then the completion. */
-static unsigned run_schedule(struct pl_kmclient *c, uint64_t *clock, uint32_t *waits,
-                             unsigned cap, struct pl_kmclient_done *d)
+static unsigned run_schedule(struct pl_kmclient *c, uint64_t *clock, uint32_t *waits, unsigned cap,
+                             struct pl_kmclient_done *d)
 {
     uint64_t id = 0;
     unsigned n = 0;
@@ -547,7 +546,7 @@ Test(kmclient, hostile_frames_are_dropped_and_the_real_reply_taken)
     cr_assert_eq(q->seq, 11, "not continued above the Key Maker's last_seq_seen");
 
     static const uint8_t junk[] = {0x0a, 0x10, 0x01, 0xff};
-    fake_send_raw(&f, junk, sizeof(junk), NULL, 0);          /* undecodable */
+    fake_send_raw(&f, junk, sizeof(junk), NULL, 0);            /* undecodable */
     fake_send_raw(&f, junk, sizeof(junk), junk, sizeof(junk)); /* two frames */
     uint8_t stranger[16];
     memset(stranger, 0x77, sizeof(stranger));
@@ -555,17 +554,17 @@ Test(kmclient, hostile_frames_are_dropped_and_the_real_reply_taken)
     cr_assert_eq(PL_KM_SET_BYTES(a->body.otk_deletion_token.eid, EID_A, 16), PL_OK);
     a->body.otk_deletion_token.counter = 1;
     a->body.otk_deletion_token.request.size = 3;
-    fake_reply(&f, q, a, 2, stranger);                       /* answers nobody */
+    fake_reply(&f, q, a, 2, stranger); /* answers nobody */
     provline_keymaker_Msg *hello = msg_new();
-    hello->which_body = PL_KM_HELLO;                         /* a request-type message */
-    fake_reply(&f, q, hello, 3, stranger);                   /* ... answering nobody */
-    hello->reply_to.size = 0;                                /* ... answering nothing */
+    hello->which_body = PL_KM_HELLO;       /* a request-type message */
+    fake_reply(&f, q, hello, 3, stranger); /* ... answering nobody */
+    hello->reply_to.size = 0;              /* ... answering nothing */
     struct pl_wr w;
     pl_wr_init_dyn(&w, PL_KM_FRAME_MAX);
     cr_assert_eq(pl_km_msg_encode(hello, &w), PL_OK);
     fake_send_raw(&f, w.buf, w.len, NULL, 0);
     pl_wr_free(&w);
-    fake_reply(&f, q, a, 4, NULL);                           /* the answer */
+    fake_reply(&f, q, a, 4, NULL); /* the answer */
     wait_done(c, id, &d);
     cr_assert_eq(d.status, PL_OK, "%s", pl_strerror(d.status));
     cr_assert_eq(d.reply->body.otk_deletion_token.counter, 1);

@@ -24,21 +24,21 @@
 #ifndef PROVLINE_KMCLIENT_KMCLIENT_H
 #define PROVLINE_KMCLIENT_KMCLIENT_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <zmq.h>
-
 #include "provline/proto/km_msg.h"
 #include "provline/protocol/clock.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/err.h"
 #include "provline/protocol/es10f.h"
 
-#define PL_KMCLIENT_CANDIDATES_MAX 64u /* prefetch candidate EIDs */
-#define PL_KMCLIENT_POOL_MAX 64u       /* prefetch_target cap */
-#define PL_KMCLIENT_QUEUE_MAX 1024u    /* queue_max cap */
-#define PL_KMCLIENT_RENUMBER_MAX 3u    /* STALE_SEQ renumberings of one request */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#define PL_KMCLIENT_CANDIDATES_MAX 64u   /* prefetch candidate EIDs */
+#define PL_KMCLIENT_POOL_MAX       64u   /* prefetch_target cap */
+#define PL_KMCLIENT_QUEUE_MAX      1024u /* queue_max cap */
+#define PL_KMCLIENT_RENUMBER_MAX   3u    /* STALE_SEQ renumberings of one request */
 
 enum pl_kmclient_log_level {
     PL_KMCLIENT_LOG_ERROR = 0,
@@ -56,8 +56,8 @@ struct pl_kmclient_pkg {
     uint8_t transaction_id[PL_KM_TID_MAX];
     size_t tid_len;
     uint8_t iccid[PL_KM_ICCID_LEN];
-    uint64_t expiry;      /* Lease.expiry, Unix seconds */
-    uint8_t *envelope;    /* owned: the sealed IfppPackage (DER) */
+    uint64_t expiry;   /* Lease.expiry, Unix seconds */
+    uint8_t *envelope; /* owned: the sealed IfppPackage (DER) */
     size_t envelope_len;
 };
 /* Copies package i of a checked Lease into *out (returns owned: pl_kmclient_pkg_free).
@@ -68,7 +68,7 @@ PL_MUST_CHECK int pl_kmclient_pkg_from_lease(const provline_keymaker_Lease *l, s
 void pl_kmclient_pkg_free(struct pl_kmclient_pkg *p);
 
 struct pl_kmclient_config {
-    const char *endpoint;           /* "tcp://host:port" (required) */
+    const char *endpoint; /* "tcp://host:port" (required) */
     /* The Key Maker's CurveZMQ public key, pinned: Z85 text (40 characters) or a file
      * holding it. One of the two is required; the text wins. */
     const char *server_public;
@@ -77,25 +77,25 @@ struct pl_kmclient_config {
      * the public key file, which must then match the secret key. */
     const char *secret_file;
     const char *public_file;
-    const char *station_id;         /* Hello.station_id (logs only); NULL = "provline-station" */
-    uint64_t last_seq;              /* highest station seq used before (journal); 0 = none */
-    uint64_t last_seq_ack;          /* highest Key Maker seq durably processed; 0 = none */
+    const char *station_id; /* Hello.station_id (logs only); NULL = "provline-station" */
+    uint64_t last_seq;      /* highest station seq used before (journal); 0 = none */
+    uint64_t last_seq_ack;  /* highest Key Maker seq durably processed; 0 = none */
     /* Retransmission: attempt k waits min(backoff_max_ms, attempt_ms * 2^(k-1)) for a reply,
      * shortened by a random 0..jitter_pct %; a request that has no answer after
      * deadline_ms completes with PL_ERR_TIMEOUT. */
-    uint32_t attempt_ms;            /* default 1000 */
-    uint32_t backoff_max_ms;        /* default 8000 */
-    uint32_t jitter_pct;            /* 0..100, default 20 */
-    uint32_t deadline_ms;           /* default 30000 */
-    unsigned max_inflight;          /* requests first sent but unanswered; default 4 */
-    unsigned queue_max;             /* requests submitted, not completed; default 64 */
-    int heartbeat_ms;               /* ZMTP 3.1 PING interval (dead peer detection); default
-                                     * 2000, 0 = off */
+    uint32_t attempt_ms;     /* default 1000 */
+    uint32_t backoff_max_ms; /* default 8000 */
+    uint32_t jitter_pct;     /* 0..100, default 20 */
+    uint32_t deadline_ms;    /* default 30000 */
+    unsigned max_inflight;   /* requests first sent but unanswered; default 4 */
+    unsigned queue_max;      /* requests submitted, not completed; default 64 */
+    int heartbeat_ms;        /* ZMTP 3.1 PING interval (dead peer detection); default
+                              * 2000, 0 = off */
     /* Prefetch (off when prefetch_target is 0): keep that many packages leased for the
      * candidate EIDs (pl_kmclient_prefetch_add). After an empty or refused lease the
      * client waits prefetch_idle_ms before asking again. */
-    unsigned prefetch_target;       /* 0..PL_KMCLIENT_POOL_MAX, default 0 */
-    uint32_t prefetch_idle_ms;      /* default 2000 */
+    unsigned prefetch_target;  /* 0..PL_KMCLIENT_POOL_MAX, default 0 */
+    uint32_t prefetch_idle_ms; /* default 2000 */
     /* Called for each prefetched package before it is acknowledged to the Key Maker: the
      * station journals it durably (IFPP.md §6.3 LEASED). A non-zero return drops the
      * package (not acknowledged, not pooled). NULL: acknowledged without a journal.
@@ -103,7 +103,7 @@ struct pl_kmclient_config {
     int (*journal)(void *user, const struct pl_kmclient_pkg *pkg);
     void *journal_user;
     const struct pl_clock_ops *clock; /* NULL = monotonic; borrowed for the client's life */
-    const struct pl_rng *rng;       /* msg ids and jitter; NULL = system; borrowed likewise */
+    const struct pl_rng *rng;         /* msg ids and jitter; NULL = system; borrowed likewise */
     /* Log sink; NULL = silent. One event per call: key=value pairs, no newline. Never
      * receives key material. */
     void (*log)(void *user, enum pl_kmclient_log_level level, const char *line);
@@ -151,18 +151,18 @@ struct pl_kmclient_ident {
 
 /* A finished request. */
 struct pl_kmclient_done {
-    uint64_t id;          /* as returned by the submit */
-    uint64_t tag;         /* the caller's cookie */
-    unsigned request;     /* PL_KM_* body of the request */
+    uint64_t id;      /* as returned by the submit */
+    uint64_t tag;     /* the caller's cookie */
+    unsigned request; /* PL_KM_* body of the request */
     /* PL_OK: the expected reply (reply->which_body is the answer to `request`);
      * PL_ERR_REMOTE: an Error reply (km_error, reply->body.error);
      * PL_ERR_TIMEOUT: no reply within deadline_ms (reply NULL);
      * PL_ERR_MALFORMED: a reply of the wrong type or contradicting the request;
      * PL_ERR_IO: the socket failed. */
     int status;
-    int km_error;         /* provline_keymaker_ErrorCode when status is PL_ERR_REMOTE */
+    int km_error;                   /* provline_keymaker_ErrorCode when status is PL_ERR_REMOTE */
     struct pl_kmclient_ident ident; /* final msg_id and seq (changed by a renumbering) */
-    unsigned attempts;    /* transmissions (1 = answered at the first try) */
+    unsigned attempts;              /* transmissions (1 = answered at the first try) */
     provline_keymaker_Msg *reply;   /* owned (decoded and checked) or NULL */
     uint8_t *raw;                   /* owned: the reply frame as received, or NULL */
     size_t raw_len;
@@ -176,16 +176,15 @@ void pl_kmclient_done_free(struct pl_kmclient_done *d);
  * id, *assigned (may be NULL) the identity to journal before the bytes leave.
  * PL_ERR_OVERFLOW (queue full), PL_ERR_MALFORMED (pl_km_msg_check refused m),
  * PL_ERR_INVAL (reply-type body). */
-PL_MUST_CHECK int pl_kmclient_submit(struct pl_kmclient *c, provline_keymaker_Msg *m,
-                                     uint64_t tag, const struct pl_kmclient_ident *ident,
-                                     uint64_t *id, struct pl_kmclient_ident *assigned);
+PL_MUST_CHECK int pl_kmclient_submit(struct pl_kmclient *c, provline_keymaker_Msg *m, uint64_t tag,
+                                     const struct pl_kmclient_ident *ident, uint64_t *id,
+                                     struct pl_kmclient_ident *assigned);
 
 /* Typed submits (same contract; all inputs borrowed). */
 PL_MUST_CHECK int pl_kmclient_send_hello(struct pl_kmclient *c, uint64_t tag, uint64_t *id);
 /* OtkUpload of a GetIfppInfo response as the eUICC returned it (ESBPP02). */
-PL_MUST_CHECK int pl_kmclient_send_upload(struct pl_kmclient *c,
-                                          const struct pl_es10f_info *info, uint64_t tag,
-                                          uint64_t *id);
+PL_MUST_CHECK int pl_kmclient_send_upload(struct pl_kmclient *c, const struct pl_es10f_info *info,
+                                          uint64_t tag, uint64_t *id);
 PL_MUST_CHECK int pl_kmclient_send_lease_jit(struct pl_kmclient *c,
                                              const uint8_t eid[PL_KM_EID_LEN], uint16_t otk_id,
                                              uint64_t tag, uint64_t *id);
@@ -194,15 +193,13 @@ PL_MUST_CHECK int pl_kmclient_send_lease_prefetch(struct pl_kmclient *c, const u
                                                   size_t n, unsigned max, uint64_t tag,
                                                   uint64_t *id);
 /* package_ids: n (1..8) ids of 16 bytes each. */
-PL_MUST_CHECK int pl_kmclient_send_ack(struct pl_kmclient *c,
-                                       const uint8_t lease_id[PL_KM_ID_LEN],
+PL_MUST_CHECK int pl_kmclient_send_ack(struct pl_kmclient *c, const uint8_t lease_id[PL_KM_ID_LEN],
                                        const uint8_t *package_ids, size_t n, uint64_t tag,
                                        uint64_t *id);
 /* n (1..16) entries; audit_head (32 bytes, the station's audit chain head) may be NULL. */
 PL_MUST_CHECK int pl_kmclient_send_report(struct pl_kmclient *c,
-                                          const provline_keymaker_ReportEntry *entries,
-                                          size_t n, const uint8_t *audit_head, uint64_t tag,
-                                          uint64_t *id);
+                                          const provline_keymaker_ReportEntry *entries, size_t n,
+                                          const uint8_t *audit_head, uint64_t tag, uint64_t *id);
 PL_MUST_CHECK int pl_kmclient_send_token_request(struct pl_kmclient *c,
                                                  const uint8_t eid[PL_KM_EID_LEN], uint64_t tag,
                                                  uint64_t *id);
@@ -231,9 +228,8 @@ PL_MUST_CHECK int pl_kmclient_upload(struct pl_kmclient *c, const struct pl_es10
                                      struct pl_kmclient_done *out);
 PL_MUST_CHECK int pl_kmclient_lease_jit(struct pl_kmclient *c, const uint8_t eid[PL_KM_EID_LEN],
                                         uint16_t otk_id, struct pl_kmclient_done *out);
-PL_MUST_CHECK int pl_kmclient_lease_prefetch(struct pl_kmclient *c, const uint8_t *eids,
-                                             size_t n, unsigned max,
-                                             struct pl_kmclient_done *out);
+PL_MUST_CHECK int pl_kmclient_lease_prefetch(struct pl_kmclient *c, const uint8_t *eids, size_t n,
+                                             unsigned max, struct pl_kmclient_done *out);
 PL_MUST_CHECK int pl_kmclient_ack(struct pl_kmclient *c, const uint8_t lease_id[PL_KM_ID_LEN],
                                   const uint8_t *package_ids, size_t n,
                                   struct pl_kmclient_done *out);
@@ -265,8 +261,7 @@ unsigned pl_kmclient_prefetch_ready(const struct pl_kmclient *c);
 bool pl_kmclient_prefetch_busy(const struct pl_kmclient *c);
 /* Takes the pooled package for eid (returns owned *out) and removes eid from the
  * candidates; the next poll tops the pool up. PL_ERR_NOT_FOUND. */
-PL_MUST_CHECK int pl_kmclient_prefetch_take(struct pl_kmclient *c,
-                                            const uint8_t eid[PL_KM_EID_LEN],
+PL_MUST_CHECK int pl_kmclient_prefetch_take(struct pl_kmclient *c, const uint8_t eid[PL_KM_EID_LEN],
                                             struct pl_kmclient_pkg *out);
 
 /* ---- state ---- */

@@ -20,7 +20,7 @@ uint64_t pl_clock_monotonic_ms(void *user);
 uint64_t pl_clock_realtime_ms(void *user);
 
 #define PL_CLOCK_MONOTONIC ((struct pl_clock_ops){pl_clock_monotonic_ms, NULL})
-#define PL_CLOCK_REALTIME ((struct pl_clock_ops){pl_clock_realtime_ms, NULL})
+#define PL_CLOCK_REALTIME  ((struct pl_clock_ops){pl_clock_realtime_ms, NULL})
 
 /* Reads a clock; a NULL ops (or ops without now_ms) reads the monotonic default. */
 uint64_t pl_clock_now_ms(const struct pl_clock_ops *ops);

@@ -17,26 +17,26 @@
 #ifndef PROVLINE_STATION_AUDIT_H
 #define PROVLINE_STATION_AUDIT_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "provline/protocol/clock.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/err.h"
 
-#define PL_AUDIT_HASH_LEN 32u
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PL_AUDIT_HASH_LEN     32u
 #define PL_AUDIT_CHAIN_ID_LEN 16u
-#define PL_AUDIT_KIND_MAX 32u      /* characters of kind: [a-z0-9_-] */
-#define PL_AUDIT_FIXTURE_MAX 64u   /* printable ASCII */
-#define PL_AUDIT_STATE_MAX 32u     /* printable ASCII */
-#define PL_AUDIT_DETAIL_MAX 512u   /* printable ASCII */
-#define PL_AUDIT_SIG_MAX 512u      /* Key Maker checkpoint acknowledgement (opaque bytes) */
-#define PL_AUDIT_TBS_LEN (28u + PL_AUDIT_CHAIN_ID_LEN + 8u + PL_AUDIT_HASH_LEN)
+#define PL_AUDIT_KIND_MAX     32u  /* characters of kind: [a-z0-9_-] */
+#define PL_AUDIT_FIXTURE_MAX  64u  /* printable ASCII */
+#define PL_AUDIT_STATE_MAX    32u  /* printable ASCII */
+#define PL_AUDIT_DETAIL_MAX   512u /* printable ASCII */
+#define PL_AUDIT_SIG_MAX      512u /* Key Maker checkpoint acknowledgement (opaque bytes) */
+#define PL_AUDIT_TBS_LEN      (28u + PL_AUDIT_CHAIN_ID_LEN + 8u + PL_AUDIT_HASH_LEN)
 
 /* Record kinds written by the helpers below; the station may use others. */
 #define PL_AUDIT_KIND_TRANSITION "transition"
-#define PL_AUDIT_KIND_APDU "apdu"
+#define PL_AUDIT_KIND_APDU       "apdu"
 #define PL_AUDIT_KIND_CHECKPOINT "checkpoint" /* written by pl_audit_record_checkpoint */
 
 enum pl_audit_log_level {
@@ -79,16 +79,16 @@ struct pl_audit_entry {
  * *seq and h (each may be NULL) get the new record's number and chain hash.
  * PL_ERR_INVAL (field out of its rules), PL_ERR_STATE (another writer appended, or an
  * earlier sidecar write failed: the handle refuses further appends), PL_ERR_DB, PL_ERR_IO. */
-PL_MUST_CHECK int pl_audit_append(struct pl_audit *a, const struct pl_audit_entry *e,
-                                  uint64_t *seq, uint8_t h[PL_AUDIT_HASH_LEN]);
+PL_MUST_CHECK int pl_audit_append(struct pl_audit *a, const struct pl_audit_entry *e, uint64_t *seq,
+                                  uint8_t h[PL_AUDIT_HASH_LEN]);
 /* kind "transition": a package/fixture entered `state`. */
 PL_MUST_CHECK int pl_audit_transition(struct pl_audit *a, const char *fixture, const uint8_t *eid,
                                       const uint8_t *package_id, const char *state,
                                       const char *detail);
 /* kind "apdu": digest = SHA-256 of one APDU transcript (what the station sent and got). */
 PL_MUST_CHECK int pl_audit_apdu(struct pl_audit *a, const char *fixture, const uint8_t *eid,
-                                const uint8_t *package_id,
-                                const uint8_t digest[PL_AUDIT_HASH_LEN], const char *detail);
+                                const uint8_t *package_id, const uint8_t digest[PL_AUDIT_HASH_LEN],
+                                const char *detail);
 
 /* The chain head (seq, h_seq) to put in a Report (Report.audit_head = h). On an empty trail
  * the anchor: (0, h_0) for a new one. */
@@ -140,15 +140,15 @@ const char *pl_audit_fault_name(enum pl_audit_fault f); /* "hash-mismatch", ...;
 struct pl_audit_report {
     bool ok;
     enum pl_audit_fault fault;
-    uint64_t bad_seq;            /* the record (or checkpoint seq) at fault; 0 if none */
-    char detail[200];            /* one line for humans */
-    uint64_t records;            /* records verified */
+    uint64_t bad_seq;             /* the record (or checkpoint seq) at fault; 0 if none */
+    char detail[200];             /* one line for humans */
+    uint64_t records;             /* records verified */
     uint64_t first_seq, last_seq; /* 0, 0 when no record */
     uint64_t anchor_seq;
     uint64_t head_seq;
-    uint64_t checkpoints;         /* checkpoint rows */
+    uint64_t checkpoints;               /* checkpoint rows */
     uint64_t checkpoints_before_anchor; /* purged past: cannot be matched to records */
-    uint64_t signatures_verified; /* with opts->keymaker_key */
+    uint64_t signatures_verified;       /* with opts->keymaker_key */
     uint64_t signatures_unchecked;
 };
 
