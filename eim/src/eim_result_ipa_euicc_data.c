@@ -70,7 +70,7 @@ static int learn_certs(struct pl_eim_engine *eng, const struct pl_eim_device *de
             rc = PL_ERR_CERT;
         goto out;
     }
-    if (dev->euicc_cert != NULL) {
+    if (dev->euicc_cert != NULL && dev->euicc_cert_len > 0) {
         if (dev->euicc_cert_len != euicc_len || memcmp(dev->euicc_cert, euicc, euicc_len) != 0)
             pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, NULL,
                         "the IPA reports another CERT.EUICC than the registered one: kept the "
