@@ -28,6 +28,21 @@ void pl_ipa_es10_drop(struct pl_ipa *ipa)
     ipa->channel = 0;
 }
 
+int pl_ipa_card_reset(struct pl_ipa *ipa)
+{
+    int rc;
+
+    if (ipa->cfg.card_reset == NULL)
+        return PL_ERR_UNSUPPORTED;
+    /* The reset closes every logical channel: nothing to close. */
+    ipa->open = false;
+    ipa->channel = 0;
+    rc = ipa->cfg.card_reset(ipa->cfg.card_reset_user);
+    pl_ipa_log(ipa, rc == PL_OK ? PL_IPA_LOG_INFO : PL_IPA_LOG_WARN, "eUICC reset: %s",
+               pl_strerror(rc));
+    return rc;
+}
+
 static int open_path(struct pl_ipa *ipa)
 {
     unsigned ch = 0;

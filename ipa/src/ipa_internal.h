@@ -100,6 +100,9 @@ PL_MUST_CHECK int pl_ipa_state_decode(const uint8_t *p, size_t len, struct pl_ip
 PL_MUST_CHECK int pl_ipa_es10(struct pl_ipa *ipa, const uint8_t *req, size_t len, struct pl_wr *rsp,
                               uint16_t *sw, bool retry);
 void pl_ipa_es10_drop(struct pl_ipa *ipa);
+/* Resets the eUICC through cfg.card_reset (PL_ERR_UNSUPPORTED without one); the ES10 path
+ * is gone afterwards. */
+PL_MUST_CHECK int pl_ipa_card_reset(struct pl_ipa *ipa);
 /* Status word meaning "this eUICC does not offer the function" (ISO 7816-4 '6A88', '6D00'). */
 bool pl_ipa_sw_unsupported(uint16_t sw);
 

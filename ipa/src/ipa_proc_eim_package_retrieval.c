@@ -140,8 +140,9 @@ int pl_ipa_poll(struct pl_ipa *ipa)
     bool did = false, notify;
     int rc;
 
-    ipa->st.last_poll_ms = pl_ipa_now(ipa);
-    if ((rc = pl_ipa_proc_identify(ipa)) != PL_OK)
+    rc = pl_ipa_proc_identify(ipa);
+    ipa->st.last_poll_ms = pl_ipa_now(ipa); /* after identify: a new eUICC starts afresh */
+    if (rc != PL_OK)
         return idle(ipa, rc);
     rc = settle(ipa, &did);
     if (rc != PL_OK)

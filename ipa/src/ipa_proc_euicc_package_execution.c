@@ -143,6 +143,16 @@ int pl_ipa_proc_recover_in_flight(struct pl_ipa *ipa)
     rc = pl_ipa_es10b_package_results(ipa, epr_matches, &ipa->st.flight,
                                       PL_IPA_BODY_MAX - RESULT_OVERHEAD, &list, &count, seqs,
                                       &n_seqs);
+    if ((rc == PL_ERR_CARD_SW || rc == PL_ERR_IO || rc == PL_ERR_TIMEOUT)
+        && ipa->cfg.card_reset != NULL) {
+        /* A card that refuses everything until reset (EIM.md §1.6): reset, ask again. */
+        if (pl_ipa_card_reset(ipa) == PL_OK) {
+            pl_wr_reset(&list);
+            rc = pl_ipa_es10b_package_results(ipa, epr_matches, &ipa->st.flight,
+                                              PL_IPA_BODY_MAX - RESULT_OVERHEAD, &list, &count,
+                                              seqs, &n_seqs);
+        }
+    }
     if (rc == PL_ERR_UNSUPPORTED || rc == PL_ERR_MALFORMED || (rc == PL_OK && count == 0)) {
         /* The eUICC answered and holds nothing usable. */
         rc = report_no_result(ipa);
@@ -215,6 +225,13 @@ int pl_ipa_proc_euicc_package(struct pl_ipa *ipa, const uint8_t *p, size_t len)
     }
     pl_ipa_log(ipa, PL_IPA_LOG_WARN, "LoadEuiccPackage answer lost: %s (SW %04X)",
                pl_strerror(rc), (unsigned)sw);
+    if ((rc == PL_ERR_CARD_SW && sw == PL_SW_CONDITIONS) || rc == PL_ERR_IO
+        || rc == PL_ERR_TIMEOUT) {
+        /* The REFRESH the eUICC wants (or a card that stopped answering): reset it now.
+         * Without a reset hook the recovery below tries the card as it is. */
+        if (pl_ipa_card_reset(ipa) == PL_ERR_UNSUPPORTED)
+            pl_ipa_es10_drop(ipa);
+    }
     rc = pl_ipa_proc_recover_in_flight(ipa);
 out:
     free(q);

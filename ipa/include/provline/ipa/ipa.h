@@ -81,6 +81,13 @@ struct pl_ipa_config {
     bool basic_channel;
     /* STORE DATA block size, 1..255; 0 = PL_ES10_MSS_DEFAULT. */
     size_t mss;
+    /* Resets the eUICC (the UICC reset a REFRESH asks for; ISO/IEC 7816-3 warm reset);
+     * optional (NULL: the IPA cannot reset the card). Called when the answer to
+     * LoadEuiccPackage was lost, before the stored result is fetched: real eUICCs refuse
+     * every command ('6985') after an enable until reset (EIM.md §1.6). Returns PL_OK or a
+     * negative pl_err. card_reset_user is borrowed. */
+    int (*card_reset)(void *user);
+    void *card_reset_user;
     /* The eIM (copied; transport.user borrowed). */
     struct pl_esipa_transport_ops transport;
     /* Bound on one ESipa exchange; 0 = 30000 ms. */
