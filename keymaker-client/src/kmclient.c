@@ -320,7 +320,7 @@ static bool config_ok(const struct pl_kmclient_config *c)
            && c->backoff_max_ms >= c->attempt_ms && c->jitter_pct <= 100u && c->deadline_ms > 0
            && c->max_inflight >= 1u && c->queue_max >= 1u && c->queue_max <= PL_KMCLIENT_QUEUE_MAX
            && c->prefetch_target <= PL_KMCLIENT_POOL_MAX && c->heartbeat_ms >= 0
-           && c->last_seq < UINT64_MAX / 2u;
+           && c->heartbeat_ms <= 3600000 && c->last_seq < UINT64_MAX / 2u;
 }
 
 int pl_kmclient_new(const struct pl_kmclient_config *cfg, struct pl_kmclient **out)

@@ -1368,9 +1368,12 @@ int pl_audit_verify_ex(const char *path, const struct pl_audit_verify_opts *opts
         return errno == ENOENT ? PL_ERR_NOT_FOUND : PL_ERR_IO;
     if ((hp = head_path(path)) == NULL)
         return PL_ERR_NOMEM;
+    memset(&hd, 0, sizeof(hd));
     fd = open(hp, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        /* Shared lock: no append runs between reading the sidecar and the records. */
+        /* Shared lock while the database snapshot is taken and the sidecar read, so both
+         * show the same moment; released before the (long) walk over the records, which
+         * runs in that snapshot (WAL): a running station is held up only briefly. */
         if ((rc = lock_fd(fd, LOCK_SH)))
             goto out;
         locked = true;
@@ -1385,10 +1388,17 @@ int pl_audit_verify_ex(const char *path, const struct pl_audit_verify_opts *opts
         goto out;
     }
     in_tx = true;
+    /* The first read fixes the snapshot. */
     if (meta_chain_id(db, chain_id) != PL_OK) {
         fault(rep, PL_AUDIT_FAULT_FORMAT, 0, "no provline audit metadata");
         rc = PL_OK;
         goto out;
+    }
+    if (fd >= 0 && (rc = head_read(fd, &hd)))
+        goto out;
+    if (locked) {
+        unlock_fd(fd);
+        locked = false;
     }
     if (anchor_get(db, &anchor, anchor_h) != PL_OK) {
         fault(rep, PL_AUDIT_FAULT_FORMAT, 0, "no anchor");
@@ -1406,8 +1416,6 @@ int pl_audit_verify_ex(const char *path, const struct pl_audit_verify_opts *opts
     /* The sidecar. */
     if (fd < 0) {
         fault(rep, PL_AUDIT_FAULT_HEAD_MISSING, 0, "head sidecar %s missing", hp);
-    } else if ((rc = head_read(fd, &hd))) {
-        goto out;
     } else if (!hd.valid || memcmp(hd.chain_id, chain_id, PL_AUDIT_CHAIN_ID_LEN) != 0) {
         fault(rep, PL_AUDIT_FAULT_HEAD_CORRUPT, 0,
               "head sidecar %s has no valid slot of this chain", hp);

@@ -12,8 +12,9 @@
  * slots holding the latest (seq, h_seq), rewritten in place and fdatasync'ed after every
  * commit; flock(2) on it orders writers and verifiers).
  *
- * Not thread-safe: one thread per struct pl_audit, one writing process per trail (a second
- * writer is detected and refused). pl_audit_verify() may run in any process at any time. */
+ * Not thread-safe: one thread per struct pl_audit. One writing process per trail is the
+ * design (the station); should two write, the lock serialises their appends and the chain
+ * stays consistent. pl_audit_verify() may run in any process at any time. */
 #ifndef PROVLINE_STATION_AUDIT_H
 #define PROVLINE_STATION_AUDIT_H
 
@@ -77,7 +78,7 @@ struct pl_audit_entry {
 
 /* Appends a record (one SQLite transaction, then the sidecar, both fsynced before return).
  * *seq and h (each may be NULL) get the new record's number and chain hash.
- * PL_ERR_INVAL (field out of its rules), PL_ERR_STATE (another writer appended, or an
+ * PL_ERR_INVAL (field out of its rules, or the reserved kind "checkpoint"), PL_ERR_STATE (an
  * earlier sidecar write failed: the handle refuses further appends), PL_ERR_DB, PL_ERR_IO. */
 PL_MUST_CHECK int pl_audit_append(struct pl_audit *a, const struct pl_audit_entry *e, uint64_t *seq,
                                   uint8_t h[PL_AUDIT_HASH_LEN]);
