@@ -21,7 +21,7 @@
 #include "provline/sim/pki.h"
 
 #define PL_EIMT_EIM_ID "eim.provline.test"
-#define PL_EIMT_EID_HEX "89049032000000000000000000000163"
+#define PL_EIMT_EID_HEX "89049032000000000000000000012345"
 #define PL_EIMT_LOG_MAX 16384u
 
 /* Sends one ESipa body and returns the answer (malloc'd, *rsp may be NULL when empty). */

@@ -915,3 +915,529 @@ Test(eim_engine, unsigned_errors_lead_to_requery_not_failure)
     cr_assert_str_eq(outcome, "invalidPackageFormat");
     free(b2);
 }
+
+/* ---- device data, download trigger, notifications ---- */
+
+static struct pl_sgp32_buf cert_contents(const uint8_t *der, size_t len)
+{
+    struct pl_tlv t;
+    cr_assert_eq(pl_der_parse_one(der, len, 0x30, &t), PL_OK);
+    struct pl_sgp32_buf b = {t.value, t.len};
+    return b;
+}
+
+/* A device registered without certificates learns them from a data request answer, after
+ * the chain and the EID verified; results then verify. */
+Test(eim_engine, ipa_euicc_data_request_learns_verified_certificates)
+{
+    struct pl_eim_device d;
+    memset(&d, 0, sizeof(d));
+    cr_assert_eq(pl_eim_store_device_get(T.store, T.eid, &d), PL_OK);
+    free(d.euicc_cert);
+    free(d.eum_cert);
+    d.euicc_cert = d.eum_cert = NULL;
+    d.euicc_cert_len = d.eum_cert_len = 0;
+    cr_assert_eq(pl_eim_store_device_update(T.store, "test", &d, PL_EIM_DEV_CERTS), PL_OK);
+    pl_eim_device_clear(&d);
+
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_IPA_EUICC_DATA_REQUEST, "{\"resultSeq\":3}");
+    uint8_t *b1 = NULL, *b2 = NULL;
+    struct pl_sgp32_buf raw = poll_package(PL_SGP32_EIM_PACKAGE_IPA_EUICC_DATA_REQUEST, &b1);
+    struct pl_sgp32_ipa_euicc_data_request q;
+    cr_assert_eq(pl_sgp32_ipa_euicc_data_request_decode(raw.p, raw.len, &q), PL_OK);
+    cr_assert_eq(q.tag_list.len, 10, "default tagList");
+    cr_assert(q.has_epr_search && q.epr_seq == 3);
+    cr_assert_eq(q.eim_txid.len, 16);
+    cr_assert_eq(pl_eimt_store_counter(&T), 0, "no counter for an unsigned package");
+
+    /* first an answer whose certificates are from another EID: not learnt */
+    const uint8_t *eum = NULL;
+    size_t eum_len = 0;
+    pl_cert_der(pl_pki_cert(T.pki, PL_PKI_EUM), &eum, &eum_len);
+    struct pl_sgp32_ipa_euicc_data_response rsp;
+    memset(&rsp, 0, sizeof(rsp));
+    rsp.data.eim_txid = q.eim_txid;
+    rsp.data.eum_certificate = cert_contents(eum, eum_len);
+    rsp.data.euicc_certificate = cert_contents(T.euicc_cert, T.euicc_cert_len);
+    static const uint8_t addr[] = "smdp.example.com";
+    rsp.data.default_smdp_address.p = addr;
+    rsp.data.default_smdp_address.len = sizeof(addr) - 1;
+    struct pl_wr w;
+    pl_wr_init_dyn(&w, 65536);
+    cr_assert_eq(pl_sgp32_ipa_euicc_data_response_encode(&rsp, &w), PL_OK);
+    struct pl_sgp32_eim_package_result r;
+    memset(&r, 0, sizeof(r));
+    r.kind = PL_SGP32_EIM_RESULT_IPA_EUICC_DATA;
+    r.ipa_euicc_data_response.p = w.buf;
+    r.ipa_euicc_data_response.len = w.len;
+    struct pl_sgp32_esipa_eim_msg m;
+    cr_assert_eq(pl_eimt_provide(&T, &r, &m, &b2), PL_OK);
+    cr_assert_eq(m.provide_result.kind, PL_SGP32_PROVIDE_RSP_EMPTY, "%s", T.log);
+    free(b2);
+    pl_wr_free(&w);
+    char outcome[64];
+    cr_assert_eq(op_state(id, outcome, sizeof(outcome)), PL_EIM_OPS_DONE);
+    memset(&d, 0, sizeof(d));
+    cr_assert_eq(pl_eim_store_device_get(T.store, T.eid, &d), PL_OK);
+    cr_assert_eq(d.euicc_cert_len, T.euicc_cert_len);
+    cr_assert_eq(memcmp(d.euicc_cert, T.euicc_cert, T.euicc_cert_len), 0);
+    pl_eim_device_clear(&d);
+    free(b1);
+    /* and results verify with them now */
+    run_ok(PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}", code_result(PL_SGP32_RESULT_ENABLE, 0));
+}
+
+Test(eim_engine, ipa_euicc_data_with_foreign_certificates_not_learnt)
+{
+    struct pl_eim_device d;
+    memset(&d, 0, sizeof(d));
+    cr_assert_eq(pl_eim_store_device_get(T.store, T.eid, &d), PL_OK);
+    free(d.euicc_cert);
+    free(d.eum_cert);
+    d.euicc_cert = d.eum_cert = NULL;
+    d.euicc_cert_len = d.eum_cert_len = 0;
+    cr_assert_eq(pl_eim_store_device_update(T.store, "test", &d, PL_EIM_DEV_CERTS), PL_OK);
+    pl_eim_device_clear(&d);
+    pl_eimt_enqueue(&T, PL_EIM_OP_IPA_EUICC_DATA_REQUEST, NULL);
+    uint8_t *b1 = NULL, *b2 = NULL;
+    struct pl_sgp32_buf raw = poll_package(PL_SGP32_EIM_PACKAGE_IPA_EUICC_DATA_REQUEST, &b1);
+    struct pl_sgp32_ipa_euicc_data_request q;
+    cr_assert_eq(pl_sgp32_ipa_euicc_data_request_decode(raw.p, raw.len, &q), PL_OK);
+    /* the sample eUICC's certificate: chain fine, but another EID */
+    const uint8_t *eum = NULL, *other = NULL;
+    size_t eum_len = 0, other_len = 0;
+    pl_cert_der(pl_pki_cert(T.pki, PL_PKI_EUM), &eum, &eum_len);
+    pl_cert_der(pl_pki_cert(T.pki, PL_PKI_EUICC_SAMPLE), &other, &other_len);
+    struct pl_sgp32_ipa_euicc_data_response rsp;
+    memset(&rsp, 0, sizeof(rsp));
+    rsp.data.eim_txid = q.eim_txid;
+    rsp.data.eum_certificate = cert_contents(eum, eum_len);
+    rsp.data.euicc_certificate = cert_contents(other, other_len);
+    struct pl_wr w;
+    pl_wr_init_dyn(&w, 65536);
+    cr_assert_eq(pl_sgp32_ipa_euicc_data_response_encode(&rsp, &w), PL_OK);
+    struct pl_sgp32_eim_package_result r;
+    memset(&r, 0, sizeof(r));
+    r.kind = PL_SGP32_EIM_RESULT_IPA_EUICC_DATA;
+    r.ipa_euicc_data_response.p = w.buf;
+    r.ipa_euicc_data_response.len = w.len;
+    struct pl_sgp32_esipa_eim_msg m;
+    cr_assert_eq(pl_eimt_provide(&T, &r, &m, &b2), PL_OK);
+    free(b2);
+    pl_wr_free(&w);
+    memset(&d, 0, sizeof(d));
+    cr_assert_eq(pl_eim_store_device_get(T.store, T.eid, &d), PL_OK);
+    cr_assert(d.euicc_cert == NULL || d.euicc_cert_len == 0, "foreign certificate learnt");
+    pl_eim_device_clear(&d);
+    free(b1);
+}
+
+Test(eim_engine, profile_download_trigger_and_verified_pir)
+{
+    uint8_t *b1 = NULL, *b2 = NULL, *pir = NULL;
+    size_t pir_len = 0;
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_PROFILE_DOWNLOAD_TRIGGER,
+                                 "{\"activationCode\":\"1$smdp.example.com$MATCHING-1\"}");
+    struct pl_sgp32_buf raw = poll_package(PL_SGP32_EIM_PACKAGE_PROFILE_DOWNLOAD_TRIGGER, &b1);
+    struct pl_sgp32_profile_download_trigger_request q;
+    cr_assert_eq(pl_sgp32_profile_download_trigger_request_decode(raw.p, raw.len, &q), PL_OK);
+    cr_assert_eq(q.kind, PL_SGP32_PDD_ACTIVATION_CODE);
+    cr_assert(pl_sgp32_buf_eq(q.activation_code, pl_sgp32_str("1$smdp.example.com$MATCHING-1")));
+    cr_assert_eq(q.eim_txid.len, 16);
+    uint8_t iccid[10];
+    pl_eimt_iccid(ICCID2, iccid);
+    uint32_t seq = T.euicc_seq;
+    cr_assert_eq(pl_eimt_pir(&T, iccid, &pir, &pir_len), PL_OK);
+
+    struct pl_sgp32_profile_download_trigger_result res;
+    memset(&res, 0, sizeof(res));
+    res.eim_txid = q.eim_txid;
+    res.profile_installation_result.p = pir;
+    res.profile_installation_result.len = pir_len;
+    struct pl_wr w;
+    pl_wr_init_dyn(&w, 65536);
+    cr_assert_eq(pl_sgp32_profile_download_trigger_result_encode(&res, &w), PL_OK);
+    /* tampered PIR first: rejected, nothing stored */
+    w.buf[w.len - 1] ^= 0x01;
+    struct pl_sgp32_eim_package_result r;
+    memset(&r, 0, sizeof(r));
+    r.kind = PL_SGP32_EIM_RESULT_PDT_RESULT;
+    r.pdt_result.p = w.buf;
+    r.pdt_result.len = w.len;
+    struct pl_sgp32_esipa_eim_msg m;
+    cr_assert_eq(pl_eimt_provide(&T, &r, &m, &b2), PL_OK);
+    cr_assert_eq(m.provide_result.kind, PL_SGP32_PROVIDE_RSP_ERROR);
+    free(b2);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_SENT);
+    w.buf[w.len - 1] ^= 0x01;
+    cr_assert_eq(pl_eimt_provide(&T, &r, &m, &b2), PL_OK);
+    cr_assert(acks_contain(&m, seq), "%s", T.log);
+    free(b2);
+    char outcome[64];
+    cr_assert_eq(op_state(id, outcome, sizeof(outcome)), PL_EIM_OPS_DONE);
+    cr_assert_str_eq(outcome, "installed");
+    char *v = pl_eimt_profiles(&T);
+    cr_assert(has(v, "\"iccid\":\"8900101201234123403\",\"state\":\"disabled\""), "%s", v);
+    free(v);
+    pl_wr_free(&w);
+    free(pir);
+    free(b1);
+
+    /* the other profileDownloadData arms */
+    int64_t id2 = pl_eimt_enqueue(&T, PL_EIM_OP_PROFILE_DOWNLOAD_TRIGGER,
+                                  "{\"contactDefaultSmdp\":true}");
+    raw = poll_package(PL_SGP32_EIM_PACKAGE_PROFILE_DOWNLOAD_TRIGGER, &b1);
+    cr_assert_eq(pl_sgp32_profile_download_trigger_request_decode(raw.p, raw.len, &q), PL_OK);
+    cr_assert_eq(q.kind, PL_SGP32_PDD_CONTACT_DEFAULT_SMDP);
+    memset(&res, 0, sizeof(res));
+    res.eim_txid = q.eim_txid;
+    res.is_error = true;
+    res.error_reason = 127;
+    pl_wr_init_dyn(&w, 65536);
+    cr_assert_eq(pl_sgp32_profile_download_trigger_result_encode(&res, &w), PL_OK);
+    r.pdt_result.p = w.buf;
+    r.pdt_result.len = w.len;
+    cr_assert_eq(pl_eimt_provide(&T, &r, &m, &b2), PL_OK);
+    free(b2);
+    cr_assert_eq(op_state(id2, outcome, sizeof(outcome)), PL_EIM_OPS_FAILED);
+    cr_assert_str_eq(outcome, "profileDownloadError:127");
+    pl_wr_free(&w);
+    free(b1);
+    int64_t id3 = pl_eimt_enqueue(&T, PL_EIM_OP_PROFILE_DOWNLOAD_TRIGGER,
+                                  "{\"contactSmds\":true,\"smdsAddress\":\"smds.example\"}");
+    raw = poll_package(PL_SGP32_EIM_PACKAGE_PROFILE_DOWNLOAD_TRIGGER, &b1);
+    cr_assert_eq(pl_sgp32_profile_download_trigger_request_decode(raw.p, raw.len, &q), PL_OK);
+    cr_assert_eq(q.kind, PL_SGP32_PDD_CONTACT_SMDS);
+    cr_assert(pl_sgp32_buf_eq(q.smds_address, pl_sgp32_str("smds.example")));
+    cr_assert_eq(op_state(id3, NULL, 0), PL_EIM_OPS_SENT);
+    free(b1);
+}
+
+/* HandleNotification: verified notifications are stored (once) and acknowledged in the next
+ * ProvideEimPackageResult answer; forged ones are not stored. */
+Test(eim_engine, notifications_stored_then_acknowledged_in_next_answer)
+{
+    uint8_t iccid[10], *n1 = NULL, *n2 = NULL, *b = NULL;
+    size_t l1 = 0, l2 = 0;
+    pl_eimt_iccid(ICCID1, iccid);
+    uint32_t s1 = T.euicc_seq;
+    cr_assert_eq(pl_eimt_other_notif(&T, PL_NOTIF_EV_ENABLE, iccid, &n1, &l1), PL_OK);
+    uint32_t s2 = T.euicc_seq;
+    cr_assert_eq(pl_eimt_pir(&T, iccid, &n2, &l2), PL_OK);
+
+    /* OtherSignedNotification from an unauthenticated peer: EID from its certificate */
+    struct pl_sgp32_esipa_ipa_msg req;
+    memset(&req, 0, sizeof(req));
+    req.kind = PL_SGP32_ESIPA_HANDLE_NOTIFICATION;
+    req.handle_notification.pending_notification.p = n1;
+    req.handle_notification.pending_notification.len = l1;
+    struct pl_wr w;
+    pl_wr_init_dyn(&w, 65536);
+    cr_assert_eq(pl_sgp32_esipa_ipa_msg_encode(&req, &w), PL_OK);
+    size_t rl = 0;
+    int code = 0;
+    cr_assert_eq(pl_eimt_raw(&T, w.buf, w.len, &b, &rl, &code), PL_OK);
+    cr_assert_eq(code, 204);
+    cr_assert_eq(rl, 0, "HandleNotification has an empty answer");
+    free(b);
+    pl_wr_free(&w);
+    char *v = pl_eimt_profiles(&T);
+    cr_assert(has(v, "\"state\":\"enabled\""), "verified enable notification applied: %s", v);
+    free(v);
+
+    /* a PIR names no EID: without an authenticated peer it is not stored */
+    memset(&req, 0, sizeof(req));
+    req.kind = PL_SGP32_ESIPA_HANDLE_NOTIFICATION;
+    req.handle_notification.pending_notification.p = n2;
+    req.handle_notification.pending_notification.len = l2;
+    pl_wr_init_dyn(&w, 65536);
+    cr_assert_eq(pl_sgp32_esipa_ipa_msg_encode(&req, &w), PL_OK);
+    cr_assert_eq(pl_eimt_raw(&T, w.buf, w.len, &b, &rl, &code), PL_OK);
+    cr_assert_eq(code, 204);
+    free(b);
+    pl_wr_free(&w);
+    struct pl_eim_notification list[8];
+    size_t n = 0;
+    cr_assert_eq(pl_eim_store_notif_list(T.store, T.eid, true, list, 8, &n), PL_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(list[0].seq, s1);
+    pl_eim_notification_clear(&list[0]);
+
+    /* with the peer authenticated (DTLS PSK identity) it is; a forged one is not */
+    bool stored = false;
+    n2[l2 - 1] ^= 0x01;
+    cr_assert_eq(pl_eim_engine_handle_notification(T.eng, T.eid, &req.handle_notification,
+                                                   &stored),
+                 PL_OK);
+    cr_assert_not(stored);
+    n2[l2 - 1] ^= 0x01;
+    cr_assert_eq(pl_eim_engine_handle_notification(T.eng, T.eid, &req.handle_notification,
+                                                   &stored),
+                 PL_OK);
+    cr_assert(stored);
+    cr_assert_eq(pl_eim_engine_handle_notification(T.eng, T.eid, &req.handle_notification,
+                                                   &stored),
+                 PL_OK);
+    cr_assert_not(stored, "stored once");
+    /* another EID than the authenticated one */
+    uint8_t other[16];
+    memcpy(other, T.eid, 16);
+    other[0] ^= 1;
+    cr_assert_eq(pl_eim_engine_handle_notification(T.eng, other, &req.handle_notification,
+                                                   &stored),
+                 PL_OK);
+    cr_assert_not(stored);
+
+    /* the next ProvideEimPackageResult answer acknowledges both */
+    struct pl_sgp32_euicc_package_request preq;
+    pl_eimt_enqueue(&T, PL_EIM_OP_LIST_EIM, NULL);
+    uint8_t *pb = fetch(&preq);
+    struct pl_sgp32_euicc_result r;
+    memset(&r, 0, sizeof(r));
+    r.kind = PL_SGP32_RESULT_LIST_EIM;
+    r.n_eims = 1;
+    r.eims[0].eim_id = pl_sgp32_str(PL_EIMT_EIM_ID);
+    uint8_t *epr = NULL;
+    size_t len = 0;
+    uint32_t s3 = T.euicc_seq;
+    cr_assert_eq(pl_eimt_epr(&T, &preq, &r, 1, NULL, false, &epr, &len), PL_OK);
+    struct pl_sgp32_esipa_eim_msg m;
+    cr_assert_eq(pl_eimt_provide_epr(&T, epr, len, &m, &b), PL_OK);
+    cr_assert(acks_contain(&m, s1) && acks_contain(&m, s2) && acks_contain(&m, s3), "%s", T.log);
+    free(b);
+    cr_assert_eq(pl_eim_store_notif_list(T.store, T.eid, true, list, 8, &n), PL_OK);
+    cr_assert_eq(n, 0, "all acknowledged");
+    free(epr);
+    free(pb);
+    free(n1);
+    free(n2);
+}
+
+/* ePRAndNotifications: the EPR and the notifications in one answer. */
+Test(eim_engine, epr_and_notifications)
+{
+    struct pl_sgp32_euicc_package_request req;
+    uint8_t iccid[10], *note = NULL, *epr = NULL, *b = NULL;
+    size_t nl = 0, len = 0;
+    pl_eimt_iccid(ICCID1, iccid);
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    uint8_t *pb = fetch(&req);
+    struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_ENABLE, 0);
+    uint32_t s1 = T.euicc_seq;
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, NULL, false, &epr, &len), PL_OK);
+    uint32_t s2 = T.euicc_seq;
+    cr_assert_eq(pl_eimt_other_notif(&T, PL_NOTIF_EV_ENABLE, iccid, &note, &nl), PL_OK);
+    struct pl_sgp32_eim_package_result pr;
+    memset(&pr, 0, sizeof(pr));
+    pr.kind = PL_SGP32_EIM_RESULT_EPR_AND_NOTIFICATIONS;
+    pr.euicc_package_result.p = epr;
+    pr.euicc_package_result.len = len;
+    pr.notifications.p = note;
+    pr.notifications.len = nl;
+    pr.notifications.count = 1;
+    struct pl_sgp32_esipa_eim_msg m;
+    cr_assert_eq(pl_eimt_provide(&T, &pr, &m, &b), PL_OK);
+    cr_assert(acks_contain(&m, s1) && acks_contain(&m, s2), "%s", T.log);
+    free(b);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_DONE);
+    free(note);
+    free(epr);
+    free(pb);
+}
+
+/* ---- queue behaviour ---- */
+
+Test(eim_engine, notify_state_change_queues_one_list_profile_info)
+{
+    struct pl_sgp32_esipa_eim_msg m;
+    uint8_t *b = NULL;
+    struct pl_sgp32_euicc_package_request req;
+    cr_assert_eq(pl_eimt_get_package(&T, true, &m, &b), PL_OK);
+    cr_assert_eq(m.get_eim_package.kind, PL_SGP32_EIM_PACKAGE_EUICC_PACKAGE_REQUEST, "%s", T.log);
+    cr_assert_eq(pl_eimt_euicc_accept(&T, m.get_eim_package.raw.p, m.get_eim_package.raw.len,
+                                      &req),
+                 PL_OK);
+    cr_assert_eq(req.pkg.psmo[0].kind, PL_SGP32_PSMO_LIST_PROFILE_INFO);
+    cr_assert_eq(req.pkg.psmo[0].list_profile_info.search, PL_SGP32_SEARCH_NONE);
+    uint8_t *b2 = NULL;
+    cr_assert_eq(pl_eimt_get_package(&T, true, &m, &b2), PL_OK); /* re-delivery, no new op */
+    free(b2);
+    struct pl_eim_op_summary s[8];
+    size_t n = 0;
+    cr_assert_eq(pl_eim_store_op_list(T.store, T.eid, 0, s, 8, &n), PL_OK);
+    cr_assert_eq(n, 1, "one listProfileInfo, not two");
+    free(b);
+}
+
+/* Parameters the engine cannot turn into a package end the operation (no counter spent);
+ * the next operation is served in the same poll. */
+Test(eim_engine, invalid_parameters_fail_operation_without_a_counter)
+{
+    struct pl_sgp32_euicc_package_request req;
+    int64_t bad1 = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"12ab\"}");
+    int64_t bad2 = pl_eimt_enqueue(&T, PL_EIM_OP_DISABLE, "{\"iccid\":\"" ICCID1 "\",\"x\":1}");
+    int64_t bad3 = pl_eimt_enqueue(&T, PL_EIM_OP_PROFILE_DOWNLOAD_TRIGGER,
+                                   "{\"activationCode\":\"nonsense\"}");
+    int64_t good = pl_eimt_enqueue(&T, PL_EIM_OP_GET_RAT, NULL);
+    uint8_t *b = fetch(&req);
+    cr_assert_eq(req.pkg.psmo[0].kind, PL_SGP32_PSMO_GET_RAT);
+    cr_assert_eq(req.pkg.counter, 1, "no counter spent on the invalid ones");
+    char outcome[64];
+    int64_t bad[3] = {bad1, bad2, bad3};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(op_state(bad[i], outcome, sizeof(outcome)), PL_EIM_OPS_FAILED);
+        cr_assert_str_eq(outcome, "invalidParameters");
+    }
+    cr_assert_eq(op_state(good, NULL, 0), PL_EIM_OPS_SENT);
+    char err[128];
+    cr_assert_eq(pl_eim_engine_check_params(PL_EIM_OP_ENABLE, (const uint8_t *)"{}", 2, err,
+                                            sizeof(err)),
+                 PL_ERR_INVAL);
+    cr_assert(strstr(err, "iccid") != NULL, "%s", err);
+    const uint8_t *der = NULL;
+    size_t der_len = 0;
+    pl_cert_der(pl_pki_cert(T.pki, PL_PKI_EIM), &der, &der_len);
+    char *ok = malloc(2 * der_len + 64);
+    int n = snprintf(ok, 64, "{\"eimId\":\"e\",\"eimCertificate\":\"");
+    cr_assert_eq(pl_hex_encode(der, der_len, ok + n, 2 * der_len + 1), PL_OK);
+    strcat(ok, "\"}");
+    cr_assert_eq(pl_eim_engine_check_params(PL_EIM_OP_ADD_EIM, (const uint8_t *)ok, strlen(ok),
+                                            err, sizeof(err)),
+                 PL_OK, "%s", err);
+    ok[n + 2] = 'x';
+    cr_assert_eq(pl_eim_engine_check_params(PL_EIM_OP_ADD_EIM, (const uint8_t *)ok, strlen(ok),
+                                            err, sizeof(err)),
+                 PL_ERR_INVAL);
+    free(ok);
+    free(b);
+}
+
+/* A claim left by a crashed process of the same name is resumed with a fresh counter; the
+ * counter of the crashed attempt is skipped, never reused. */
+Test(eim_engine, crashed_claim_resumed_with_fresh_counter)
+{
+    struct pl_sgp32_euicc_package_request req;
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    struct pl_eim_op op;
+    memset(&op, 0, sizeof(op));
+    cr_assert_eq(pl_eim_store_op_claim(T.store, T.eid, "eim-test", &op), PL_OK);
+    cr_assert_eq(op.id, id);
+    pl_eim_op_clear(&op);
+    uint32_t lost = 0;
+    cr_assert_eq(pl_eim_store_reserve_counter(T.store, T.eid, &lost), PL_OK); /* then crash */
+    uint8_t *b = fetch(&req);
+    cr_assert_gt(req.pkg.counter, lost);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_SENT);
+    free(b);
+    /* a claim by another eIM process is left alone */
+    pl_eimt_free(&T);
+    setup();
+    pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    memset(&op, 0, sizeof(op));
+    cr_assert_eq(pl_eim_store_op_claim(T.store, T.eid, "eim-other", &op), PL_OK);
+    pl_eim_op_clear(&op);
+    cr_assert_eq(poll_error(), PL_SGP32_EIM_PKG_ERR_NO_PACKAGE);
+}
+
+/* A signing engine restarted on the same database continues above every counter sent. */
+Test(eim_engine, restarted_engine_counters_keep_increasing)
+{
+    uint32_t c1 = run_ok(PL_EIM_OP_GET_RAT, NULL, code_result(PL_SGP32_RESULT_GET_RAT, 0));
+    pl_eim_engine_free(T.eng);
+    pl_eim_store_close(T.store);
+    T.eng = NULL;
+    cr_assert_eq(pl_eimt_open_store(&T, &T.store), PL_OK);
+    const struct pl_cert *ci = pl_pki_cert(T.pki, PL_PKI_CI);
+    struct pl_eim_engine_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.eim_id = PL_EIMT_EIM_ID;
+    cfg.signing_key = pl_pki_key(T.pki, PL_PKI_EIM);
+    cfg.ci_roots = &ci;
+    cfg.n_ci_roots = 1;
+    cfg.claimer = "eim-test";
+    cr_assert_eq(pl_eim_engine_new(T.store, &cfg, &T.eng), PL_OK);
+    uint32_t c2 = run_ok(PL_EIM_OP_GET_RAT, NULL, code_result(PL_SGP32_RESULT_GET_RAT, 0));
+    cr_assert_gt(c2, c1);
+}
+
+/* ---- the ESipa request handler ---- */
+
+Test(eim_engine, handler_status_codes)
+{
+    struct pl_wr w;
+    enum pl_eim_esipa_code code;
+    static const uint8_t junk[] = {0xBF, 0x4F, 0x05, 0x5A, 0x10, 0x00};
+    pl_wr_init_dyn(&w, 65536);
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    /* malformed: 4.00, nothing changed */
+    cr_assert_eq(pl_eim_esipa_handle(T.eng, NULL, junk, sizeof(junk), 0, &w, &code), PL_OK);
+    cr_assert_eq(code, PL_EIM_ESIPA_BAD_REQUEST);
+    cr_assert_eq(w.len, 0);
+    cr_assert_eq(pl_eim_esipa_handle(T.eng, NULL, NULL, 0, 0, &w, &code), PL_OK);
+    cr_assert_eq(code, PL_EIM_ESIPA_BAD_REQUEST);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_QUEUED);
+    /* a valid GetEimPackage with trailing garbage */
+    struct pl_sgp32_esipa_ipa_msg req;
+    memset(&req, 0, sizeof(req));
+    req.kind = PL_SGP32_ESIPA_GET_EIM_PACKAGE;
+    memcpy(req.get_eim_package.eid, T.eid, 16);
+    struct pl_wr r;
+    pl_wr_init_dyn(&r, 1024);
+    cr_assert_eq(pl_sgp32_esipa_ipa_msg_encode(&req, &r), PL_OK);
+    cr_assert_eq(pl_wr_u8(&r, 0x00), PL_OK);
+    cr_assert_eq(pl_eim_esipa_handle(T.eng, NULL, r.buf, r.len, 0, &w, &code), PL_OK);
+    cr_assert_eq(code, PL_EIM_ESIPA_BAD_REQUEST);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_QUEUED);
+    /* oversize: 4.13 before parsing */
+    cr_assert_eq(pl_eim_esipa_handle(T.eng, NULL, r.buf, r.len - 1, 10, &w, &code), PL_OK);
+    cr_assert_eq(code, PL_EIM_ESIPA_TOO_LARGE);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_QUEUED);
+    /* an authenticated peer asking for another EID: 4.03 */
+    uint8_t other[16];
+    memcpy(other, T.eid, 16);
+    other[3] ^= 0x10;
+    cr_assert_eq(pl_eim_esipa_handle(T.eng, other, r.buf, r.len - 1, 0, &w, &code), PL_OK);
+    cr_assert_eq(code, PL_EIM_ESIPA_FORBIDDEN);
+    cr_assert_eq(w.len, 0);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_QUEUED);
+    /* the right one: 2.04 with the package */
+    cr_assert_eq(pl_eim_esipa_handle(T.eng, T.eid, r.buf, r.len - 1, 0, &w, &code), PL_OK);
+    cr_assert_eq(code, PL_EIM_ESIPA_CHANGED);
+    cr_assert_gt(w.len, 100);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_SENT);
+    pl_wr_free(&r);
+    pl_wr_reset(&w);
+    /* relay functions are answered with their SGP.32 error arm */
+    memset(&req, 0, sizeof(req));
+    req.kind = PL_SGP32_ESIPA_INITIATE_AUTHENTICATION;
+    pl_wr_init_dyn(&r, 1024);
+    cr_assert_eq(pl_sgp32_esipa_ipa_msg_encode(&req, &r), PL_OK);
+    cr_assert_eq(pl_eim_esipa_handle(T.eng, NULL, r.buf, r.len, 0, &w, &code), PL_OK);
+    cr_assert_eq(code, PL_EIM_ESIPA_CHANGED);
+    struct pl_sgp32_esipa_eim_msg m;
+    cr_assert_eq(pl_sgp32_esipa_eim_msg_decode(w.buf, w.len, &m), PL_OK);
+    cr_assert_eq(m.kind, PL_SGP32_ESIPA_INITIATE_AUTHENTICATION);
+    cr_assert(m.initiate_auth.is_error);
+    cr_assert_eq(m.initiate_auth.error_code, 127);
+    pl_wr_free(&r);
+    pl_wr_free(&w);
+    /* ProvideEimPackageResult without any EID: missingEid */
+    struct pl_sgp32_eim_package_result pr;
+    memset(&pr, 0, sizeof(pr));
+    pr.kind = PL_SGP32_EIM_RESULT_ERROR;
+    pr.error_code = 127;
+    memset(&req, 0, sizeof(req));
+    req.kind = PL_SGP32_ESIPA_PROVIDE_EIM_PACKAGE_RESULT;
+    req.provide_result.result = pr;
+    pl_wr_init_dyn(&r, 1024);
+    pl_wr_init_dyn(&w, 1024);
+    cr_assert_eq(pl_sgp32_esipa_ipa_msg_encode(&req, &r), PL_OK);
+    cr_assert_eq(pl_eim_esipa_handle(T.eng, NULL, r.buf, r.len, 0, &w, &code), PL_OK);
+    cr_assert_eq(code, PL_EIM_ESIPA_CHANGED);
+    cr_assert_eq(pl_sgp32_esipa_eim_msg_decode(w.buf, w.len, &m), PL_OK);
+    cr_assert_eq(m.provide_result.kind, PL_SGP32_PROVIDE_RSP_ERROR);
+    cr_assert_eq(m.provide_result.error_code, 4);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_SENT);
+    pl_wr_free(&r);
+    pl_wr_free(&w);
+}
