@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "pl_euicc_test.h"
+#include "pl_ipa_test.h"
 #include "pl_test.h"
 #include "provline/ipa/ipa.h"
 #include "provline/protocol/apdu.h"
@@ -23,7 +24,6 @@
 #include "provline/protocol/sgp32_ipa_data.h"
 #include "provline/protocol/x509.h"
 
-#define UPP_NAME "TS48V2-SAIP2-1-BERTLV-UNIQUE.der"
 #define EIM_ID "eim.test"
 #define EIM_FQDN "eim.example"
 #define BACKOFF_MIN 1000u
@@ -136,64 +136,11 @@ static void cap_log(void *user, enum pl_ipa_log_level level, const char *line)
         LOG_LEN += (size_t)n;
 }
 
-static uint32_t item_seq(const struct pl_tlv *t)
-{
-    if (t->tag == PL_TAG_PIR) {
-        struct pl_pir pir;
-        cr_assert_eq(pl_pir_decode(t->raw, t->raw_len, &pir), PL_OK);
-        return (uint32_t)pir.meta.seq;
-    }
-    struct pl_notif_other o;
-    cr_assert_eq(pl_notif_other_decode(t->raw, t->raw_len, &o), PL_OK);
-    return (uint32_t)o.meta.seq;
-}
-
-static void collect_list(const struct pl_sgp32_list *l, uint32_t *seqs, size_t *n)
-{
-    struct pl_sgp32_iter it;
-    struct pl_tlv t;
-    if (l->p == NULL)
-        return;
-    pl_sgp32_iter_init(&it, l);
-    while (pl_sgp32_iter_next(&it, &t) == PL_OK)
-        seqs[(*n)++] = item_seq(&t);
-}
-
-static void collect_eprs(const struct pl_sgp32_list *l, uint32_t *seqs, size_t *n)
-{
-    struct pl_sgp32_iter it;
-    struct pl_tlv t;
-    struct pl_sgp32_euicc_package_result *r = calloc(1, sizeof(*r));
-    if (l->p != NULL) {
-        pl_sgp32_iter_init(&it, l);
-        while (pl_sgp32_iter_next(&it, &t) == PL_OK) {
-            cr_assert_eq(pl_sgp32_euicc_package_result_decode(t.raw, t.raw_len, r), PL_OK);
-            if (r->kind == PL_SGP32_EPR_RESULT_SIGNED)
-                seqs[(*n)++] = r->seq_number;
-        }
-    }
-    free(r);
-}
-
 /* The seqNumbers a ProvideEimPackageResult carries. */
 static size_t result_seqs(const struct pl_sgp32_eim_package_result *res, uint32_t *seqs)
 {
     size_t n = 0;
-    if (res->kind == PL_SGP32_EIM_RESULT_EPR || res->kind == PL_SGP32_EIM_RESULT_EPR_AND_NOTIFICATIONS) {
-        struct pl_sgp32_list one = {res->euicc_package_result.p, res->euicc_package_result.len, 1};
-        collect_eprs(&one, seqs, &n);
-        collect_list(&res->notifications, seqs, &n);
-    } else if (res->kind == PL_SGP32_EIM_RESULT_IPA_EUICC_DATA) {
-        struct pl_sgp32_ipa_euicc_data_response *d = calloc(1, sizeof(*d));
-        cr_assert_eq(pl_sgp32_ipa_euicc_data_response_decode(res->ipa_euicc_data_response.p,
-                                                             res->ipa_euicc_data_response.len, d),
-                     PL_OK);
-        if (!d->is_error) {
-            collect_list(&d->data.notifications, seqs, &n);
-            collect_eprs(&d->data.epr_list, seqs, &n);
-        }
-        free(d);
-    }
+    cr_assert_eq(pl_it_result_seqs(res, seqs, 64, &n), PL_OK);
     return n;
 }
 
@@ -410,55 +357,10 @@ static void es10(const uint8_t *req, size_t len, struct pl_wr *rsp)
  * acknowledged it), factory mode closed, the initial eIM configured. */
 static void produce(void)
 {
-    struct pl_et_pkg p;
-    struct pl_wr pir, w;
-    uint16_t sw = 0;
-    unsigned ch;
-    size_t upp_len;
-    uint8_t *upp = pl_et_upp(UPP_NAME, &upp_len);
-    cr_assert_not_null(upp);
-    cr_assert_eq(pl_et_bind_for(&T, E, 1, upp, upp_len, false, &p), PL_OK);
-    pl_wr_init_dyn(&pir, 1 << 16);
-    cr_assert_eq(pl_et_session(E, &ch), PL_OK);
-    cr_assert_eq(pl_et_load(E, ch, &p, &pir, &sw), PL_OK);
-    struct pl_apdu_ops ops = {pl_euicc_transmit, E};
-    cr_assert_eq(pl_apdu_close_channel(&ops, ch, &sw), PL_OK);
-    pl_et_pkg_free(&p);
-    pl_wr_free(&pir);
-    free(upp);
-    cr_assert_not(pl_euicc_factory_mode(E));
-    struct pl_euicc_profile_info pi;
-    cr_assert_eq(pl_euicc_profile_get(E, 0, &pi), PL_OK);
-    memcpy(ICCID, pi.iccid, 10);
-
-    /* AddInitialEim: the eIM's certificate as eimPublicKeyData, a token asked for. */
-    struct pl_sgp32_add_initial_eim_request *q = calloc(1, sizeof(*q));
-    struct pl_sgp32_add_initial_eim_response r;
-    const uint8_t *der;
-    size_t der_len;
-    pl_cert_der(pl_pki_cert(T.pki, PL_PKI_EIM), &der, &der_len);
-    q->n_eims = 1;
-    q->eims[0].eim_id = pl_sgp32_str(EIM_ID);
-    q->eims[0].eim_fqdn = pl_sgp32_str(EIM_FQDN);
-    q->eims[0].has_counter = true;
-    q->eims[0].counter = 0;
-    q->eims[0].has_association_token = true;
-    q->eims[0].association_token = -1;
-    cr_assert_eq(pl_sgp32_key_data_from_der(PL_SGP32_KEY_CERT, der, der_len,
-                                            &q->eims[0].eim_public_key_data),
-                 PL_OK);
-    pl_wr_init_dyn(&w, 1 << 16);
-    cr_assert_eq(pl_sgp32_add_initial_eim_request_encode(q, &w), PL_OK);
-    struct pl_wr rsp;
-    pl_wr_init_dyn(&rsp, 4096);
-    es10(w.buf, w.len, &rsp);
-    cr_assert_eq(pl_sgp32_add_initial_eim_response_decode(rsp.buf, rsp.len, &r), PL_OK);
-    cr_assert_not(r.is_error, "AddInitialEim error %lld", (long long)r.error_code);
-    F.has_token = r.results[0].has_association_token;
-    F.token = r.results[0].association_token;
-    pl_wr_free(&rsp);
-    pl_wr_free(&w);
-    free(q);
+    struct pl_it_eim eim = {EIM_ID, EIM_FQDN, false, 0};
+    cr_assert_eq(pl_it_produce(&T, E, &eim, ICCID), PL_OK);
+    F.has_token = eim.has_token;
+    F.token = eim.token;
 }
 
 static void open_card(bool lose)
