@@ -177,18 +177,23 @@ static void encode_body(const struct pl_euicc_state *s, struct pl_wr *w)
         pl_der_end(w, m);
     }
 
+    /* The field settings only once they differ from the defaults: a factory-mode state
+     * then has the body of a version 1 file. */
     const struct pl_euicc_field *f = &s->field;
-    m = pl_der_begin(w, T_FIELD);
-    pl_der_put_int(w, 0x80u, f->token_last);
-    if (f->has_default_dp)
-        pl_der_put_tlv(w, 0x81u, f->default_dp, f->default_dp_len);
-    if (f->immediate_enable)
-        pl_der_put_bool(w, 0x82u, true);
-    if (f->has_ie_oid)
-        pl_der_put_tlv(w, 0x83u, f->ie_oid, f->ie_oid_len);
-    if (f->has_ie_addr)
-        pl_der_put_tlv(w, 0x84u, f->ie_addr, f->ie_addr_len);
-    pl_der_end(w, m);
+    if (f->token_last || f->has_default_dp || f->immediate_enable || f->has_ie_oid
+        || f->has_ie_addr) {
+        m = pl_der_begin(w, T_FIELD);
+        pl_der_put_int(w, 0x80u, f->token_last);
+        if (f->has_default_dp)
+            pl_der_put_tlv(w, 0x81u, f->default_dp, f->default_dp_len);
+        if (f->immediate_enable)
+            pl_der_put_bool(w, 0x82u, true);
+        if (f->has_ie_oid)
+            pl_der_put_tlv(w, 0x83u, f->ie_oid, f->ie_oid_len);
+        if (f->has_ie_addr)
+            pl_der_put_tlv(w, 0x84u, f->ie_addr, f->ie_addr_len);
+        pl_der_end(w, m);
+    }
     for (size_t i = 0; i < s->n_eim; i++) {
         const struct pl_euicc_eim *x = &s->eim[i];
         m = pl_der_begin(w, T_EIM);
@@ -459,6 +464,9 @@ static int decode_field(struct pl_der *d, const struct pl_tlv *t, struct pl_euic
         || (rc = optional_octets_into(&in, 0x84u, &f->has_ie_addr, f->ie_addr,
                                       sizeof(f->ie_addr), &f->ie_addr_len)))
         return rc;
+    if (!f->token_last && !f->has_default_dp && !f->immediate_enable && !f->has_ie_oid
+        && !f->has_ie_addr)
+        return PL_ERR_DER_VALUE; /* the defaults are written as no record at all */
     return pl_der_finish(&in);
 }
 

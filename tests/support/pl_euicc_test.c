@@ -5,7 +5,9 @@
 #include "pl_test.h"
 #include "provline/protocol/apdu.h"
 #include "provline/protocol/bpp_bind.h"
+#include "provline/protocol/der.h"
 #include "provline/protocol/es10f.h"
+#include "provline/protocol/notif.h"
 #include "provline/protocol/x509.h"
 
 #include <stdio.h>
@@ -258,4 +260,126 @@ int pl_et_dotk_req(const uint8_t eid[16], uint64_t counter, uint32_t op, const s
     q.signer_chain.cert[0].der = cert;
     q.signer_chain.cert[0].len = cert_len;
     return pl_es10f_delete_otks_req_encode(&q, out);
+}
+
+int pl_et_produce(struct pl_et *t, struct pl_euicc *e, unsigned ch, const char *const *upp_names,
+                  size_t n_upps)
+{
+    int rc = PL_OK;
+    struct pl_wr w;
+    uint16_t sw = 0;
+    uint8_t eid[16];
+
+    pl_wr_init_dyn(&w, 1u << 20);
+    for (size_t i = 0; i < n_upps && rc == PL_OK; i++) {
+        struct pl_et_pkg p;
+        struct pl_pir pir;
+        size_t len;
+        uint8_t *upp = pl_et_upp(upp_names[i], &len);
+        if (!upp)
+            return PL_ERR_NOT_FOUND;
+        rc = pl_et_bind_for(t, e, (uint16_t)(i + 1), upp, len, false, &p);
+        pl_wr_reset(&w);
+        if (rc == PL_OK)
+            rc = pl_et_load(e, ch, &p, &w, &sw);
+        if (rc == PL_OK)
+            rc = pl_et_pir_check(e, w.buf, w.len, &pir);
+        if (rc == PL_OK && !pir.success)
+            rc = PL_ERR_REMOTE;
+        pl_et_pkg_free(&p);
+        free(upp);
+    }
+    if (rc == PL_OK) {
+        const uint8_t *cert;
+        size_t cert_len;
+        struct pl_es10f_delete_otks_rsp r;
+        pl_euicc_get_eid(e, eid);
+        pl_cert_der(pl_pki_cert(t->pki, PL_PKI_DPF), &cert, &cert_len);
+        struct pl_wr req;
+        pl_wr_init_dyn(&req, 64 * 1024);
+        rc = pl_et_dotk_req(eid, 1, PL_ES10F_OP_DELETE_REMAINING_OTKS,
+                            pl_pki_key(t->pki, PL_PKI_DPF), cert, cert_len, &req);
+        pl_wr_reset(&w);
+        if (rc == PL_OK)
+            rc = pl_et_es10(e, ch, req.buf, req.len, &w, &sw);
+        if (rc == PL_OK)
+            rc = pl_es10f_delete_otks_rsp_decode(w.buf, w.len, &r);
+        if (rc == PL_OK && !r.ok)
+            rc = PL_ERR_REMOTE;
+        pl_wr_free(&req);
+    }
+    if (rc == PL_OK && pl_euicc_factory_mode(e))
+        rc = PL_ERR_STATE;
+    pl_wr_free(&w);
+    return rc;
+}
+
+int pl_et_cert_spki(const uint8_t *der, size_t len, const uint8_t **spki, size_t *spki_len)
+{
+    struct pl_der d, c, tbs;
+    struct pl_tlv t;
+    uint32_t tag;
+    int rc;
+    pl_der_init(&d, der, len);
+    if ((rc = pl_der_expect(&d, PL_TAG_SEQUENCE, &t)) || (rc = pl_der_enter(&d, &t, &c))
+        || (rc = pl_der_expect(&c, PL_TAG_SEQUENCE, &t)) || (rc = pl_der_enter(&c, &t, &tbs)))
+        return rc;
+    /* [0] version, serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo */
+    if ((rc = pl_der_peek_tag(&tbs, &tag)))
+        return rc;
+    if (tag == 0xA0u && (rc = pl_der_next(&tbs, &t)))
+        return rc;
+    for (int i = 0; i < 5; i++)
+        if ((rc = pl_der_next(&tbs, &t)))
+            return rc;
+    if ((rc = pl_der_expect(&tbs, PL_TAG_SEQUENCE, &t)))
+        return rc;
+    *spki = t.raw;
+    *spki_len = t.raw_len;
+    return PL_OK;
+}
+
+int pl_et_eim_config(const struct pl_et *t, const char *id, bool cert, bool ask_token,
+                     struct pl_sgp32_eim_config *cfg)
+{
+    const uint8_t *der, *spki;
+    size_t der_len, spki_len;
+    int rc;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->eim_id = pl_sgp32_str(id);
+    cfg->eim_fqdn = pl_sgp32_str(id);
+    cfg->has_eim_id_type = true;
+    cfg->eim_id_type = PL_SGP32_EIM_ID_TYPE_FQDN;
+    cfg->has_association_token = ask_token;
+    cfg->association_token = -1;
+    cfg->has_supported_protocol = true;
+    cfg->supported_protocol = PL_SGP32_PROTO_RETRIEVE_COAPS;
+    pl_cert_der(pl_pki_cert(t->pki, PL_PKI_EIM), &der, &der_len);
+    if (cert)
+        return pl_sgp32_key_data_from_der(PL_SGP32_KEY_CERT, der, der_len,
+                                          &cfg->eim_public_key_data);
+    if ((rc = pl_et_cert_spki(der, der_len, &spki, &spki_len)))
+        return rc;
+    return pl_sgp32_key_data_from_der(PL_SGP32_KEY_SPKI, spki, spki_len,
+                                      &cfg->eim_public_key_data);
+}
+
+int pl_et_epr_check(const struct pl_euicc *e, const uint8_t *p, size_t len, const int64_t *token,
+                    struct pl_sgp32_euicc_package_result *res)
+{
+    struct pl_cert *c = NULL;
+    struct pl_eckey *k = NULL;
+    const uint8_t *cert;
+    size_t cert_len;
+    int rc = pl_sgp32_euicc_package_result_decode(p, len, res);
+    if (rc || res->kind == PL_SGP32_EPR_ERROR_UNSIGNED)
+        return rc;
+    pl_euicc_cert_euicc(e, &cert, &cert_len);
+    if ((rc = pl_cert_parse(cert, cert_len, &c)) || (rc = pl_cert_public_key(c, &k)))
+        goto out;
+    rc = pl_sgp32_euicc_package_result_verify(res, token, k);
+out:
+    pl_eckey_free(k);
+    pl_cert_free(c);
+    return rc;
 }

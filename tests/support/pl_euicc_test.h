@@ -7,6 +7,8 @@
 #include "provline/protocol/bpp.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/pir.h"
+#include "provline/protocol/sgp32_eim_config.h"
+#include "provline/protocol/sgp32_euicc_package.h"
 #include "provline/protocol/wr.h"
 #include "provline/sim/euicc.h"
 #include "provline/sim/pki.h"
@@ -82,5 +84,29 @@ int pl_et_pir_check_cert(const uint8_t *cert, size_t cert_len, const uint8_t *p,
 /* Builds a DeleteRemainingOtks request 'FF74' signed with key, the chain = certs. */
 int pl_et_dotk_req(const uint8_t eid[16], uint64_t counter, uint32_t op, const struct pl_eckey *key,
                    const uint8_t *cert, size_t cert_len, struct pl_wr *out);
+
+/* ---- field mode (SGP.32) ---- */
+
+/* Takes an open eUICC through production on channel ch: binds and loads each UPP of
+ * upp_names (tests/data/ts48) on OTK 1, 2, ... (each PIR verified as a success and left
+ * pending), then a Key-Maker-signed DeleteRemainingOtks (counter 1): factory mode ends and
+ * the IPA Services open. The eUICC needs more OTKs than UPPs. */
+int pl_et_produce(struct pl_et *t, struct pl_euicc *e, unsigned ch, const char *const *upp_names,
+                  size_t n_upps);
+
+/* The test PKI's eIM (eim.crt) as EimConfigurationData: eimId id, eimIdType FQDN,
+ * eimFqdn id; eimPublicKeyData the certificate (cert = true) or its SubjectPublicKeyInfo;
+ * associationToken present (-1: "compute one") when ask_token. Views borrow t's PKI and
+ * id. */
+int pl_et_eim_config(const struct pl_et *t, const char *id, bool cert, bool ask_token,
+                     struct pl_sgp32_eim_config *cfg);
+/* The SubjectPublicKeyInfo TLV inside a DER certificate (a view into der). */
+int pl_et_cert_spki(const uint8_t *der, size_t len, const uint8_t **spki, size_t *spki_len);
+
+/* Decodes a 'BF51' EuiccPackageResult and, unless it is the unsigned arm, verifies its
+ * signature with the eUICC's CERT.EUICC and the association token (NULL: none). 0 =
+ * decoded (and verified). res borrows p. */
+int pl_et_epr_check(const struct pl_euicc *e, const uint8_t *p, size_t len,
+                    const int64_t *token, struct pl_sgp32_euicc_package_result *res);
 
 #endif
