@@ -1088,6 +1088,10 @@ static int unresolved_cb(void *user, const struct pl_jpkg *row)
         rc = pl_journal_undispatch(c->j->s->j, row->package_id, "load never sent");
     } else {
         rc = pl_journal_result_error(c->j->s->j, row->package_id, c->code, c->why);
+        st_logf(c->j->s, c->j, PL_STATION_LOG_WARN, "unresolved",
+                "package may have reached the chip: %s; reported as a station-side error "
+                "(possibly used until a receipt or a PIR proves otherwise)",
+                c->why);
         st_audit_transition(c->j->s, c->j, row->package_id, pl_journal_state_name(PL_J_RESULT),
                             c->why);
     }
