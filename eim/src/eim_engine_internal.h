@@ -104,10 +104,17 @@ PL_MUST_CHECK int pl_eimi_params_pdt(const uint8_t *params, size_t len,
                                      struct pl_eimi_arena *arena,
                                      struct pl_sgp32_profile_download_trigger_request *req,
                                      char *err, size_t err_cap);
-/* The requery of a signed operation whose result is lost: BF52 { 5C 'A2',
- * A2 { 80 seqNumber }, 83 txid } (docs/eim-engine.md §4). Deterministic: re-sent as is. */
+/* The requery of a signed operation whose result is lost (docs/eim-engine.md §4):
+ * phase A BF52 { 5C 'A2', A2 { 80 seqNumber }, 83 txid } while the eIM can guess the
+ * seqNumber and less than 2 result timeouts passed since the package was sent; then phase B
+ * BF52 { 5C 'A2', 83 alternate txid } (every stored result). Only a phase-B answer without
+ * the result proves that the package never ran. */
 PL_MUST_CHECK int pl_eimi_requery_build(const struct pl_eim_engine *eng,
                                         const struct pl_eim_op *op, struct pl_wr *out);
+/* The phase-B transaction id: the operation's with the first byte inverted. */
+void pl_eimi_requery_alt_txid(const struct pl_eim_op *op, uint8_t out[PL_EIM_TXID_MAX]);
+/* True while a requery may still search by seqNumber (phase A window). */
+bool pl_eimi_requery_searching(const struct pl_eim_engine *eng, const struct pl_eim_op *op);
 
 /* ---- eim_result.c: EuiccPackageResult (BF51) ---- */
 enum pl_eimi_epr_origin {

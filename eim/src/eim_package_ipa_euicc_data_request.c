@@ -80,15 +80,18 @@ int pl_eimi_params_edr(const uint8_t *params, size_t len, struct pl_eimi_arena *
     return PL_OK;
 }
 
-/* The highest seqNumber stored from this eUICC (EPRs and notifications share the eUICC's
- * sequence: ES10b.RemoveNotificationFromList takes a bare seqNumber for both). */
+/* The first seqNumber the lost EPR can have: one more than the highest seqNumber stored from
+ * this eUICC (EPRs and notifications share the eUICC's sequence:
+ * ES10b.RemoveNotificationFromList takes a bare seqNumber for both). *known false when the
+ * eIM has stored nothing from the eUICC (or too much to scan): no basis for a guess. */
 static int next_seq(const struct pl_eim_engine *eng, const uint8_t eid[PL_EIM_EID_LEN],
-                    uint32_t *out)
+                    uint32_t *out, bool *known)
 {
     enum { CAP = 256 };
     struct pl_eim_notification *n = calloc(CAP, sizeof(*n));
     size_t count = 0;
     *out = 0;
+    *known = false;
     if (n == NULL)
         return PL_ERR_NOMEM;
     int rc = pl_eim_store_notif_list(eng->store, eid, false, n, CAP, &count);
@@ -98,7 +101,10 @@ static int next_seq(const struct pl_eim_engine *eng, const uint8_t eid[PL_EIM_EI
             if (n[i].seq > max)
                 max = n[i].seq;
         }
-        *out = max < PL_SGP32_COUNTER_MAX ? max + 1 : max;
+        if (max < PL_SGP32_COUNTER_MAX) {
+            *out = max + 1;
+            *known = true;
+        }
     }
     for (size_t i = 0; i < count; i++)
         pl_eim_notification_clear(&n[i]);
@@ -106,24 +112,48 @@ static int next_seq(const struct pl_eim_engine *eng, const uint8_t eid[PL_EIM_EI
     return rc;
 }
 
+void pl_eimi_requery_alt_txid(const struct pl_eim_op *op, uint8_t out[PL_EIM_TXID_MAX])
+{
+    memcpy(out, op->txid, op->txid_len);
+    if (op->txid_len > 0)
+        out[0] ^= 0xFFu;
+}
+
+bool pl_eimi_requery_searching(const struct pl_eim_engine *eng, const struct pl_eim_op *op)
+{
+    int64_t now = pl_eimi_now(eng);
+    return now < op->sent_ms || (uint64_t)(now - op->sent_ms) < 2 * eng->result_timeout_ms;
+}
+
 int pl_eimi_requery_build(const struct pl_eim_engine *eng, const struct pl_eim_op *op,
                           struct pl_wr *out)
 {
     static const uint8_t tag_list[] = {PL_EIM_REQUERY_TAG};
     struct pl_sgp32_ipa_euicc_data_request req;
+    uint8_t alt[PL_EIM_TXID_MAX];
     memset(&req, 0, sizeof(req));
     uint32_t seq = 0;
-    int rc = next_seq(eng, op->eid, &seq);
+    bool known = false;
+    int rc = next_seq(eng, op->eid, &seq, &known);
     if (rc != PL_OK)
         return rc;
     req.tag_list.p = tag_list;
     req.tag_list.len = sizeof(tag_list);
-    req.has_epr_search = true;
-    req.epr_seq = seq;
-    if (op->txid_len > 0) {
+    if (known && pl_eimi_requery_searching(eng, op)) {
+        /* Phase A: the result the eUICC most likely holds, by its seqNumber. */
+        req.has_epr_search = true;
+        req.epr_seq = seq;
         req.eim_txid.p = op->txid;
         req.eim_txid.len = op->txid_len;
+    } else {
+        /* Phase B: every stored result, under the alternate transaction id so the answer
+         * tells which question it answers. */
+        pl_eimi_requery_alt_txid(op, alt);
+        req.eim_txid.p = alt;
+        req.eim_txid.len = op->txid_len;
     }
+    if (req.eim_txid.len == 0)
+        req.eim_txid.p = NULL;
     rc = pl_sgp32_ipa_euicc_data_request_encode(&req, out);
     if (rc == PL_OK)
         rc = pl_wr_status(out);

@@ -123,8 +123,13 @@ int pl_eimi_result_edr(struct pl_eim_engine *eng, const struct pl_eim_device *de
     bool edr = rc == PL_OK && op.state == PL_EIM_OPS_SENT
                && op.kind == PL_EIM_OP_IPA_EUICC_DATA_REQUEST;
     struct pl_sgp32_buf optx = {op.txid_len ? op.txid : NULL, op.txid_len};
+    uint8_t alt[PL_EIM_TXID_MAX];
+    pl_eimi_requery_alt_txid(&op, alt);
+    struct pl_sgp32_buf alttx = {op.txid_len ? alt : NULL, op.txid_len};
     struct pl_sgp32_buf txid = rsp->is_error ? rsp->error_txid : rsp->data.eim_txid;
-    if (!(requery || edr) || !pl_sgp32_buf_eq(txid, optx)) {
+    /* A requery's phase B is asked under the alternate transaction id (§4). */
+    bool all_results = requery && op.txid_len > 0 && pl_sgp32_buf_eq(txid, alttx);
+    if (!(requery || edr) || !(pl_sgp32_buf_eq(txid, optx) || all_results)) {
         pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, NULL,
                     "IpaEuiccDataResponse rejected: no matching request in flight");
         rc = PL_ERR_NOT_FOUND;
@@ -185,7 +190,10 @@ int pl_eimi_result_edr(struct pl_eim_engine *eng, const struct pl_eim_device *de
         pl_eim_op_clear(&now);
         if (rc != PL_OK)
             goto out;
-        if (st == PL_EIM_OPS_REQUERY) {
+        if (st == PL_EIM_OPS_REQUERY && !all_results) {
+            pl_eimi_log(eng, PL_EIM_LOG_INFO, dev->eid, &op,
+                        "not among the results searched by seqNumber: all are asked next");
+        } else if (st == PL_EIM_OPS_REQUERY) {
             pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, &op,
                         "the eUICC holds no result for the package");
             rc = pl_eim_store_op_finish(eng->store, eng->claimer, op.id, PL_EIM_OPS_FAILED, raw,

@@ -745,18 +745,32 @@ static struct pl_sgp32_esipa_eim_msg answer_edr(struct pl_sgp32_buf txid, const 
     return m;
 }
 
-/* Polls, expects the requery of the package req (tagList 'A2', searchCriteria, its txid). */
-static void expect_requery(const struct pl_sgp32_euicc_package_request *req)
+/* Polls, expects the requery of the package req (tagList 'A2'): phase A searches by
+ * seqNumber under the package's transaction id, phase B asks for every stored result under
+ * the alternate id. Returns the transaction id to answer with (static storage). */
+static struct pl_sgp32_buf expect_requery(const struct pl_sgp32_euicc_package_request *req,
+                                          bool searching, uint32_t seq)
 {
+    static uint8_t txid[16];
     uint8_t *buf = NULL;
     struct pl_sgp32_buf raw = poll_package(PL_SGP32_EIM_PACKAGE_IPA_EUICC_DATA_REQUEST, &buf);
     struct pl_sgp32_ipa_euicc_data_request q;
     cr_assert_eq(pl_sgp32_ipa_euicc_data_request_decode(raw.p, raw.len, &q), PL_OK);
     cr_assert_eq(q.tag_list.len, 1);
     cr_assert_eq(q.tag_list.p[0], 0xA2);
-    cr_assert(q.has_epr_search, "searchCriteriaEuiccPackageResult present");
-    cr_assert(pl_sgp32_buf_eq(q.eim_txid, req->pkg.eim_txid));
+    cr_assert_eq(q.has_epr_search, searching, "searchCriteriaEuiccPackageResult");
+    cr_assert_eq(q.eim_txid.len, 16);
+    if (searching) {
+        cr_assert_eq(q.epr_seq, seq);
+        cr_assert(pl_sgp32_buf_eq(q.eim_txid, req->pkg.eim_txid));
+    } else {
+        cr_assert_not(pl_sgp32_buf_eq(q.eim_txid, req->pkg.eim_txid));
+        cr_assert_eq(memcmp(q.eim_txid.p + 1, req->pkg.eim_txid.p + 1, 15), 0);
+    }
+    memcpy(txid, q.eim_txid.p, 16);
     free(buf);
+    struct pl_sgp32_buf r = {txid, 16};
+    return r;
 }
 
 Test(eim_engine, lost_result_redelivered_then_replay_error_requeried_and_resolved)
@@ -786,10 +800,11 @@ Test(eim_engine, lost_result_redelivered_then_replay_error_requeried_and_resolve
     char *v = pl_eimt_profiles(&T);
     cr_assert(!has(v, "enabled"), "nothing applied yet: %s", v);
     free(v);
-    expect_requery(&req);
-    expect_requery(&req); /* asked again until answered */
+    /* nothing stored from this eUICC yet: no seqNumber to search by, all results asked */
+    expect_requery(&req, false, 0);
+    struct pl_sgp32_buf tx = expect_requery(&req, false, 0); /* asked again until answered */
     /* the IPA reads the eUICC's stored results */
-    m = answer_edr(req.pkg.eim_txid, epr, len, 1, &b3);
+    m = answer_edr(tx, epr, len, 1, &b3);
     cr_assert(acks_contain(&m, seq), "%s", T.log);
     free(b3);
     char outcome[64];
@@ -805,18 +820,19 @@ Test(eim_engine, lost_result_redelivered_then_replay_error_requeried_and_resolve
     free(b2);
 }
 
-Test(eim_engine, lost_result_after_timeout_requeried_and_resolved)
+Test(eim_engine, lost_result_after_timeout_requeried_by_seq_and_resolved)
 {
     struct pl_sgp32_euicc_package_request req;
     uint8_t *epr = NULL, *b3 = NULL;
     size_t len = 0;
+    run_ok(PL_EIM_OP_GET_RAT, NULL, code_result(PL_SGP32_RESULT_GET_RAT, 0));
     int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_DELETE, "{\"iccid\":\"" ICCID2 "\"}");
     uint8_t *b1 = fetch(&req);
     struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_DELETE, 0);
     uint32_t seq = T.euicc_seq;
     cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, NULL, true, &epr, &len), PL_OK);
     T.now_ms += 60000; /* the result timeout of the test engine */
-    expect_requery(&req);
+    struct pl_sgp32_buf tx = expect_requery(&req, true, seq);
     cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_REQUERY);
     /* an answer for another transaction resolves nothing and changes nothing */
     static const uint8_t wrong[16] = {0x77};
@@ -825,7 +841,7 @@ Test(eim_engine, lost_result_after_timeout_requeried_and_resolved)
     cr_assert_eq(m.provide_result.kind, PL_SGP32_PROVIDE_RSP_ERROR);
     free(b3);
     cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_REQUERY);
-    m = answer_edr(req.pkg.eim_txid, epr, len, 1, &b3);
+    m = answer_edr(tx, epr, len, 1, &b3);
     cr_assert(acks_contain(&m, seq));
     free(b3);
     cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_DONE, "%s", T.log);
@@ -841,8 +857,8 @@ Test(eim_engine, requery_without_the_result_ends_failed_and_queue_moves_on)
     int64_t id2 = pl_eimt_enqueue(&T, PL_EIM_OP_LIST_EIM, NULL);
     uint8_t *b1 = fetch(&req);
     T.now_ms += 61000;
-    expect_requery(&req);
-    struct pl_sgp32_esipa_eim_msg m = answer_edr(req.pkg.eim_txid, NULL, 0, 0, &b3);
+    struct pl_sgp32_buf tx = expect_requery(&req, false, 0);
+    struct pl_sgp32_esipa_eim_msg m = answer_edr(tx, NULL, 0, 0, &b3);
     cr_assert_eq(m.provide_result.kind, PL_SGP32_PROVIDE_RSP_EMPTY);
     free(b3);
     char outcome[64];
@@ -856,13 +872,43 @@ Test(eim_engine, requery_without_the_result_ends_failed_and_queue_moves_on)
     free(b2);
 }
 
+/* A miss of the seqNumber search proves nothing (the guess may be off): only the answer to
+ * the all-results question ends the operation. */
+Test(eim_engine, requery_search_miss_then_all_results)
+{
+    struct pl_sgp32_euicc_package_request req;
+    uint8_t *b3 = NULL, *epr = NULL;
+    size_t len = 0;
+    run_ok(PL_EIM_OP_GET_RAT, NULL, code_result(PL_SGP32_RESULT_GET_RAT, 0));
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    uint8_t *b1 = fetch(&req);
+    /* the eUICC numbered something else first: the result got seqNumber + 1 */
+    T.euicc_seq++;
+    struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_ENABLE, 0);
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, NULL, false, &epr, &len), PL_OK);
+    T.now_ms += 60000;
+    struct pl_sgp32_buf tx = expect_requery(&req, true, T.euicc_seq - 2);
+    struct pl_sgp32_esipa_eim_msg m = answer_edr(tx, NULL, 0, 0, &b3);
+    cr_assert_eq(m.provide_result.kind, PL_SGP32_PROVIDE_RSP_EMPTY);
+    free(b3);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_REQUERY, "a search miss decides nothing");
+    T.now_ms += 60000; /* two result timeouts after sending: phase B */
+    tx = expect_requery(&req, false, 0);
+    m = answer_edr(tx, epr, len, 1, &b3);
+    cr_assert(acks_contain(&m, T.euicc_seq - 1));
+    free(b3);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_DONE, "%s", T.log);
+    free(epr);
+    free(b1);
+}
+
 Test(eim_engine, requery_gives_up_after_requery_timeout)
 {
     struct pl_sgp32_euicc_package_request req;
     int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}");
     uint8_t *b1 = fetch(&req);
     T.now_ms += 61000;
-    expect_requery(&req);
+    expect_requery(&req, false, 0);
     T.now_ms += (int64_t)PL_EIM_DEFAULT_REQUERY_TIMEOUT_MS;
     cr_assert_eq(poll_error(), PL_SGP32_EIM_PKG_ERR_NO_PACKAGE);
     char outcome[64];
