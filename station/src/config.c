@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "provline/station/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -740,6 +741,14 @@ int pl_station_config_check(struct pl_station_config *c, struct pl_station_diag 
                 pl_station_diag_add(diag, "[fixture %s] port: '%s' is not HOST:PORT", f->name,
                                     f->port);
                 ok = false;
+            } else {
+                unsigned char a[16];
+                if (inet_pton(AF_INET, f->host, a) != 1 && inet_pton(AF_INET6, f->host, a) != 1) {
+                    pl_station_diag_add(diag, "[fixture %s] port: host '%s' is not a numeric "
+                                              "IPv4 or IPv6 address",
+                                        f->name, f->host);
+                    ok = false;
+                }
             }
             if (f->has_psk && (f->psk_identity[0] == '\0' || f->psk_key_len == 0)) {
                 pl_station_diag_add(diag, "[fixture %s]: DTLS-PSK needs both psk_identity and "
