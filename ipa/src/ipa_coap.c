@@ -56,6 +56,8 @@ struct pl_ipa_coap {
     uint8_t *body; /* the request being sent (libcoap reads it until the transfer ends) */
     /* the exchange in progress */
     bool waiting, done, broken;
+    bool closed;       /* the session went down during the exchange */
+    int closed_result; /* what that means if no NACK explains it */
     int result;
     uint8_t token[TOKEN_MAX];
     size_t token_len;
@@ -165,20 +167,15 @@ static int on_event(coap_session_t *s, const coap_event_t event)
         return 0;
     switch (event) {
     case COAP_EVENT_DTLS_ERROR:
-        c->broken = true;
-        if (c->waiting && !c->done) {
-            coap_ipa_log(c, "DTLS error");
-            c->done = true;
-            c->result = PL_ERR_DENIED;
-        }
-        break;
     case COAP_EVENT_DTLS_CLOSED:
     case COAP_EVENT_SESSION_CLOSED:
     case COAP_EVENT_SESSION_FAILED:
+        /* The NACK that usually follows in the same round tells why (TLS failure, ICMP);
+         * the post loop decides if none comes. */
         c->broken = true;
-        if (c->waiting && !c->done) {
-            c->done = true;
-            c->result = PL_ERR_IO;
+        if (c->waiting && !c->done && !c->closed) {
+            c->closed = true;
+            c->closed_result = event == COAP_EVENT_DTLS_ERROR ? PL_ERR_DENIED : PL_ERR_IO;
         }
         break;
     case COAP_EVENT_XMIT_BLOCK_FAIL:
@@ -543,6 +540,7 @@ int pl_ipa_coap_post(void *user, const uint8_t *req, size_t len, struct pl_wr *r
     c->rsp = rsp;
     c->waiting = true;
     c->done = false;
+    c->closed = false;
     c->result = PL_ERR_TIMEOUT;
     if (coap_send(c->session, pdu) == COAP_INVALID_MID) {
         coap_ipa_log(c, "request not sent");
@@ -564,6 +562,17 @@ int pl_ipa_coap_post(void *user, const uint8_t *req, size_t len, struct pl_wr *r
             c->result = PL_ERR_IO;
             c->broken = true;
             break;
+        }
+        if (!c->done && c->closed) {
+            /* let a NACK still queued explain the close before deciding */
+            if (coap_io_process(c->ctx, COAP_IO_NO_WAIT) < 0)
+                c->broken = true;
+        }
+        if (!c->done && c->closed) {
+            if (c->closed_result == PL_ERR_DENIED)
+                coap_ipa_log(c, "DTLS error");
+            c->done = true;
+            c->result = c->closed_result;
         }
     }
     rc = c->result;
