@@ -24,7 +24,8 @@
 #include "provline/protocol/clock.h"
 #include "provline/protocol/secret.h"
 
-#define PARTIAL_IDLE_MS 60000u /* a block-wise body not continued for this long is dropped */
+#define PARTIAL_IDLE_MS 60000u
+#define PL_EIM_ESIPA_PATH_MAX 4096u /* a block-wise body not continued for this long is dropped */
 
 struct partial {
     coap_session_t *session; /* NULL: free slot */
@@ -41,6 +42,9 @@ struct pl_eim_esipa_server {
     size_t max_body;
     uint16_t port;
     char hint[64];
+    char cert_file[PL_EIM_ESIPA_PATH_MAX]; /* libcoap keeps the pointers: owned copies */
+    char key_file[PL_EIM_ESIPA_PATH_MAX];
+    char ca_file[PL_EIM_ESIPA_PATH_MAX];
     uint8_t psk_key[PL_EIM_PSK_KEY_MAX];
     coap_bin_const_t psk_reply;
     struct partial partial[PL_EIM_ESIPA_MAX_PARTIAL];
@@ -360,6 +364,11 @@ int pl_eim_esipa_start(const struct pl_eim_esipa_config *cfg, struct pl_eim_engi
         return PL_ERR_INVAL;
     if (cfg->psk_hint != NULL && strlen(cfg->psk_hint) >= sizeof(s->hint))
         return PL_ERR_INVAL;
+    const char *files[3] = {cfg->cert_file, cfg->key_file, cfg->ca_file};
+    for (size_t i = 0; i < 3; i++) {
+        if (files[i] != NULL && strlen(files[i]) >= PL_EIM_ESIPA_PATH_MAX)
+            return PL_ERR_INVAL;
+    }
     if ((rc = parse_address(cfg->address, cfg->port, &addr)) != PL_OK)
         return rc;
     coap_startup();
@@ -408,9 +417,13 @@ int pl_eim_esipa_start(const struct pl_eim_esipa_config *cfg, struct pl_eim_engi
         pki.cert_chain_validation = 1;
         pki.cert_chain_verify_depth = 3;
         pki.pki_key.key_type = COAP_PKI_KEY_PEM;
-        pki.pki_key.key.pem.ca_file = cfg->ca_file;
-        pki.pki_key.key.pem.public_cert = cfg->cert_file;
-        pki.pki_key.key.pem.private_key = cfg->key_file;
+        memcpy(s->cert_file, cfg->cert_file, strlen(cfg->cert_file) + 1);
+        memcpy(s->key_file, cfg->key_file, strlen(cfg->key_file) + 1);
+        if (cfg->ca_file != NULL)
+            memcpy(s->ca_file, cfg->ca_file, strlen(cfg->ca_file) + 1);
+        pki.pki_key.key.pem.ca_file = cfg->ca_file != NULL ? s->ca_file : NULL;
+        pki.pki_key.key.pem.public_cert = s->cert_file;
+        pki.pki_key.key.pem.private_key = s->key_file;
         if (!coap_context_set_pki(s->ctx, &pki)) {
             rc = PL_ERR_CONFIG;
             goto out;
@@ -422,8 +435,12 @@ int pl_eim_esipa_start(const struct pl_eim_esipa_config *cfg, struct pl_eim_engi
         goto out;
     }
     s->port = endpoint_port(s->ep);
-    coap_resource_t *r = coap_resource_init(coap_make_str_const(path), 0);
+    /* The resource keeps the URI: an owned copy, freed with the resource. */
+    coap_str_const_t *uri = coap_new_str_const((const uint8_t *)path, strlen(path));
+    coap_resource_t *r =
+        uri != NULL ? coap_resource_init(uri, COAP_RESOURCE_FLAGS_RELEASE_URI) : NULL;
     if (r == NULL) {
+        coap_delete_str_const(uri);
         rc = PL_ERR_NOMEM;
         goto out;
     }
