@@ -98,7 +98,10 @@ static const struct pl_fsm_state states[PL_JOB_STATE_COUNT] = {
     [PL_JOB_RECOVER] = {"RECOVER", EV_FX, NEXT, PL_FSM_NO_TIMER, on_recover, act_recover},
     [PL_JOB_COLLECT] = {"COLLECT", EV_KM, NEXT, PL_FSM_NO_TIMER, on_collect, act_collect},
     [PL_JOB_LEASE] = {"LEASE", EV_KM, NEXT, PL_FSM_NO_TIMER, on_lease, act_lease},
-    [PL_JOB_LOAD] = {"LOAD", EV_FX, NEXT | B(PL_JOB_RESULT) | B(PL_JOB_IDENTIFY),
+    /* After a load, its result comes first: never straight to another load or lease. */
+    [PL_JOB_LOAD] = {"LOAD", EV_FX,
+                     (NEXT & ~(B(PL_JOB_LOAD) | B(PL_JOB_LEASE) | B(PL_JOB_COLLECT)))
+                         | B(PL_JOB_RESULT) | B(PL_JOB_IDENTIFY),
                      PL_FSM_NO_TIMER, on_load, act_load},
     [PL_JOB_RESULT] = {"RESULT", EV_FX, NEXT, PL_FSM_NO_TIMER, on_result, act_result},
     [PL_JOB_REPORT] = {"REPORT", EV_KM, NEXT, PL_FSM_NO_TIMER, on_report, act_report},
