@@ -524,7 +524,9 @@ int pl_journal_lease(struct pl_journal *j, const struct pl_jpkg *row, const uint
     uint64_t at = now_ms(j);
     int rc = PL_ERR_INTERNAL;
 
-    if (j->ro || envelope == NULL || len == 0 || len > PL_J_ENVELOPE_MAX || row->tid_len == 0
+    if (j->ro)
+        return PL_ERR_STATE;
+    if (envelope == NULL || len == 0 || len > PL_J_ENVELOPE_MAX || row->tid_len == 0
         || row->tid_len > PL_J_TID_MAX)
         return PL_ERR_INVAL;
     if (get_locked(j, row->package_id, &cur) == PL_OK)

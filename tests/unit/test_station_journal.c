@@ -1,0 +1,339 @@
+/* Unit: the station's write-ahead journal (station/journal.h): the package state machine
+ * LEASED -> DISPATCHED -> LOADING -> RESULT -> REPORTED -> ACKED -> NOTIFIED with every
+ * transition committed before it returns (a second connection sees it), every disallowed
+ * transition refused (never backwards past LOADING, never a second different PIR, no release
+ * of a package that may be on a chip), sealed envelope files written durably and purged
+ * (overwritten and unlinked) only after the acknowledgement, orphan files swept at open,
+ * pending lease requests, devices, counts and the batch export. reference/IFPP.md §6.3. */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pl_test.h"
+#include "provline/station/journal.h"
+
+static char dir[256], db[300], pkgs[300];
+
+static void setup(void)
+{
+    cr_assert_eq(pl_test_tmpdir(dir, sizeof(dir)), 0);
+    snprintf(db, sizeof(db), "%s/j.db", dir);
+    snprintf(pkgs, sizeof(pkgs), "%s/pkgs", dir);
+}
+
+static void teardown(void)
+{
+    pl_test_rmtree(dir);
+}
+
+static void mkrow(struct pl_jpkg *r, uint8_t id, uint16_t otk)
+{
+    memset(r, 0, sizeof(*r));
+    memset(r->package_id, id, 16);
+    memset(r->lease_id, 0x11, 16);
+    memset(r->eid, 0x89, 16);
+    r->otk_id = otk;
+    memset(r->tid, id ^ 0x5a, 16);
+    r->tid_len = 16;
+    r->has_iccid = true;
+    memcpy(r->iccid, "\x89\x49\x44\x99\x99\x99\x99\x90\x02\x3f", 10);
+    snprintf(r->batch_id, sizeof(r->batch_id), "B1");
+    r->lease_expiry = 2000000000u;
+    r->not_after = 2000000000u;
+}
+
+static bool file_exists(const uint8_t id)
+{
+    char p[400];
+    snprintf(p, sizeof(p), "%s/", pkgs);
+    for (int i = 0; i < 16; i++)
+        snprintf(p + strlen(p), sizeof(p) - strlen(p), "%02x", id);
+    snprintf(p + strlen(p), sizeof(p) - strlen(p), ".pkg");
+    return access(p, F_OK) == 0;
+}
+
+static int state_of(const uint8_t id)
+{
+    struct pl_journal *ro = NULL;
+    struct pl_jpkg *r = malloc(sizeof(*r));
+    uint8_t pid[16];
+    memset(pid, id, 16);
+    cr_assert_eq(pl_journal_open_ro(db, &ro), PL_OK);
+    cr_assert_eq(pl_journal_get(ro, pid, r), PL_OK);
+    int s = r->state;
+    pl_journal_close(ro);
+    free(r);
+    return s;
+}
+
+static const uint8_t env[] = "sealed envelope bytes (opaque to the journal)";
+
+Test(station_journal, the_whole_path_write_ahead, .init = setup, .fini = teardown)
+{
+    struct pl_journal *j = NULL;
+    struct pl_jpkg *r = malloc(sizeof(*r)), *g = malloc(sizeof(*g));
+    uint8_t *e = NULL, mid[16], audit[32], pir[] = {0xBF, 0x37, 0x00};
+    size_t elen = 0;
+
+    cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
+    mkrow(r, 0xA1, 3);
+    cr_assert_eq(pl_journal_lease(j, r, env, sizeof(env)), PL_OK);
+    cr_assert_eq(pl_journal_lease(j, r, env, sizeof(env)), PL_ERR_EXISTS);
+    cr_assert(file_exists(0xA1));
+    cr_assert_eq(state_of(0xA1), PL_J_LEASED);
+    cr_assert_eq(pl_journal_envelope(j, r->package_id, &e, &elen), PL_OK);
+    cr_assert_eq(elen, sizeof(env));
+    cr_assert_eq(memcmp(e, env, elen), 0);
+    free(e);
+
+    /* Disallowed moves from LEASED. */
+    cr_assert_eq(pl_journal_loading(j, r->package_id, 7), PL_ERR_STATE);
+    memset(mid, 1, sizeof(mid));
+    cr_assert_eq(pl_journal_reported(j, r->package_id, mid, 5, NULL), PL_ERR_STATE);
+    cr_assert_eq(pl_journal_purge(j, r->package_id), PL_ERR_STATE);
+
+    uint8_t eid_read[16];
+    memset(eid_read, 0x89, 16);
+    cr_assert_eq(pl_journal_dispatch(j, r->package_id, "f1", eid_read), PL_OK);
+    cr_assert_eq(state_of(0xA1), PL_J_DISPATCHED);
+    cr_assert_eq(pl_journal_loading(j, r->package_id, 77), PL_OK);
+    cr_assert_eq(state_of(0xA1), PL_J_LOADING);
+    /* Once LOADING the package may be on the chip: it can never be released or dispatched
+     * again, only resolved by a result (or by the FPA's "nothing sent", undispatch). */
+    cr_assert_eq(pl_journal_result_released(j, r->package_id, "no"), PL_ERR_STATE);
+    cr_assert_eq(pl_journal_dispatch(j, r->package_id, "f2", eid_read), PL_ERR_STATE);
+    cr_assert_eq(pl_journal_result_pir(j, r->package_id, pir, sizeof(pir), true), PL_OK);
+    cr_assert_eq(state_of(0xA1), PL_J_RESULT);
+    /* A PIR is never replaced by another nor downgraded to an error. */
+    uint8_t other[] = {0xBF, 0x37, 0x01, 0x00};
+    cr_assert_eq(pl_journal_result_pir(j, r->package_id, other, sizeof(other), false),
+                 PL_ERR_EXISTS);
+    cr_assert_eq(pl_journal_result_error(j, r->package_id, PL_JFPA_UNKNOWN, "x"), PL_ERR_STATE);
+    cr_assert_eq(pl_journal_result_pir(j, r->package_id, pir, sizeof(pir), true), PL_OK);
+    memset(audit, 0xAD, sizeof(audit));
+    cr_assert_eq(pl_journal_reported(j, r->package_id, mid, 42, audit), PL_OK);
+    cr_assert_eq(pl_journal_notified(j, r->package_id, 0), PL_ERR_STATE); /* not before ACK */
+    cr_assert_eq(pl_journal_get(j, r->package_id, g), PL_OK);
+    cr_assert(g->has_report_ident);
+    cr_assert_eq(g->report_seq, 42);
+    cr_assert(g->has_report_audit);
+    cr_assert_eq(memcmp(g->report_audit, audit, 32), 0);
+    cr_assert_eq(g->km_accepted, -1);
+    cr_assert_eq(pl_journal_acked(j, r->package_id, true, 0, 2), PL_OK);
+    cr_assert_eq(state_of(0xA1), PL_J_ACKED);
+    /* Retention: the sealed bytes go after the acknowledgement. */
+    cr_assert(file_exists(0xA1));
+    cr_assert_eq(pl_journal_purge(j, r->package_id), PL_OK);
+    cr_assert_not(file_exists(0xA1));
+    cr_assert_eq(pl_journal_purge(j, r->package_id), PL_OK);
+    cr_assert_eq(pl_journal_envelope(j, r->package_id, &e, &elen), PL_ERR_NOT_FOUND);
+    cr_assert_eq(pl_journal_notified(j, r->package_id, 0), PL_OK);
+    cr_assert_eq(pl_journal_get(j, r->package_id, g), PL_OK);
+    cr_assert_eq(g->state, PL_J_NOTIFIED);
+    cr_assert(g->purged);
+    cr_assert_eq(g->outcome, PL_JO_PIR);
+    cr_assert(g->pir_success);
+    cr_assert_str_eq(g->fixture, "f1");
+    cr_assert_eq(g->load_request_id, 77);
+    for (int s = PL_J_LEASED; s <= PL_J_NOTIFIED; s++)
+        cr_assert_neq(g->t[s], 0, "no time for %s", pl_journal_state_name(s));
+    /* Nothing after NOTIFIED. */
+    cr_assert_eq(pl_journal_result_pir(j, r->package_id, pir, sizeof(pir), true), PL_ERR_STATE);
+    pl_journal_close(j);
+    free(r);
+    free(g);
+}
+
+Test(station_journal, undispatch_release_and_reopen_after_error, .init = setup,
+     .fini = teardown)
+{
+    struct pl_journal *j = NULL;
+    struct pl_jpkg *r = malloc(sizeof(*r)), *g = malloc(sizeof(*g));
+    uint8_t eid[16], mid[16] = {0}, pir[] = {0xBF, 0x37, 0x00};
+    memset(eid, 0x89, 16);
+    cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
+
+    /* The FPA said nothing was sent: back to the pool, usable again. */
+    mkrow(r, 0xB1, 1);
+    cr_assert_eq(pl_journal_lease(j, r, env, sizeof(env)), PL_OK);
+    cr_assert_eq(pl_journal_dispatch(j, r->package_id, "f1", eid), PL_OK);
+    cr_assert_eq(pl_journal_loading(j, r->package_id, 9), PL_OK);
+    cr_assert_eq(pl_journal_undispatch(j, r->package_id, "EID_MISMATCH"), PL_OK);
+    cr_assert_eq(pl_journal_get(j, r->package_id, g), PL_OK);
+    cr_assert_eq(g->state, PL_J_LEASED);
+    cr_assert_str_eq(g->fixture, "");
+    /* Released (never left): RESULT(released). */
+    cr_assert_eq(pl_journal_result_released(j, r->package_id, "lease expired"), PL_OK);
+    cr_assert_eq(pl_journal_get(j, r->package_id, g), PL_OK);
+    cr_assert_eq(g->outcome, PL_JO_RELEASED);
+
+    /* A station-side error, acknowledged as possibly used, then proof: the PIR reopens it. */
+    mkrow(r, 0xB2, 2);
+    cr_assert_eq(pl_journal_lease(j, r, env, sizeof(env)), PL_OK);
+    cr_assert_eq(pl_journal_dispatch(j, r->package_id, "f1", eid), PL_OK);
+    cr_assert_eq(pl_journal_loading(j, r->package_id, 10), PL_OK);
+    cr_assert_eq(pl_journal_result_error(j, r->package_id, PL_JFPA_UNKNOWN, "no PIR"), PL_OK);
+    cr_assert_eq(pl_journal_reported(j, r->package_id, mid, 3, NULL), PL_OK);
+    cr_assert_eq(pl_journal_acked(j, r->package_id, true, 0, 4), PL_OK);
+    cr_assert_eq(pl_journal_result_pir(j, r->package_id, pir, sizeof(pir), false), PL_OK);
+    cr_assert_eq(pl_journal_get(j, r->package_id, g), PL_OK);
+    cr_assert_eq(g->state, PL_J_RESULT);
+    cr_assert_eq(g->outcome, PL_JO_PIR);
+    cr_assert_eq(g->km_accepted, -1, "the earlier answer no longer applies");
+    cr_assert_not(g->has_report_ident, "a new report gets a new identity");
+    /* But an acknowledged PIR is final. */
+    cr_assert_eq(pl_journal_reported(j, r->package_id, mid, 4, NULL), PL_OK);
+    cr_assert_eq(pl_journal_acked(j, r->package_id, true, 0, 3), PL_OK);
+    cr_assert_eq(pl_journal_result_pir(j, r->package_id, pir, sizeof(pir), false), PL_ERR_STATE);
+
+    /* Transition table sanity. */
+    cr_assert(pl_journal_allowed(PL_J_LOADING, PL_J_RESULT));
+    cr_assert_not(pl_journal_allowed(PL_J_LOADING, PL_J_DISPATCHED));
+    cr_assert_not(pl_journal_allowed(PL_J_RESULT, PL_J_LOADING));
+    cr_assert_not(pl_journal_allowed(PL_J_NOTIFIED, PL_J_RESULT));
+    cr_assert_not(pl_journal_allowed(PL_J_REPORTED, PL_J_NOTIFIED));
+    cr_assert_not(pl_journal_allowed(0, PL_J_LEASED));
+    pl_journal_close(j);
+    free(r);
+    free(g);
+}
+
+Test(station_journal, orphans_requests_devices_counts_export, .init = setup, .fini = teardown)
+{
+    struct pl_journal *j = NULL;
+    struct pl_jpkg *r = malloc(sizeof(*r));
+    struct pl_jlease_req q, q2;
+    struct pl_jdevice *d = calloc(1, sizeof(*d)), *d2 = calloc(1, sizeof(*d2));
+    struct pl_journal_counts c;
+    uint64_t v = 0;
+    char p[400];
+
+    cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
+    /* Sequence numbers only go up. */
+    cr_assert_eq(pl_journal_meta_raise(j, "last_seq", 10), PL_OK);
+    cr_assert_eq(pl_journal_meta_raise(j, "last_seq", 4), PL_OK);
+    cr_assert_eq(pl_journal_meta_get(j, "last_seq", &v), PL_OK);
+    cr_assert_eq(v, 10);
+    /* A pending lease request is dropped by the lease it produced. */
+    memset(&q, 0, sizeof(q));
+    memset(q.eid, 0x89, 16);
+    q.otk_id = 5;
+    memset(q.msg_id, 0x33, 16);
+    q.seq = 11;
+    snprintf(q.fixture, sizeof(q.fixture), "f1");
+    cr_assert_eq(pl_journal_lease_req_put(j, &q), PL_OK);
+    cr_assert_eq(pl_journal_lease_req_get(j, q.eid, &q2), PL_OK);
+    cr_assert_eq(q2.otk_id, 5);
+    cr_assert_eq(q2.seq, 11);
+    cr_assert_eq(memcmp(q2.msg_id, q.msg_id, 16), 0);
+    mkrow(r, 0xC1, 5);
+    cr_assert_eq(pl_journal_lease(j, r, env, sizeof(env)), PL_OK);
+    cr_assert_eq(pl_journal_lease_req_get(j, q.eid, &q2), PL_ERR_NOT_FOUND);
+    /* Devices. */
+    memset(d->eid, 0x89, 16);
+    d->state = PL_JD_CLOSED;
+    snprintf(d->fixture, sizeof(d->fixture), "f1");
+    d->token_counter = 7;
+    d->has_receipt = true;
+    d->receipt_len = 3;
+    memcpy(d->receipt, "\xFF\x75\x00", 3);
+    cr_assert_eq(pl_journal_device_put(j, d), PL_OK);
+    cr_assert_eq(pl_journal_device_get(j, d->eid, d2), PL_OK);
+    cr_assert_eq(d2->state, PL_JD_CLOSED);
+    cr_assert_eq(d2->token_counter, 7);
+    cr_assert(d2->has_receipt);
+    cr_assert_eq(d2->receipt_len, 3);
+    cr_assert_not(d2->receipt_acked);
+    /* Counts. */
+    cr_assert_eq(pl_journal_counts(j, &c), PL_OK);
+    cr_assert_eq(c.state[PL_J_LEASED], 1);
+    cr_assert_eq(c.device[PL_JD_CLOSED], 1);
+    cr_assert_eq(c.pending_leases, 0);
+    pl_journal_close(j);
+
+    /* A file left by a crash between the file and its row is swept at the next open; the
+     * live package's file stays. */
+    snprintf(p, sizeof(p), "%s/00112233445566778899aabbccddeeff.pkg", pkgs);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fputs("orphan", f);
+    fclose(f);
+    cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
+    cr_assert_eq(access(p, F_OK), -1, "orphan not swept");
+    cr_assert(file_exists(0xC1));
+
+    pl_journal_close(j);
+    /* A read-only journal refuses every write. */
+    struct pl_journal *ro = NULL;
+    cr_assert_eq(pl_journal_open_ro(db, &ro), PL_OK);
+    mkrow(r, 0xC2, 6);
+    cr_assert_eq(pl_journal_lease(ro, r, env, sizeof(env)), PL_ERR_STATE);
+    cr_assert_eq(pl_journal_dispatch(ro, r->package_id, "f", r->eid), PL_ERR_STATE);
+    cr_assert_eq(pl_journal_device_put(ro, d), PL_ERR_STATE);
+    cr_assert_eq(pl_journal_purge(ro, r->package_id), PL_ERR_STATE);
+    pl_journal_close(ro);
+    free(r);
+    free(d);
+    free(d2);
+}
+
+static int to_buf(void *user, const char *s, size_t n)
+{
+    char *b = user;
+    size_t have = strlen(b);
+    if (have + n >= 8192)
+        return PL_ERR_OVERFLOW;
+    memcpy(b + have, s, n);
+    b[have + n] = '\0';
+    return PL_OK;
+}
+
+Test(station_journal, export_csv_and_json, .init = setup, .fini = teardown)
+{
+    struct pl_journal *j = NULL;
+    struct pl_jpkg *r = malloc(sizeof(*r));
+    char *buf = calloc(1, 8192);
+    uint8_t eid[16], mid[16] = {0}, pir[] = {0xBF, 0x37, 0x00};
+    memset(eid, 0x89, 16);
+
+    cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
+    mkrow(r, 0xD1, 1);
+    cr_assert_eq(pl_journal_lease(j, r, env, sizeof(env)), PL_OK);
+    cr_assert_eq(pl_journal_dispatch(j, r->package_id, "fx-1", eid), PL_OK);
+    cr_assert_eq(pl_journal_loading(j, r->package_id, 1), PL_OK);
+    cr_assert_eq(pl_journal_result_pir(j, r->package_id, pir, sizeof(pir), true), PL_OK);
+    cr_assert_eq(pl_journal_reported(j, r->package_id, mid, 1, NULL), PL_OK);
+    cr_assert_eq(pl_journal_acked(j, r->package_id, true, 0, 2), PL_OK);
+    mkrow(r, 0xD2, 2);
+    cr_assert_eq(pl_journal_lease(j, r, env, sizeof(env)), PL_OK);
+    cr_assert_eq(pl_journal_export(j, PL_JOURNAL_CSV, to_buf, buf), PL_OK);
+    cr_assert(strncmp(buf, "eid,iccid,package_id,transaction_id,otk_id,result,state,fixture,", 64) == 0,
+              "%s", buf);
+    cr_assert(strstr(buf, "89898989898989898989898989898989,8949449999999990023f,"
+                          "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1,")
+                  != NULL,
+              "%s", buf);
+    cr_assert(strstr(buf, ",1,installed,ACKED,fx-1,") != NULL, "%s", buf);
+    cr_assert(strstr(buf, ",2,pending,LEASED,,") != NULL, "%s", buf);
+    buf[0] = '\0';
+    cr_assert_eq(pl_journal_export(j, PL_JOURNAL_JSON, to_buf, buf), PL_OK);
+    cr_assert(buf[0] == '[' && strstr(buf, "\"result\": \"installed\"") != NULL, "%s", buf);
+    cr_assert(strstr(buf, "\"fixture\": \"fx-1\"") != NULL, "%s", buf);
+    cr_assert(strstr(buf, "},\n  {") != NULL, "%s", buf);
+    cr_assert_eq(pl_journal_export(j, 9, to_buf, buf), PL_ERR_INVAL);
+    pl_journal_close(j);
+    /* Not a journal. */
+    char p[400];
+    snprintf(p, sizeof(p), "%s/not.db", dir);
+    FILE *f = fopen(p, "w");
+    fputs("hello", f);
+    fclose(f);
+    struct pl_journal *ro = NULL;
+    cr_assert_neq(pl_journal_open_ro(p, &ro), PL_OK);
+    free(r);
+    free(buf);
+}
