@@ -17,6 +17,7 @@
 
 #include "fixture_testutil.h"
 #include "pl_euicc_test.h"
+#include "pl_test.h"
 #include "provline/fixtures/fixture_link.h"
 #include "provline/proto/fx_msg.h"
 #include "provline/protocol/es10f.h"
@@ -32,6 +33,23 @@ static const uint8_t PSK[] = {0x8c, 0x1f, 0x2e, 0x3d, 0x4c, 0x5b, 0x6a, 0x79,
                               0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
                               0x00, 0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99};
 
+/* Device files (state, pty link, log) live in a directory of their own (fixture_testutil.h). */
+static char g_dir[256];
+
+static int lab_init(struct pl_et *t)
+{
+    int rc = pl_et_init(t, PL_CURVE_P256);
+    if (rc == PL_OK && pl_ft_dir_new(g_dir, sizeof(g_dir)) != 0)
+        rc = PL_ERR_IO;
+    return rc;
+}
+
+static void lab_free(struct pl_et *t)
+{
+    pl_et_free(t);
+    pl_test_rmtree(g_dir);
+}
+
 struct dut {
     char state[512];
     char log[512];
@@ -45,9 +63,9 @@ static void dut_mint(struct pl_et *t, struct dut *d, const char *name, unsigned 
 {
     char file[64];
     snprintf(file, sizeof(file), "%s.state", name);
-    cr_assert_eq(pl_et_mint(t, file, n_otks, NULL, d->state, sizeof(d->state)), PL_OK);
-    snprintf(d->log, sizeof(d->log), "%s/%s.log", t->dir, name);
-    snprintf(d->tty, sizeof(d->tty), "%s/%s.tty", t->dir, name);
+    cr_assert_eq(pl_ft_mint(t, g_dir, file, n_otks, d->state, sizeof(d->state)), PL_OK);
+    snprintf(d->log, sizeof(d->log), "%s/%s.log", g_dir, name);
+    snprintf(d->tty, sizeof(d->tty), "%s/%s.tty", g_dir, name);
 }
 
 /* Starts the device as a CoAP server on an ephemeral port (from its READY line). */
@@ -174,7 +192,7 @@ static void full_flow(bool dtls, const char *const *faults, uint32_t ack_ms, uns
     size_t cert_len = 0, pir_len = 0;
 
     memset(&d, 0, sizeof(d));
-    cr_assert_eq(pl_et_init(&t, PL_CURVE_P256), PL_OK);
+    cr_assert_eq(lab_init(&t), PL_OK);
     dut_mint(&t, &d, "dut", 2);
     cr_assert_eq(pl_ft_pkg_for_path(&t, d.state, 2, UPP, &p), PL_OK);
     cr_assert_gt(p.env.len, 8 * 1024, "the package should need many Block1 blocks");
@@ -228,7 +246,7 @@ static void full_flow(bool dtls, const char *const *faults, uint32_t ack_ms, uns
     free(rl);
     pl_wr_free(&req);
     pl_ft_pkg_free(&p);
-    pl_et_free(&t);
+    lab_free(&t);
 }
 
 Test(fixture_coap, udp_identify_load_verify, .timeout = 300)
@@ -254,7 +272,7 @@ static void wrong_credentials(const char *id, const uint8_t *psk, size_t psk_len
     struct pl_wr req, rsp;
 
     memset(&d, 0, sizeof(d));
-    cr_assert_eq(pl_et_init(&t, PL_CURVE_P256), PL_OK);
+    cr_assert_eq(lab_init(&t), PL_OK);
     dut_mint(&t, &d, "dut", 1);
     dut_start_coap(&d, true, NULL);
     (void)dut_link_coap(&d, true, id, psk, psk_len, 0, 0);
@@ -273,7 +291,7 @@ static void wrong_credentials(const char *id, const uint8_t *psk, size_t psk_len
     cr_assert_eq(pl_ft_count_lines(d.log, "fpa req="), 0, "a request reached the FPA");
     pl_wr_free(&req);
     pl_wr_free(&rsp);
-    pl_et_free(&t);
+    lab_free(&t);
 }
 
 Test(fixture_coap, dtls_wrong_psk_fails_clearly, .timeout = 300)
@@ -297,7 +315,7 @@ Test(fixture_coap, large_body_block1_and_bad_package_error, .timeout = 300)
     provline_fixture_Msg m;
 
     memset(&d, 0, sizeof(d));
-    cr_assert_eq(pl_et_init(&t, PL_CURVE_P256), PL_OK);
+    cr_assert_eq(lab_init(&t), PL_OK);
     dut_mint(&t, &d, "dut", 1);
     dut_start_coap(&d, false, NULL);
     (void)dut_link_coap(&d, false, NULL, NULL, 0, 0, 0);
@@ -322,7 +340,7 @@ Test(fixture_coap, large_body_block1_and_bad_package_error, .timeout = 300)
     cr_assert_eq(pl_ft_count_lines(d.log, " apdus=0 "), 1, "the junk reached the eUICC");
     free(junk);
     pl_wr_free(&req);
-    pl_et_free(&t);
+    lab_free(&t);
 }
 
 Test(fixture_coap, serial_udp_dtls_one_loop, .timeout = 300)
@@ -336,7 +354,7 @@ Test(fixture_coap, serial_udp_dtls_one_loop, .timeout = 300)
     int res[N];
 
     memset(d, 0, sizeof(d));
-    cr_assert_eq(pl_et_init(&t, PL_CURVE_P256), PL_OK);
+    cr_assert_eq(lab_init(&t), PL_OK);
     for (int i = 0; i < N; i++) {
         char name[16];
         snprintf(name, sizeof(name), "dut%d", i);
@@ -423,5 +441,5 @@ Test(fixture_coap, serial_udp_dtls_one_loop, .timeout = 300)
         pl_wr_free(&rsp[i]);
         pl_ft_pkg_free(&p[i]);
     }
-    pl_et_free(&t);
+    lab_free(&t);
 }

@@ -19,6 +19,7 @@
 
 #include "fixture_testutil.h"
 #include "pl_euicc_test.h"
+#include "pl_test.h"
 #include "provline/fixtures/fixture_link.h"
 #include "provline/proto/fx_msg.h"
 #include "provline/protocol/es10f.h"
@@ -28,6 +29,23 @@
 #define UPP "TS48V2-SAIP2-1-BERTLV-UNIQUE.der"
 #define CALL_MS 120000u
 
+/* Device files (state, pty link, log) live in a directory of their own (fixture_testutil.h). */
+static char g_dir[256];
+
+static int lab_init(struct pl_et *t)
+{
+    int rc = pl_et_init(t, PL_CURVE_P256);
+    if (rc == PL_OK && pl_ft_dir_new(g_dir, sizeof(g_dir)) != 0)
+        rc = PL_ERR_IO;
+    return rc;
+}
+
+static void lab_free(struct pl_et *t)
+{
+    pl_et_free(t);
+    pl_test_rmtree(g_dir);
+}
+
 struct dut {
     char state[512];
     char tty[512];
@@ -36,14 +54,14 @@ struct dut {
     struct pl_fixture_link *link;
 };
 
-static void dut_start(struct pl_et *t, struct dut *d, const char *name, unsigned baud,
+static void dut_start(struct dut *d, const char *name, unsigned baud,
                       const char *const *extra)
 {
     char bauds[16];
     const char *argv[40];
     size_t n = 0;
-    snprintf(d->tty, sizeof(d->tty), "%s/%s.tty", t->dir, name);
-    snprintf(d->log, sizeof(d->log), "%s/%s.log", t->dir, name);
+    snprintf(d->tty, sizeof(d->tty), "%s/%s.tty", g_dir, name);
+    snprintf(d->log, sizeof(d->log), "%s/%s.log", g_dir, name);
     snprintf(bauds, sizeof(bauds), "%u", baud);
     argv[n++] = "provline-vdevice";
     argv[n++] = "--euicc";
@@ -77,7 +95,7 @@ static void dut_mint(struct pl_et *t, struct dut *d, const char *name, unsigned 
 {
     char file[64];
     snprintf(file, sizeof(file), "%s.state", name);
-    cr_assert_eq(pl_et_mint(t, file, n_otks, NULL, d->state, sizeof(d->state)), PL_OK);
+    cr_assert_eq(pl_ft_mint(t, g_dir, file, n_otks, d->state, sizeof(d->state)), PL_OK);
 }
 
 /* One request through the link, decoded. */
@@ -181,10 +199,10 @@ static void full_flow(unsigned baud, size_t mtu, const char *const *faults, uint
     size_t cert_len = 0, pir_len = 0;
 
     memset(&d, 0, sizeof(d));
-    cr_assert_eq(pl_et_init(&t, PL_CURVE_P256), PL_OK);
+    cr_assert_eq(lab_init(&t), PL_OK);
     dut_mint(&t, &d, "dut", 2);
     cr_assert_eq(pl_ft_pkg_for_path(&t, d.state, 1, UPP, &p), PL_OK);
-    dut_start(&t, &d, "dut", baud, faults);
+    dut_start(&d, "dut", baud, faults);
     dut_link(&d, baud, mtu, retries, rto);
 
     station_identify(&d, 1, eid, cert, &cert_len);
@@ -235,7 +253,7 @@ static void full_flow(unsigned baud, size_t mtu, const char *const *faults, uint
     pl_wr_free(&raw);
     pl_wr_free(&req);
     pl_ft_pkg_free(&p);
-    pl_et_free(&t);
+    lab_free(&t);
 }
 
 Test(fixture_serial, identify_load_verify_115200, .timeout = 300)
@@ -307,20 +325,20 @@ Test(fixture_serial, unplugged_mid_transfer_costs_nothing, .timeout = 300)
     char after[32];
 
     memset(&d, 0, sizeof(d));
-    cr_assert_eq(pl_et_init(&t, PL_CURVE_P256), PL_OK);
+    cr_assert_eq(lab_init(&t), PL_OK);
     dut_mint(&t, &d, "dut", 2);
     cr_assert_eq(pl_ft_pkg_for_path(&t, d.state, 1, UPP, &p), PL_OK);
     /* Pulled when about half of the package has crossed the line. The FPA takes a whole
      * request before it talks to the eUICC, so nothing of it reached the eUICC. */
     snprintf(after, sizeof(after), "%zu", p.env.len / 2);
     const char *const extra[] = {"--unplug-after-bytes", after, NULL};
-    dut_start(&t, &d, "dut", 921600, extra);
+    dut_start(&d, "dut", 921600, extra);
     dut_link(&d, 921600, 0, 0, 0);
     load_dies(&d, 1, &p);
 
     /* Plugged in again (same eUICC, a fresh pty at the same path; the link's next send
      * reopens the port): no result pending, the OTK still FREE, the same package loads. */
-    dut_start(&t, &d, "dut", 921600, NULL);
+    dut_start(&d, "dut", 921600, NULL);
     station_identify(&d, 2, eid, cert, &cert_len);
     struct pl_notif_rnl_rsp *rl = malloc(sizeof(*rl));
     struct pl_wr raw;
@@ -337,7 +355,7 @@ Test(fixture_serial, unplugged_mid_transfer_costs_nothing, .timeout = 300)
     free(rl);
     pl_wr_free(&raw);
     pl_ft_pkg_free(&p);
-    pl_et_free(&t);
+    lab_free(&t);
 }
 
 Test(fixture_serial, unplugged_during_euicc_load_interrupted_pir, .timeout = 300)
@@ -349,20 +367,20 @@ Test(fixture_serial, unplugged_during_euicc_load_interrupted_pir, .timeout = 300
     size_t cert_len = 0;
 
     memset(&d, 0, sizeof(d));
-    cr_assert_eq(pl_et_init(&t, PL_CURVE_P256), PL_OK);
+    cr_assert_eq(lab_init(&t), PL_OK);
     dut_mint(&t, &d, "dut", 2);
     cr_assert_eq(pl_ft_pkg_for_path(&t, d.state, 1, UPP, &p), PL_OK);
     /* The load is the device's first request: ~20 APDUs of session, GetEID, header and the
      * first segments, then ~100 STORE DATA blocks of '86' profile elements. Power goes at
      * APDU 60, in the middle of the '86' (IFPP.md §7 case 7). */
     const char *const extra[] = {"--unplug-after-apdus", "60", NULL};
-    dut_start(&t, &d, "dut", 921600, extra);
+    dut_start(&d, "dut", 921600, extra);
     dut_link(&d, 921600, 0, 0, 0);
     load_dies(&d, 1, &p);
 
     /* Plugged in again: the eUICC reports the interrupted load as a signed error PIR for the
      * package's transaction; the OTK is spent. */
-    dut_start(&t, &d, "dut", 921600, NULL);
+    dut_start(&d, "dut", 921600, NULL);
     station_identify(&d, 2, eid, cert, &cert_len);
     struct pl_notif_rnl_rsp *rl = malloc(sizeof(*rl));
     struct pl_wr raw;
@@ -381,7 +399,7 @@ Test(fixture_serial, unplugged_during_euicc_load_interrupted_pir, .timeout = 300
     free(rl);
     pl_wr_free(&raw);
     pl_ft_pkg_free(&p);
-    pl_et_free(&t);
+    lab_free(&t);
 }
 
 Test(fixture_serial, power_cut_at_state_write, .timeout = 300)
@@ -393,12 +411,12 @@ Test(fixture_serial, power_cut_at_state_write, .timeout = 300)
     size_t cert_len = 0;
 
     memset(&d, 0, sizeof(d));
-    cr_assert_eq(pl_et_init(&t, PL_CURVE_P256), PL_OK);
+    cr_assert_eq(lab_init(&t), PL_OK);
     dut_mint(&t, &d, "dut", 2);
     cr_assert_eq(pl_ft_pkg_for_path(&t, d.state, 2, UPP, &p), PL_OK);
     /* The first state write of the load (the OTK consumption) loses power. */
     const char *const extra[] = {"--power-cut-at-write", "1", NULL};
-    dut_start(&t, &d, "dut", 921600, extra);
+    dut_start(&d, "dut", 921600, extra);
     dut_link(&d, 921600, 0, 0, 0);
     station_identify(&d, 1, eid, cert, &cert_len);
     struct pl_wr req, rsp;
@@ -430,7 +448,7 @@ Test(fixture_serial, power_cut_at_state_write, .timeout = 300)
     pl_wr_free(&req);
     pl_wr_free(&rsp);
     pl_ft_pkg_free(&p);
-    pl_et_free(&t);
+    lab_free(&t);
 }
 
 Test(fixture_serial, three_fixtures_one_loop, .timeout = 300)
@@ -444,13 +462,13 @@ Test(fixture_serial, three_fixtures_one_loop, .timeout = 300)
     int res[N];
 
     memset(d, 0, sizeof(d));
-    cr_assert_eq(pl_et_init(&t, PL_CURVE_P256), PL_OK);
+    cr_assert_eq(lab_init(&t), PL_OK);
     for (int i = 0; i < N; i++) {
         char name[16];
         snprintf(name, sizeof(name), "dut%d", i);
         dut_mint(&t, &d[i], name, 1);
         cr_assert_eq(pl_ft_pkg_for_path(&t, d[i].state, 1, UPP, &p[i]), PL_OK);
-        dut_start(&t, &d[i], name, i == 0 ? 115200 : 921600, NULL);
+        dut_start(&d[i], name, i == 0 ? 115200 : 921600, NULL);
         dut_link(&d[i], i == 0 ? 115200 : 921600, 0, 0, 0);
         pl_wr_init_dyn(&req[i], PL_FX_MSG_MAX);
         pl_wr_init_dyn(&rsp[i], PL_FX_MSG_MAX);
@@ -508,5 +526,5 @@ Test(fixture_serial, three_fixtures_one_loop, .timeout = 300)
         pl_wr_free(&rsp[i]);
         pl_ft_pkg_free(&p[i]);
     }
-    pl_et_free(&t);
+    lab_free(&t);
 }

@@ -19,6 +19,24 @@
 #include "provline/protocol/sgp32_eim_config.h"
 #include "provline/protocol/x509.h"
 
+/* ------------------------------------------------------------------ files ---- */
+
+int pl_ft_dir_new(char *out, size_t cap)
+{
+    char tmpl[] = "/tmp/plfixture.XXXXXX";
+    if (mkdtemp(tmpl) == NULL)
+        return -1;
+    snprintf(out, cap, "%s", tmpl);
+    return 0;
+}
+
+int pl_ft_mint(struct pl_et *t, const char *dir, const char *name, unsigned n, char *path,
+               size_t cap)
+{
+    snprintf(path, cap, "%s/%s", dir, name);
+    return pl_euicc_mint(t->pki, t->curve, NULL, n, path, &t->rng);
+}
+
 /* ------------------------------------------------------------------ packages ---- */
 
 int pl_ft_pkg_make(struct pl_et *t, const uint8_t eid[16], const uint8_t otpk[65],

@@ -14,6 +14,16 @@
 #include "provline/protocol/apdu.h"
 #include "provline/protocol/wr.h"
 
+/* ---- files ---- */
+
+/* A fresh private directory /tmp/plfixture.XXXXXX for device state files, ptys and logs
+ * (its own prefix: a cleanup of other tests' /tmp/pltest.* directories cannot pull the
+ * files from under a running virtual device). 0 on success. Remove with pl_test_rmtree. */
+int pl_ft_dir_new(char *out, size_t cap);
+/* Mints an eUICC with n OTKs (random EID) on t's PKI and curve into dir/name. */
+int pl_ft_mint(struct pl_et *t, const char *dir, const char *name, unsigned n, char *path,
+               size_t cap);
+
 /* ---- packages ---- */
 
 /* One sealed package: the envelope 'FF70' (signed with the PKI's SM-DPf key, which plays
