@@ -313,6 +313,16 @@ static void on_writable(struct client *c)
         }
         c->out_off += (size_t)w;
     }
+    /* Whatever the client still sent (an oversized request) is read and dropped first:
+     * closing with unread input would reset the connection and lose the answer. */
+    (void)shutdown(c->fd, SHUT_WR);
+    for (size_t drained = 0; drained < 64u * 1024u;) {
+        uint8_t sink[1024];
+        ssize_t r = read(c->fd, sink, sizeof(sink));
+        if (r <= 0)
+            break;
+        drained += (size_t)r;
+    }
     client_close(c);
 }
 

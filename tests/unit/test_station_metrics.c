@@ -61,10 +61,10 @@ static void exchange(struct pl_metrics *m, int fd, const char *req, size_t req_l
         ssize_t r = read(fd, out + n, cap - 1 - n);
         if (r > 0)
             n += (size_t)r;
-        else if (r == 0)
+        else if (r == 0 || errno == ECONNRESET)
             break;
         else
-            cr_assert(errno == EAGAIN || errno == EWOULDBLOCK);
+            cr_assert(errno == EAGAIN || errno == EWOULDBLOCK, "%s", strerror(errno));
         cr_assert_lt(ms(), end, "no answer");
     }
     out[n] = '\0';
