@@ -179,6 +179,7 @@ static int do_list(struct pl_euicc_exec *x, struct pl_wr *buf, struct pl_sgp32_e
         res->eims[i].eim_id.p = buf->buf + off[i];
         res->eims[i].eim_id.len = s->eim[i].id_len;
     }
+    x->result_bytes += buf->len;
     return PL_OK;
 }
 

@@ -129,6 +129,13 @@ static int do_list(struct pl_euicc_exec *x, const struct pl_sgp32_psmo *op, stru
     q.tag_list = op->list_profile_info.tag_list.p;
     q.tag_list_len = op->list_profile_info.tag_list.len;
     int rc = pl_euicc_profile_info_put(x->e, &q, buf, &n);
+    if (rc == PL_ERR_OVERFLOW) {
+        /* more than one result may hold: the caller ends the package here with
+         * processingTerminated resultSizeOverflow */
+        pl_wr_free(buf);
+        x->result_bytes = PL_EUICC_RESULTS_MAX + 1;
+        return PL_OK;
+    }
     if (rc == PL_ERR_MALFORMED) {
         pl_wr_reset(buf);
         res->is_error = true;

@@ -10,6 +10,7 @@
 #include "provline/protocol/der.h"
 #include "provline/protocol/rd.h"
 #include "provline/protocol/secret.h"
+#include "provline/protocol/sgp32_eim_config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -498,6 +499,12 @@ static int decode_eim(struct pl_der *d, const struct pl_tlv *t, struct pl_euicc_
         return rc;
     if (pl_euicc_eim_find(s, x->id, x->id_len))
         return PL_ERR_MALFORMED; /* duplicate eimId */
+    struct pl_sgp32_eim_config cfg;
+    if ((rc = pl_sgp32_eim_config_decode(x->cfg, x->cfg_len, &cfg)))
+        return rc;
+    if (cfg.eim_id.len != x->id_len || memcmp(cfg.eim_id.p, x->id, x->id_len) != 0
+        || cfg.has_counter || cfg.has_association_token)
+        return PL_ERR_MALFORMED; /* the configuration is not this eIM's stored form */
     s->n_eim++;
     return PL_OK;
 }

@@ -103,6 +103,16 @@ static const char SCHEMA[] =
     " kind TEXT NOT NULL,"
     " package_id BLOB,"
     " detail TEXT);"
+    /* Audit checkpoints signed for stations (IFPP.md §6.3): one head per (station, chain,
+     * seq), the evidence a rewritten station trail is compared with. */
+    "CREATE TABLE IF NOT EXISTS audit_checkpoint("
+    " station TEXT NOT NULL,"
+    " chain_id BLOB NOT NULL CHECK(length(chain_id) = 16),"
+    " seq INTEGER NOT NULL CHECK(seq >= 0),"
+    " h BLOB NOT NULL CHECK(length(h) = 32),"
+    " sig BLOB NOT NULL CHECK(length(sig) = 64),"
+    " at INTEGER NOT NULL,"
+    " PRIMARY KEY(station, chain_id, seq));"
     "CREATE INDEX IF NOT EXISTS package_state ON package(state);";
 
 int pl_km_db_schema(struct pl_km *km)

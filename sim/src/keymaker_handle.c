@@ -808,6 +808,87 @@ static int entry_unproven(struct ctx *c, const provline_keymaker_ReportEntry *e,
     return PL_OK;
 }
 
+/* IFPP.md §6.3 "Key Maker returns a signed checkpoint": signs (station key, chain id, seq,
+ * head) with the SM-DPf key (docs/decisions/0013-audit-checkpoint-key.md) and remembers it.
+ * Once a head is signed for (station, chain, seq), another head for the same point is a
+ * fork of the station's trail (rewritten history): refused with AUDIT_FORK, logged, and the
+ * first signature stays the only one. The report's entries are judged all the same. */
+static int sign_checkpoint(struct ctx *c, const provline_keymaker_Report *r,
+                           provline_keymaker_ReportAck *a)
+{
+    struct pl_km *km = c->km;
+    struct pl_km_audit_head head;
+    uint8_t key[PL_KM_STATION_KEY_LEN];
+    sqlite3_stmt *st = NULL;
+    char ch[2 * PL_KM_CHAIN_ID_LEN + 1], sk[16];
+    int rc = PL_ERR_INTERNAL;
+
+    if (r->audit_chain_id.size != PL_KM_CHAIN_ID_LEN)
+        return PL_OK; /* not asked for (version 1, or a head without its chain) */
+    memcpy(head.chain_id, r->audit_chain_id.bytes, PL_KM_CHAIN_ID_LEN);
+    head.seq = r->audit_seq;
+    memcpy(head.h, r->audit_head.bytes, PL_KM_AUDIT_LEN);
+    pl_km_hex(head.chain_id, PL_KM_CHAIN_ID_LEN, ch, sizeof(ch));
+    short_key(c->station, sk, sizeof(sk));
+    if (pl_km_station_key(c->station, key) != PL_OK) {
+        pl_km_logf(km, PL_KM_LOG_ERROR, "event=checkpoint_not_signed station=%s reason=bad_key", sk);
+        a->checkpoint_refused = E(INTERNAL);
+        return PL_OK;
+    }
+    if ((rc = pl_km_db_prepare(km, &st,
+                               "SELECT h, sig FROM audit_checkpoint WHERE station = ? AND "
+                               "chain_id = ? AND seq = ?",
+                               "tbi", c->station, head.chain_id, (size_t)PL_KM_CHAIN_ID_LEN,
+                               (int64_t)head.seq)))
+        return rc;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        if (!same_blob(st, 0, head.h, PL_KM_AUDIT_LEN)) {
+            char detail[80];
+            snprintf(detail, sizeof(detail), "chain=%s seq=%llu", ch, (unsigned long long)head.seq);
+            pl_km_logf(km, PL_KM_LOG_WARN, "event=audit_fork station=%s chain=%s seq=%llu", sk, ch,
+                       (unsigned long long)head.seq);
+            a->checkpoint_refused = E(AUDIT_FORK);
+            rc = log_event(c, "audit_fork", NULL, detail);
+            goto out;
+        }
+        /* The same point again (a later report with an unchanged head): the same signature. */
+        if ((rc = pl_km_db_col_fixed(st, 1, a->checkpoint.signature.bytes, PL_KM_SIG_LEN)))
+            goto out;
+        a->checkpoint.signature.size = PL_KM_SIG_LEN;
+        a->checkpoint.seq = head.seq;
+        if ((rc = PL_KM_SET_BYTES(a->checkpoint.station_key, key, sizeof(key)))
+            || (rc = PL_KM_SET_BYTES(a->checkpoint.chain_id, head.chain_id, PL_KM_CHAIN_ID_LEN))
+            || (rc = PL_KM_SET_BYTES(a->checkpoint.head, head.h, PL_KM_AUDIT_LEN)))
+            goto out;
+        a->has_checkpoint = true;
+        rc = PL_OK;
+        goto out;
+    }
+    if (s != SQLITE_DONE) {
+        rc = PL_ERR_DB;
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rc = pl_km_checkpoint_sign(km->dpf_key, &km->rng, key, &head, &a->checkpoint)))
+        goto out;
+    if ((rc = pl_km_db_exec(km, NULL,
+                            "INSERT INTO audit_checkpoint(station, chain_id, seq, h, sig, at) "
+                            "VALUES(?, ?, ?, ?, ?, ?)",
+                            "tbibbi", c->station, head.chain_id, (size_t)PL_KM_CHAIN_ID_LEN,
+                            (int64_t)head.seq, head.h, (size_t)PL_KM_AUDIT_LEN,
+                            a->checkpoint.signature.bytes, (size_t)PL_KM_SIG_LEN, c->now)))
+        goto out;
+    a->has_checkpoint = true;
+    pl_km_logf(km, PL_KM_LOG_INFO, "event=audit_checkpoint_signed station=%s chain=%s seq=%llu", sk,
+               ch, (unsigned long long)head.seq);
+    rc = PL_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int on_report(struct ctx *c)
 {
     const provline_keymaker_Report *r = &c->req->body.report;
@@ -817,7 +898,8 @@ static int on_report(struct ctx *c)
     if (r->audit_head.size == PL_KM_AUDIT_LEN) {
         char h[65];
         if ((rc = log_event(c, "audit_head", NULL,
-                            pl_km_hex(r->audit_head.bytes, PL_KM_AUDIT_LEN, h, sizeof(h)))))
+                            pl_km_hex(r->audit_head.bytes, PL_KM_AUDIT_LEN, h, sizeof(h))))
+            || (rc = sign_checkpoint(c, r, a)))
             return rc;
     }
     for (pb_size_t i = 0; i < r->entries_count; i++) {
@@ -1064,13 +1146,14 @@ static void set_error(provline_keymaker_Msg *rep, int code, const char *detail)
     pl_km_set_str(rep->body.error.detail, sizeof(rep->body.error.detail), detail);
 }
 
-/* Header of a reply; reply_to may be NULL (undecodable request). */
+/* Header of a reply; reply_to may be NULL (undecodable request). A reply speaks the
+ * request's protocol version (a version 1 station gets version 1 answers). */
 static int finish_header(struct pl_km *km, provline_keymaker_Msg *rep, const uint8_t *reply_to,
-                         uint64_t seq)
+                         uint32_t version, uint64_t seq)
 {
     int rc = km->rng.fill(km->rng.user, rep->msg_id.bytes, 16);
     rep->msg_id.size = 16;
-    rep->version = PL_KM_VERSION;
+    rep->version = version;
     rep->seq = seq;
     if (reply_to) {
         memcpy(rep->reply_to.bytes, reply_to, 16);
@@ -1080,12 +1163,13 @@ static int finish_header(struct pl_km *km, provline_keymaker_Msg *rep, const uin
 }
 
 /* An Error reply that is not recorded (the request was not processed). */
-static int reply_unrecorded(struct pl_km *km, const uint8_t *reply_to, int code, const char *detail,
-                            provline_keymaker_Msg *rep, struct pl_wr *out)
+static int reply_unrecorded(struct pl_km *km, const provline_keymaker_Msg *req, int code,
+                            const char *detail, provline_keymaker_Msg *rep, struct pl_wr *out)
 {
     int rc = PL_ERR_INTERNAL;
     set_error(rep, code, detail);
-    if ((rc = finish_header(km, rep, reply_to, 0)))
+    if ((rc = finish_header(km, rep, req ? req->msg_id.bytes : NULL,
+                            req ? req->version : PL_KM_VERSION, 0)))
         return rc;
     return pl_km_msg_encode(rep, out);
 }
@@ -1152,7 +1236,7 @@ int pl_km_handle(struct pl_km *km, const char *station, const uint8_t *req, size
         if (!same) {
             pl_km_logf(km, PL_KM_LOG_WARN, "event=request_refused station=%s reason=msg_id_reused",
                        sk);
-            rc = reply_unrecorded(km, m->msg_id.bytes, E(MSG_ID_REUSED),
+            rc = reply_unrecorded(km, m, E(MSG_ID_REUSED),
                                   "msg_id already used for another request", rep, reply);
             goto out;
         }
@@ -1218,7 +1302,7 @@ int pl_km_handle(struct pl_km *km, const char *station, const uint8_t *req, size
     km_seq++;
     if (rep->which_body == PL_KM_HELLO_ACK)
         rep->body.hello_ack.keymaker_seq = (uint64_t)km_seq;
-    if ((rc = finish_header(km, rep, m->msg_id.bytes, (uint64_t)km_seq)))
+    if ((rc = finish_header(km, rep, m->msg_id.bytes, m->version, (uint64_t)km_seq)))
         goto internal;
     if ((rc = pl_km_msg_encode(rep, &enc)))
         goto internal;
@@ -1254,7 +1338,7 @@ internal:
     pl_km_logf(km, PL_KM_LOG_ERROR, "event=request_failed station=%s msg=%s error=\"%s\"", sk,
                m ? pl_km_body_name(m->which_body) : "none", pl_strerror(rc));
     rc =
-        reply_unrecorded(km, m ? m->msg_id.bytes : NULL, E(INTERNAL), "internal error", rep, reply);
+        reply_unrecorded(km, m, E(INTERNAL), "internal error", rep, reply);
 out:
     sqlite3_finalize(st);
     if (in_tx)

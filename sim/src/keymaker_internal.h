@@ -50,6 +50,9 @@ struct pl_km {
 };
 
 time_t pl_km_now(const struct pl_km *km);
+/* The raw 32-byte CurveZMQ public key of a station identity (its Z85 text, as ZAP reported
+ * it). PL_ERR_INVAL if station is not a Z85 key. */
+PL_MUST_CHECK int pl_km_station_key(const char *station, uint8_t key[32]);
 void pl_km_logf(const struct pl_km *km, enum pl_km_log_level level, const char *fmt, ...)
     PL_KM_PRINTF(3, 4);
 /* Lowercase hex of n bytes into out (cap >= 2n+1), truncated safely; returns out. */

@@ -55,6 +55,13 @@ static int z85_key(const char *s, size_t len, uint8_t key[32])
     return zmq_z85_decode(key, tmp) ? PL_OK : PL_ERR_CONFIG;
 }
 
+int pl_km_station_key(const char *station, uint8_t key[32])
+{
+    if (station == NULL || key == NULL)
+        return PL_ERR_INVAL;
+    return z85_key(station, strlen(station), key) == PL_OK ? PL_OK : PL_ERR_INVAL;
+}
+
 static bool is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
