@@ -91,9 +91,11 @@ PL_MUST_CHECK int pl_eimi_params_package(enum pl_eim_op_kind kind, const uint8_t
                                          size_t err_cap);
 /* Builds the package of a claimed operation: reserves the counter (signed kinds) durably,
  * signs, stores the exact bytes with op_mark_sent, and appends them to out.
- * PL_ERR_INVAL: the operation's parameters are invalid (nothing reserved). */
+ * PL_ERR_INVAL with *fail set ("invalidParameters", "counterExhausted"): the operation can
+ * never be built and should end failed with that outcome. Other errors are transient. */
 PL_MUST_CHECK int pl_eimi_package_build(struct pl_eim_engine *eng, const struct pl_eim_device *dev,
-                                        const struct pl_eim_op *op, struct pl_wr *out);
+                                        const struct pl_eim_op *op, struct pl_wr *out,
+                                        const char **fail);
 
 /* ---- eim_package_ipa_euicc_data_request.c / eim_package_profile_download_trigger.c ---- */
 PL_MUST_CHECK int pl_eimi_params_edr(const uint8_t *params, size_t len,

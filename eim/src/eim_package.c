@@ -555,7 +555,8 @@ static int new_txid(struct pl_eim_engine *eng, uint8_t txid[PL_EIMI_TXID_LEN])
 
 /* The eUICC Package of a claimed PSMO/eCO: parse, reserve the counter (committed), sign. */
 static int build_signed(struct pl_eim_engine *eng, const struct pl_eim_device *dev,
-                        const struct pl_eim_op *op, struct pl_eim_op *sent, struct pl_wr *pkgw)
+                        const struct pl_eim_op *op, struct pl_eim_op *sent, struct pl_wr *pkgw,
+                        const char **fail)
 {
     int rc = PL_ERR_INTERNAL;
     char err[160] = "";
@@ -569,6 +570,7 @@ static int build_signed(struct pl_eim_engine *eng, const struct pl_eim_device *d
     if (rc != PL_OK) {
         if (!pl_eimi_is_fatal(rc)) {
             pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, op, "invalid parameters: %s", err);
+            *fail = "invalidParameters";
             rc = PL_ERR_INVAL;
         }
         goto out;
@@ -587,8 +589,12 @@ static int build_signed(struct pl_eim_engine *eng, const struct pl_eim_device *d
     if (rc != PL_OK) {
         pl_eimi_log(eng, PL_EIM_LOG_ERR, dev->eid, op, "counter reservation failed: %s",
                     pl_strerror(rc));
-        if (rc == PL_ERR_OVERFLOW || rc == PL_ERR_REPLAY)
-            rc = PL_ERR_STATE;
+        if (rc == PL_ERR_OVERFLOW) {
+            /* counter_max reached: this eUICC takes no more packages from this eIM until an
+             * updateEim resets the counter (EIM.md §4.3). */
+            *fail = "counterExhausted";
+            rc = PL_ERR_INVAL;
+        }
         goto out;
     }
     pkg->counter = counter;
@@ -600,8 +606,11 @@ static int build_signed(struct pl_eim_engine *eng, const struct pl_eim_device *d
         rc = pl_wr_status(pkgw);
     if (rc != PL_OK) {
         pl_eimi_log(eng, PL_EIM_LOG_ERR, dev->eid, op, "signing failed: %s", pl_strerror(rc));
-        if (rc == PL_ERR_INVAL) {
-            rc = PL_ERR_INVAL; /* parameters outside the codec's constraints */
+        if (rc == PL_ERR_INVAL || rc == PL_ERR_OVERFLOW) {
+            /* parameters outside the codec's constraints, or a package over its cap: the
+             * counter reserved for it is skipped (gaps are allowed) */
+            *fail = "invalidParameters";
+            rc = PL_ERR_INVAL;
         }
         goto out;
     }
@@ -612,7 +621,8 @@ out:
 }
 
 static int build_unsigned(struct pl_eim_engine *eng, const struct pl_eim_device *dev,
-                          const struct pl_eim_op *op, struct pl_eim_op *sent, struct pl_wr *pkgw)
+                          const struct pl_eim_op *op, struct pl_eim_op *sent, struct pl_wr *pkgw,
+                          const char **fail)
 {
     int rc = PL_ERR_INTERNAL;
     char err[160] = "";
@@ -642,6 +652,7 @@ static int build_unsigned(struct pl_eim_engine *eng, const struct pl_eim_device 
     if (rc != PL_OK && !pl_eimi_is_fatal(rc)) {
         pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, op, "invalid parameters: %s",
                     err[0] ? err : pl_strerror(rc));
+        *fail = "invalidParameters";
         rc = PL_ERR_INVAL;
     }
 out:
@@ -650,17 +661,18 @@ out:
 }
 
 int pl_eimi_package_build(struct pl_eim_engine *eng, const struct pl_eim_device *dev,
-                          const struct pl_eim_op *op, struct pl_wr *out)
+                          const struct pl_eim_op *op, struct pl_wr *out, const char **fail)
 {
     int rc = PL_ERR_INTERNAL;
     struct pl_wr pkgw;
     struct pl_eim_op sent;
     memset(&sent, 0, sizeof(sent));
+    *fail = NULL;
     pl_wr_init_dyn(&pkgw, PL_EIMI_PKG_MAX);
     if (pl_eim_op_kind_is_signed(op->kind))
-        rc = build_signed(eng, dev, op, &sent, &pkgw);
+        rc = build_signed(eng, dev, op, &sent, &pkgw, fail);
     else
-        rc = build_unsigned(eng, dev, op, &sent, &pkgw);
+        rc = build_unsigned(eng, dev, op, &sent, &pkgw, fail);
     if (rc != PL_OK)
         goto out;
     sent.package = pkgw.buf;

@@ -117,8 +117,7 @@ static int step(struct pl_eim_engine *eng, const struct pl_eim_device *dev, stru
     } else if (rc != PL_OK) {
         goto out;
     }
-    switch (op.state) {
-    case PL_EIM_OPS_CLAIMED:
+    if (op.state == PL_EIM_OPS_CLAIMED) {
         if (op.claimed_by == NULL || strcmp(op.claimed_by, eng->claimer) != 0) {
             /* Another eIM process is building this EID's package. */
             *done = true;
@@ -128,15 +127,15 @@ static int step(struct pl_eim_engine *eng, const struct pl_eim_device *dev, stru
         {
             struct pl_wr pkg;
             pl_wr_init_dyn(&pkg, PL_EIMI_PKG_MAX);
-            rc = pl_eimi_package_build(eng, dev, &op, &pkg);
+            const char *fail = NULL;
+            rc = pl_eimi_package_build(eng, dev, &op, &pkg, &fail);
             if (rc == PL_OK) {
                 *done = true;
                 rc = answer_package(rsp, package_kind(op.kind), pkg.buf, pkg.len);
-            } else if (rc == PL_ERR_INVAL || rc == PL_ERR_STATE) {
+            } else if (rc == PL_ERR_INVAL && fail != NULL) {
                 /* Parameters the codec refuses, or no counter left: the operation ends. */
-                const char *why = rc == PL_ERR_INVAL ? "invalidParameters" : "counterUnavailable";
                 rc = pl_eim_store_op_finish(eng->store, eng->claimer, op.id, PL_EIM_OPS_FAILED,
-                                            NULL, 0, why);
+                                            NULL, 0, fail);
             } else {
                 int rel = pl_eim_store_op_release(eng->store, op.id, eng->claimer);
                 if (rel != PL_OK)
@@ -146,7 +145,8 @@ static int step(struct pl_eim_engine *eng, const struct pl_eim_device *dev, stru
             pl_wr_free(&pkg);
         }
         goto out;
-    case PL_EIM_OPS_SENT:
+    }
+    if (op.state == PL_EIM_OPS_SENT) {
         if (!timed_out(eng, op.sent_ms, eng->result_timeout_ms)) {
             /* Re-delivery of the exact stored bytes (never re-signed, same counter): the
              * IPA polls again only when it lost the package or its result. */
@@ -167,10 +167,9 @@ static int step(struct pl_eim_engine *eng, const struct pl_eim_device *dev, stru
                                     "requery");
         if (rc != PL_OK)
             goto out;
-        op.state = PL_EIM_OPS_REQUERY;
-        /* fall through: serve the requery now */
-        /* FALLTHROUGH */
-    case PL_EIM_OPS_REQUERY:
+        op.state = PL_EIM_OPS_REQUERY; /* and served now */
+    }
+    if (op.state == PL_EIM_OPS_REQUERY) {
         if (timed_out(eng, op.sent_ms, eng->requery_timeout_ms)) {
             pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, &op, "result lost for good");
             rc = pl_eim_store_op_finish(eng->store, eng->claimer, op.id, PL_EIM_OPS_FAILED, NULL,
@@ -189,10 +188,8 @@ static int step(struct pl_eim_engine *eng, const struct pl_eim_device *dev, stru
             pl_wr_free(&q);
         }
         goto out;
-    default:
-        rc = PL_ERR_INTERNAL;
-        goto out;
     }
+    rc = PL_ERR_INTERNAL;
 out:
     pl_eim_op_clear(&op);
     return rc;
