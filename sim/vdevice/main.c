@@ -31,6 +31,7 @@
 #include "provline/fixtures/serial.h"
 #include "provline/proto/fx_msg.h"
 #include "provline/protocol/hex.h"
+#include "provline/protocol/secret.h"
 #include "vdevice.h"
 
 static volatile sig_atomic_t g_stop;
@@ -326,6 +327,6 @@ int main(int argc, char **argv)
              v.f.corrupted);
     pl_fpa_free(v.fpa);
     pl_euicc_close(v.euicc);
-    memset(v.psk, 0, sizeof(v.psk));
+    pl_memzero(v.psk, sizeof(v.psk));
     return rc;
 }
