@@ -406,6 +406,12 @@ static void bg_step(struct pl_station *s, uint64_t now)
             goto out;
         }
         s->n_released++;
+        {
+            char pkg[33];
+            hex_or_dash(c.row->package_id, 16, true, pkg, sizeof(pkg));
+            st_logf(s, NULL, PL_STATION_LOG_WARN, "released",
+                    "package %s: lease expired unused (its device is in no fixture)", pkg);
+        }
         if ((rc = pl_journal_get(s->j, c.row->package_id, c.row)) != PL_OK) {
             st_fatal(s, NULL, rc, "journal read");
             goto out;
