@@ -399,7 +399,7 @@ static void ipa_open(void)
     ipa_open_cfg(true, 0);
 }
 
-static void setup_lose(bool lose)
+static void setup(void)
 {
     memset(&W, 0, sizeof(W));
     memset(&F, 0, sizeof(F));
@@ -409,7 +409,7 @@ static void setup_lose(bool lose)
     cr_assert_eq(pl_et_init(&T, PL_CURVE_P256), PL_OK);
     cr_assert_eq(pl_et_mint(&T, "dev.state", 1, NULL, PATH, sizeof(PATH)), PL_OK);
     snprintf(STATE, sizeof(STATE), "%s/ipa.state", T.dir);
-    open_card(lose);
+    open_card(false);
     pl_euicc_get_eid(E, EID);
     produce();
     F.key = pl_pki_key(T.pki, PL_PKI_EIM);
@@ -417,14 +417,16 @@ static void setup_lose(bool lose)
     ipa_open();
 }
 
-static void setup(void)
+/* The eUICC again, now with the known-silicon knob: the answer to an enable is lost and
+ * every command answers '6985' until the card is reset (EIM.md §1.6). */
+static void losing_card(bool reset_hook)
 {
-    setup_lose(false);
-}
-
-static void setup_losing(void)
-{
-    setup_lose(true);
+    pl_ipa_free(IPA);
+    IPA = NULL;
+    pl_euicc_close(E);
+    E = NULL;
+    open_card(true);
+    ipa_open_cfg(reset_hook, 0);
 }
 
 static void teardown(void)
@@ -789,8 +791,9 @@ Test(ipa, forged_package_gets_the_euiccs_unsigned_error)
     pl_eckey_free(rogue);
 }
 
-Test(ipa, lost_result_recovered_after_reset, .init = setup_losing)
+Test(ipa, lost_result_recovered_after_reset)
 {
+    losing_card(true);
     struct pl_sgp32_psmo en = psmo_profile(PL_SGP32_PSMO_ENABLE);
     uint32_t counter = q_psmo(&en, 1, "LOST-1");
     POLL(PL_IPA_POLL_WORK_DONE);
@@ -812,11 +815,9 @@ Test(ipa, lost_result_recovered_after_reset, .init = setup_losing)
     cr_assert_not(pl_euicc_awaiting_reset(E));
 }
 
-Test(ipa, lost_result_kept_in_flight_until_the_card_answers, .init = setup_losing)
+Test(ipa, lost_result_kept_in_flight_until_the_card_answers)
 {
-    pl_ipa_free(IPA);
-    IPA = NULL;
-    ipa_open_cfg(false, 0); /* this device cannot reset its eUICC */
+    losing_card(false); /* this device cannot reset its eUICC */
     struct pl_sgp32_psmo en = psmo_profile(PL_SGP32_PSMO_ENABLE);
     uint32_t counter = q_psmo(&en, 1, "LOST-2");
     int rc = pl_ipa_poll(IPA);
