@@ -27,6 +27,12 @@ static int es10(struct pl_euicc *e, const uint8_t *req, size_t len, struct pl_wr
 
 int pl_it_produce(struct pl_et *t, struct pl_euicc *e, struct pl_it_eim *eim, uint8_t iccid[10])
 {
+    return pl_it_produce_upp(t, e, eim, PL_IT_UPP, iccid);
+}
+
+int pl_it_produce_upp(struct pl_et *t, struct pl_euicc *e, struct pl_it_eim *eim,
+                      const char *upp_name, uint8_t iccid[10])
+{
     struct pl_apdu_ops ops = {pl_euicc_transmit, e};
     struct pl_sgp32_add_initial_eim_request *q = NULL;
     struct pl_sgp32_add_initial_eim_response r;
@@ -37,7 +43,7 @@ int pl_it_produce(struct pl_et *t, struct pl_euicc *e, struct pl_it_eim *eim, ui
     size_t der_len, upp_len = 0;
     uint16_t sw = 0;
     unsigned ch;
-    uint8_t *upp = pl_et_upp(PL_IT_UPP, &upp_len);
+    uint8_t *upp = pl_et_upp(upp_name, &upp_len);
     int rc;
 
     memset(&p, 0, sizeof(p));

@@ -28,6 +28,9 @@ struct pl_it_eim {
  * for, eimPublicKeyData = the PKI's eIM certificate}. Fills eim->has_token / token and the
  * profile's ICCID. 0 or a pl_err. */
 int pl_it_produce(struct pl_et *t, struct pl_euicc *e, struct pl_it_eim *eim, uint8_t iccid[10]);
+/* The same with another TS.48 UPP from tests/data/ts48 (upp: its file name). */
+int pl_it_produce_upp(struct pl_et *t, struct pl_euicc *e, struct pl_it_eim *eim,
+                      const char *upp_name, uint8_t iccid[10]);
 
 /* A GetEimPackageResponse carrying an EuiccPackageRequest with the n PSMOs, signed with key
  * over the eIM's token. txid may be NULL. Appended to out. */
