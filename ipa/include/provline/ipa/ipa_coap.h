@@ -57,8 +57,9 @@ struct pl_ipa_coap_config {
     const char *server_name;
     /* Required for PL_IPA_COAP_PLAIN (tests only). */
     bool allow_plain;
-    /* CoAP retransmission: ACK timeout (RFC 7252 ACK_TIMEOUT) in ms, 0 = 2000; maximum
-     * retransmissions, 0 = 4. The post's timeout_ms bounds the whole exchange anyway. */
+    /* CoAP retransmission: ACK timeout (RFC 7252 ACK_TIMEOUT) in ms, 0 = 2000, at most
+     * 60000; maximum retransmissions, 0 = 4, at most 20. The post's timeout_ms bounds the
+     * whole exchange anyway. */
     unsigned ack_timeout_ms;
     unsigned max_retransmit;
     /* Optional log line per failure (no newline). */
