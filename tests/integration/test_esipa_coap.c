@@ -11,6 +11,8 @@
 #include <arpa/inet.h>
 #include <coap3/coap.h>
 #include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -480,4 +482,115 @@ Test(esipa_coap, plain_udp_only_behind_its_flag)
     client_udp(CLIENT);
     use_client(CLIENT);
     enable_cycle();
+}
+
+/* The service of `provline-eim serve`: engine and server from an "esipa" section. */
+static struct pl_eim_esipa_service *SVC;
+
+Test(esipa_coap, service_from_configuration_section)
+{
+    char key[512], dir[512];
+    cr_assert_eq(pl_pki_path(T.pki, PL_PKI_EIM, PL_PKI_FILE_KEY, key, sizeof(key)), PL_OK);
+    snprintf(dir, sizeof(dir), "%s", key);
+    *strrchr(dir, '/') = '\0';
+    const uint8_t *ci = NULL;
+    size_t ci_len = 0;
+    pl_cert_der(pl_pki_cert(T.pki, PL_PKI_CI), &ci, &ci_len);
+    struct pl_eim_esipa_service_options o;
+    memset(&o, 0, sizeof(o));
+    o.base_dir = dir;
+    o.roots = &ci;
+    o.root_len = &ci_len;
+    o.n_roots = 1;
+    o.default_eim_id = PL_EIMT_EIM_ID;
+    o.store = T.store;
+    char err[256];
+    /* configuration errors name the member */
+    const char *bad[] = {
+        "{\"port\":0}",
+        "{\"signing_key\":\"eim.key\",\"port\":70000}",
+        "{\"signing_key\":\"eim.key\",\"colour\":\"blue\"}",
+        "{\"signing_key\":\"eim.crt\",\"port\":0}",
+        "{\"signing_key\":\"eim.key\",\"security\":[\"pki\"],\"port\":0}",
+        "{\"signing_key\":\"eim.key\",\"security\":[],\"port\":0}",
+    };
+    const char *where[] = {"signing_key", "port", "colour", "signing_key", "certificate",
+                           "security"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *sec = json_loads(bad[i], 0, NULL);
+        cr_assert_not_null(sec);
+        o.section = sec;
+        cr_assert_neq(pl_eim_esipa_service_start(&o, &SVC, err, sizeof(err)), PL_OK, "%s",
+                      bad[i]);
+        cr_assert_null(SVC);
+        cr_assert(strstr(err, where[i]) != NULL, "%s -> %s", bad[i], err);
+        json_decref(sec);
+    }
+    json_t *sec = json_loads("{\"signing_key\":\"eim.key\",\"port\":0,\"claimer\":\"eim-1\","
+                             "\"security\":[\"psk\",\"pki\"],\"certificate\":\"eim-tls.crt\","
+                             "\"private_key\":\"eim-tls.key\",\"max_body\":8192}",
+                             0, NULL);
+    o.section = sec;
+    int rc = pl_eim_esipa_service_start(&o, &SVC, err, sizeof(err));
+    cr_assert_eq(rc, PL_OK, "%s", err);
+    json_decref(sec);
+    cr_assert_gt(pl_eim_esipa_service_port(SVC), 0);
+    /* a client over DTLS-PSK against the service's port */
+    coap_address_t dst;
+    coap_dtls_cpsk_t setup;
+    client_ctx(CLIENT);
+    coap_address_init(&dst);
+    dst.addr.sin.sin_family = AF_INET;
+    dst.addr.sin.sin_port = htons(pl_eim_esipa_service_port(SVC));
+    inet_pton(AF_INET, "127.0.0.1", &dst.addr.sin.sin_addr);
+    dst.size = sizeof(dst.addr.sin);
+    memset(&setup, 0, sizeof(setup));
+    setup.version = COAP_DTLS_CPSK_SETUP_VERSION;
+    setup.psk_info.identity.s = (const uint8_t *)"dev-0163";
+    setup.psk_info.identity.length = 8;
+    setup.psk_info.key.s = PSK;
+    setup.psk_info.key.length = sizeof(PSK);
+    CLIENT->session = coap_new_client_session_psk2(CLIENT->ctx, NULL, &dst, COAP_PROTO_DTLS,
+                                                   &setup);
+    cr_assert_not_null(CLIENT->session);
+    pl_eimt_enqueue(&T, PL_EIM_OP_LIST_EIM, NULL);
+    struct pl_sgp32_esipa_ipa_msg req;
+    memset(&req, 0, sizeof(req));
+    req.kind = PL_SGP32_ESIPA_GET_EIM_PACKAGE;
+    memcpy(req.get_eim_package.eid, T.eid, 16);
+    struct pl_wr w;
+    pl_wr_init_dyn(&w, 1024);
+    cr_assert_eq(pl_sgp32_esipa_ipa_msg_encode(&req, &w), PL_OK);
+    uint8_t token[8];
+    size_t tlen = 0;
+    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_POST,
+                                    coap_new_message_id(CLIENT->session),
+                                    coap_session_max_pdu_size(CLIENT->session));
+    coap_session_new_token(CLIENT->session, &tlen, token);
+    coap_add_token(pdu, tlen, token);
+    coap_add_option(pdu, COAP_OPTION_URI_PATH, 4, (const uint8_t *)"gsma");
+    coap_add_option(pdu, COAP_OPTION_URI_PATH, 4, (const uint8_t *)"rsp2");
+    coap_add_option(pdu, COAP_OPTION_URI_PATH, 4, (const uint8_t *)"asn1");
+    coap_add_data_large_request(CLIENT->session, pdu, w.len, w.buf, NULL, NULL);
+    cr_assert_neq(coap_send(CLIENT->session, pdu), COAP_INVALID_MID);
+    for (int i = 0; i < STEPS && !CLIENT->done && CLIENT->nack == 0; i++) {
+        cr_assert_eq(pl_eim_esipa_service_poll(SVC, 0), PL_OK);
+        coap_io_process(CLIENT->ctx, 5);
+    }
+    cr_assert(CLIENT->done);
+    cr_assert_eq(CLIENT->code, 204);
+    struct pl_sgp32_esipa_eim_msg m;
+    cr_assert_eq(pl_sgp32_esipa_eim_msg_decode(CLIENT->body, CLIENT->len, &m), PL_OK);
+    cr_assert_eq(m.get_eim_package.kind, PL_SGP32_EIM_PACKAGE_EUICC_PACKAGE_REQUEST);
+    struct pl_sgp32_euicc_package_request pkg;
+    cr_assert_eq(pl_eimt_euicc_accept(&T, m.get_eim_package.raw.p, m.get_eim_package.raw.len,
+                                      &pkg),
+                 PL_OK, "signed with the key of the section");
+    pl_wr_free(&w);
+    /* run() returns when told to stop */
+    atomic_int stop;
+    atomic_init(&stop, 1);
+    cr_assert_eq(pl_eim_esipa_service_run(SVC, &stop), PL_OK);
+    pl_eim_esipa_service_stop(SVC);
+    SVC = NULL;
 }

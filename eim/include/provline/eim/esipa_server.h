@@ -29,6 +29,7 @@
 #ifndef PROVLINE_EIM_ESIPA_SERVER_H
 #define PROVLINE_EIM_ESIPA_SERVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -113,5 +114,54 @@ int pl_eim_esipa_fd(const struct pl_eim_esipa_server *s);
 uint16_t pl_eim_esipa_port(const struct pl_eim_esipa_server *s);
 /* Stops and frees (accepts NULL); wipes PSK material it held. */
 void pl_eim_esipa_stop(struct pl_eim_esipa_server *s);
+
+/* ---- the service: engine + server from the "esipa" section of the provline-eim
+ * configuration file (docs/eim-engine.md §8), for `provline-eim serve` ----
+ *
+ *   "esipa": {
+ *     "signing_key": "pki/eim.key",        PEM SK.EIM.ECDSA (required)
+ *     "eim_id": "eim.example",             default: options.default_eim_id
+ *     "claimer": "eim-1",                  default "eim"
+ *     "address": "0.0.0.0", "port": 5684,  defaults "127.0.0.1", 5684
+ *     "path": "gsma/rsp2/asn1",
+ *     "security": ["psk", "pki"],          default ["psk"]
+ *     "certificate": "pki/eim-tls.crt", "private_key": "pki/eim-tls.key",
+ *     "client_ca": "...",                  optional (PKI)
+ *     "psk_hint": "...",                   optional
+ *     "insecure_plain_udp": false,         true only with "security": []
+ *     "max_body": 65536,
+ *     "result_timeout_ms": 600000, "requery_timeout_ms": 86400000
+ *   }
+ * Relative paths are resolved against base_dir. Unknown members are an error. */
+struct pl_eim_esipa_service_options {
+    const void *section;  /* the "esipa" json_t object (borrowed during the call) */
+    const char *base_dir; /* NULL: paths as given */
+    /* CI certificates (DER) that CERT.EUICC chains must reach; at least one. */
+    const uint8_t *const *roots;
+    const size_t *root_len;
+    size_t n_roots;
+    const char *default_eim_id;
+    /* A store handle for the service alone (borrowed; one thread uses it: the one that
+     * polls the service). */
+    struct pl_eim_store *store;
+    struct pl_eim_log_ops log;
+};
+
+struct pl_eim_esipa_service;
+
+/* Parses the section, loads the signing key (zeroised on stop) and the roots, creates the
+ * engine and starts the server. On failure err names the member at fault. */
+PL_MUST_CHECK int pl_eim_esipa_service_start(const struct pl_eim_esipa_service_options *o,
+                                             struct pl_eim_esipa_service **out, char *err,
+                                             size_t err_cap);
+/* One round of I/O, as pl_eim_esipa_poll. */
+PL_MUST_CHECK int pl_eim_esipa_service_poll(struct pl_eim_esipa_service *svc,
+                                            unsigned timeout_ms);
+/* Polls (200 ms rounds) until *stop becomes non-zero; for a dedicated thread (another thread
+ * sets *stop, then joins). PL_OK, or the first poll error. */
+PL_MUST_CHECK int pl_eim_esipa_service_run(struct pl_eim_esipa_service *svc,
+                                           const atomic_int *stop);
+uint16_t pl_eim_esipa_service_port(const struct pl_eim_esipa_service *svc);
+void pl_eim_esipa_service_stop(struct pl_eim_esipa_service *svc); /* accepts NULL */
 
 #endif
