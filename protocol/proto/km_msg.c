@@ -1,6 +1,8 @@
-/* Station <-> Key Maker messages: strict frame decoding and semantic checks.
- * GSMA SGP.41 v1.0 Esbpp (ESBPP01-03) over provline's transport; reference/IFPP.md §6.3;
- * docs/station-keymaker-protocol.md §3-§5 (the rules checked here). */
+/* Station <-> Key Maker messages: strict frame decoding and semantic checks, and the signed
+ * audit checkpoint of protocol version 2.
+ * GSMA SGP.41 v1.0 Esbpp (ESBPP01-03) over provline's transport; reference/IFPP.md §6.3
+ * ("h_n in every REPORT, Key Maker returns a signed checkpoint"); FIPS 186-4 ECDSA;
+ * docs/station-keymaker-protocol.md §3-§5 (the rules checked here), docs/audit-trail.md §4. */
 #include "provline/proto/km_msg.h"
 
 #include <pb_decode.h>
@@ -147,10 +149,17 @@ static int check_ack_result(const provline_keymaker_AckResult *a)
     return PL_OK;
 }
 
-static int check_report(const provline_keymaker_Report *r)
+static int check_report(const provline_keymaker_Report *r, uint32_t version)
 {
     CHECK(r->entries_count >= 1u);
     CHECK(r->audit_head.size == 0u || r->audit_head.size == PL_KM_AUDIT_LEN);
+    /* v2: a chain id asks for a signed checkpoint of (chain id, seq, head); a seq without
+     * it means nothing. v1 has neither field. */
+    CHECK(r->audit_chain_id.size == 0u || r->audit_chain_id.size == PL_KM_CHAIN_ID_LEN);
+    CHECK(r->audit_chain_id.size == 0u || r->audit_head.size == PL_KM_AUDIT_LEN);
+    CHECK(r->audit_chain_id.size != 0u || r->audit_seq == 0u);
+    CHECK(r->audit_seq <= (uint64_t)INT64_MAX); /* audit seqs are SQLite integers */
+    CHECK(version >= 2u || r->audit_chain_id.size == 0u);
     for (pb_size_t i = 0; i < r->entries_count; i++) {
         const provline_keymaker_ReportEntry *e = &r->entries[i];
         CHECK(id_ok(e->package_id.size) && tid_ok(e->transaction_id.size));
@@ -172,10 +181,27 @@ static int check_report(const provline_keymaker_Report *r)
     return PL_OK;
 }
 
-static int check_report_ack(const provline_keymaker_ReportAck *r)
+static bool code_ok(int code)
+{
+    return code >= 0 && code <= (int)provline_keymaker_ErrorCode_ERROR_AUDIT_FORK;
+}
+
+static int check_report_ack(const provline_keymaker_ReportAck *r, uint32_t version)
 {
     for (pb_size_t i = 0; i < r->results_count; i++)
         CHECK(id_ok(r->results[i].package_id.size));
+    CHECK(code_ok((int)r->checkpoint_refused));
+    if (version < 2u) {
+        CHECK(!r->has_checkpoint && r->checkpoint_refused == 0);
+        return PL_OK;
+    }
+    if (r->has_checkpoint) {
+        const provline_keymaker_AuditCheckpoint *cp = &r->checkpoint;
+        CHECK(r->checkpoint_refused == 0);
+        CHECK(cp->station_key.size == PL_KM_STATION_KEY_LEN);
+        CHECK(cp->chain_id.size == PL_KM_CHAIN_ID_LEN && cp->head.size == PL_KM_AUDIT_LEN);
+        CHECK(cp->signature.size == PL_KM_SIG_LEN);
+    }
     return PL_OK;
 }
 
@@ -199,7 +225,7 @@ int pl_km_msg_check(const provline_keymaker_Msg *m)
 {
     if (m == NULL)
         return PL_ERR_INVAL;
-    if (m->version != PL_KM_VERSION)
+    if (m->version < PL_KM_VERSION_MIN || m->version > PL_KM_VERSION)
         return PL_ERR_UNSUPPORTED;
     CHECK(id_ok(m->msg_id.size));
     CHECK(m->reply_to.size == 0u || id_ok(m->reply_to.size));
@@ -221,9 +247,9 @@ int pl_km_msg_check(const provline_keymaker_Msg *m)
     case PL_KM_ACK_RESULT:
         return check_ack_result(&m->body.ack_result);
     case PL_KM_REPORT:
-        return check_report(&m->body.report);
+        return check_report(&m->body.report, m->version);
     case PL_KM_REPORT_ACK:
-        return check_report_ack(&m->body.report_ack);
+        return check_report_ack(&m->body.report_ack, m->version);
     case PL_KM_TOKEN_REQUEST:
         CHECK(m->body.otk_deletion_token_request.eid.size == PL_KM_EID_LEN);
         return PL_OK;
@@ -366,6 +392,7 @@ const char *pl_km_error_name(int code)
         "INTERNAL",
         "UNEXPECTED",
         "RECEIPT_INVALID",
+        "AUDIT_FORK",
     };
     if (code < 0 || (size_t)code >= sizeof(names) / sizeof(names[0]))
         return "unknown";
@@ -410,4 +437,68 @@ void pl_km_set_str(char *dst, size_t cap, const char *src)
         dst[i] = (c >= 0x20u && c <= 0x7eu) ? (char)c : '?';
     }
     dst[i] = '\0';
+}
+
+/* ------------------------------------------------------- audit checkpoints ---- */
+
+#define TBS_LABEL "provline-audit-checkpoint-v2"
+
+int pl_km_report_set_audit(provline_keymaker_Report *r, const struct pl_km_audit_head *a)
+{
+    int rc = PL_ERR_INTERNAL;
+    if (r == NULL || a == NULL)
+        return PL_ERR_INVAL;
+    if ((rc = PL_KM_SET_BYTES(r->audit_head, a->h, PL_KM_AUDIT_LEN))
+        || (rc = PL_KM_SET_BYTES(r->audit_chain_id, a->chain_id, PL_KM_CHAIN_ID_LEN)))
+        return rc;
+    r->audit_seq = a->seq;
+    return PL_OK;
+}
+
+void pl_km_checkpoint_tbs(const uint8_t station_key[PL_KM_STATION_KEY_LEN],
+                          const uint8_t chain_id[PL_KM_CHAIN_ID_LEN], uint64_t seq,
+                          const uint8_t h[PL_KM_AUDIT_LEN], uint8_t out[PL_KM_CHECKPOINT_TBS_LEN])
+{
+    struct pl_wr w;
+    pl_wr_init_fixed(&w, out, PL_KM_CHECKPOINT_TBS_LEN);
+    pl_wr_bytes(&w, TBS_LABEL, sizeof(TBS_LABEL) - 1u);
+    pl_wr_bytes(&w, station_key, PL_KM_STATION_KEY_LEN);
+    pl_wr_bytes(&w, chain_id, PL_KM_CHAIN_ID_LEN);
+    pl_wr_u64be(&w, seq);
+    pl_wr_bytes(&w, h, PL_KM_AUDIT_LEN); /* exactly fills out: cannot fail */
+}
+
+int pl_km_checkpoint_sign(const struct pl_eckey *key, const struct pl_rng *rng,
+                          const uint8_t station_key[PL_KM_STATION_KEY_LEN],
+                          const struct pl_km_audit_head *a, provline_keymaker_AuditCheckpoint *cp)
+{
+    uint8_t tbs[PL_KM_CHECKPOINT_TBS_LEN];
+    int rc = PL_ERR_INTERNAL;
+
+    if (key == NULL || rng == NULL || station_key == NULL || a == NULL || cp == NULL)
+        return PL_ERR_INVAL;
+    pl_km_checkpoint_tbs(station_key, a->chain_id, a->seq, a->h, tbs);
+    if ((rc = pl_ecdsa_sign(key, tbs, sizeof(tbs), rng, cp->signature.bytes)))
+        return rc;
+    cp->signature.size = PL_KM_SIG_LEN;
+    cp->seq = a->seq;
+    if ((rc = PL_KM_SET_BYTES(cp->station_key, station_key, PL_KM_STATION_KEY_LEN))
+        || (rc = PL_KM_SET_BYTES(cp->chain_id, a->chain_id, PL_KM_CHAIN_ID_LEN)))
+        return rc;
+    return PL_KM_SET_BYTES(cp->head, a->h, PL_KM_AUDIT_LEN);
+}
+
+int pl_km_checkpoint_verify(const struct pl_eckey *key, const provline_keymaker_AuditCheckpoint *cp)
+{
+    uint8_t tbs[PL_KM_CHECKPOINT_TBS_LEN];
+
+    if (key == NULL || cp == NULL)
+        return PL_ERR_INVAL;
+    if (cp->station_key.size != PL_KM_STATION_KEY_LEN || cp->chain_id.size != PL_KM_CHAIN_ID_LEN
+        || cp->head.size != PL_KM_AUDIT_LEN || cp->signature.size != PL_KM_SIG_LEN)
+        return PL_ERR_MALFORMED;
+    pl_km_checkpoint_tbs(cp->station_key.bytes, cp->chain_id.bytes, cp->seq, cp->head.bytes, tbs);
+    return pl_ecdsa_verify(key, tbs, sizeof(tbs), cp->signature.bytes) == PL_OK
+               ? PL_OK
+               : PL_ERR_BAD_SIGNATURE;
 }

@@ -16,11 +16,13 @@
 #include "provline/sim/pki.h"
 
 #include <criterion/criterion.h>
+#include <pb_encode.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zmq.h>
 
 #define ST_A  "stationAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 #define ST_B  "stationBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
@@ -961,12 +963,25 @@ Test(keymaker, empty_inventory_and_bad_frames)
     cr_assert_eq(r->reply_to.size, 0);
     msg_free(r);
     provline_keymaker_Msg *m = msg_new(&f, 0, PL_KM_HELLO);
-    m->version = 2;
+    m->version = PL_KM_VERSION + 1u;
     struct pl_wr w;
     pl_wr_init_dyn(&w, 4096);
-    /* encode by hand: pl_km_msg_encode refuses version 2 */
     cr_assert_eq(pl_km_msg_encode(m, &w), PL_ERR_UNSUPPORTED);
     pl_wr_free(&w);
+    /* encode by hand (pl_km_msg_encode refuses it): answered in the Key Maker's version */
+    uint8_t frame[256];
+    pb_ostream_t os = pb_ostream_from_buffer(frame, sizeof(frame));
+    cr_assert(pb_encode(&os, provline_keymaker_Msg_fields, m));
+    r = send_raw(&f, ST_A, frame, os.bytes_written, NULL);
+    expect_error(r, provline_keymaker_ErrorCode_ERROR_UNSUPPORTED_VERSION);
+    cr_assert_eq(r->version, PL_KM_VERSION);
+    msg_free(r);
+    /* A version 1 station still gets answers, in version 1. */
+    m->version = 1;
+    r = send_msg(&f, ST_A, m, NULL);
+    cr_assert_eq(r->which_body, PL_KM_HELLO_ACK);
+    cr_assert_eq(r->version, 1);
+    msg_free(r);
     msg_free(m);
     /* A reply-type message sent as a request. */
     m = msg_new(&f, 0, PL_KM_ACK_RESULT);
@@ -1189,5 +1204,115 @@ Test(keymaker, deletion_receipt_settles_possibly_used)
     pl_wr_free(&rcpt);
     teuicc_fini(&e);
     teuicc_fini(&other);
+    fx_fini(&f);
+}
+
+/* ------------------------------------------------ signed audit checkpoints ---- */
+
+/* A released-entry report for p carrying audit head (chain, seq, h); v1 = the head only. */
+static provline_keymaker_Msg *send_audit_report(struct fx *f, int st, const char *station,
+                                                const provline_keymaker_Package *p,
+                                                const struct pl_km_audit_head *a, bool v1)
+{
+    provline_keymaker_Msg *m = report_msg(f, st, p, O_RELEASED, NULL);
+    if (v1) {
+        m->version = 1;
+        cr_assert_eq(PL_KM_SET_BYTES(m->body.report.audit_head, a->h, 32), PL_OK);
+    } else {
+        cr_assert_eq(pl_km_report_set_audit(&m->body.report, a), PL_OK);
+    }
+    provline_keymaker_Msg *r = send_msg(f, station, m, NULL);
+    msg_free(m);
+    cr_assert_eq(r->which_body, PL_KM_REPORT_ACK);
+    cr_assert_eq(r->body.report_ack.results_count, 1);
+    return r;
+}
+
+/* IFPP.md §6.3: "h_n in every REPORT, Key Maker returns a signed checkpoint". */
+Test(keymaker, report_audit_checkpoint_signed_and_forks_refused)
+{
+    struct fx f;
+    struct teuicc e;
+    fx_init(&f, PL_CURVE_BP256R1, true);
+    teuicc_init(&e, f.p, 21, f.now);
+    upload_ok(&f, &e);
+    provline_keymaker_Package p;
+    uint8_t iccid[10];
+    lease_one(&f, &e, 0, &p, iccid);
+    struct pl_eckey *dpf = NULL, *ci = NULL;
+    cr_assert_eq(pl_cert_public_key(pl_pki_cert(f.p, PL_PKI_DPF), &dpf), PL_OK);
+    cr_assert_eq(pl_cert_public_key(pl_pki_cert(f.p, PL_PKI_CI), &ci), PL_OK);
+    uint8_t key_a[32];
+    cr_assert_not_null(zmq_z85_decode(key_a, ST_A));
+
+    struct pl_km_audit_head a;
+    memset(a.chain_id, 0xc4, sizeof(a.chain_id));
+    memset(a.h, 0x17, sizeof(a.h));
+    a.seq = 5;
+    provline_keymaker_Msg *r = send_audit_report(&f, 0, ST_A, &p, &a, false);
+    const provline_keymaker_ReportAck *ra = &r->body.report_ack;
+    cr_assert(ra->results[0].accepted);
+    cr_assert(ra->has_checkpoint);
+    cr_assert_eq(ra->checkpoint_refused, 0);
+    const provline_keymaker_AuditCheckpoint *cp = &ra->checkpoint;
+    cr_assert_eq(cp->seq, 5);
+    cr_assert_eq(memcmp(cp->station_key.bytes, key_a, 32), 0, "signed for another station");
+    cr_assert_eq(memcmp(cp->chain_id.bytes, a.chain_id, 16), 0);
+    cr_assert_eq(memcmp(cp->head.bytes, a.h, 32), 0);
+    /* Signed with the SM-DPf key (CERT.DPpb), and with nothing else. */
+    cr_assert_eq(pl_km_checkpoint_verify(dpf, cp), PL_OK);
+    cr_assert_eq(pl_km_checkpoint_verify(ci, cp), PL_ERR_BAD_SIGNATURE);
+    uint8_t first_sig[64];
+    memcpy(first_sig, cp->signature.bytes, 64);
+    msg_free(r);
+
+    /* The same point again: the same signature (nothing new signed). */
+    r = send_audit_report(&f, 0, ST_A, &p, &a, false);
+    cr_assert(r->body.report_ack.has_checkpoint);
+    cr_assert_eq(memcmp(r->body.report_ack.checkpoint.signature.bytes, first_sig, 64), 0);
+    msg_free(r);
+
+    /* Another head for the same (station, chain, seq): a rewritten trail. Refused, the entry
+     * is judged all the same, and the fork is on record. */
+    a.h[0] ^= 0xff;
+    r = send_audit_report(&f, 0, ST_A, &p, &a, false);
+    ra = &r->body.report_ack;
+    cr_assert_not(ra->has_checkpoint);
+    cr_assert_eq(ra->checkpoint_refused, provline_keymaker_ErrorCode_ERROR_AUDIT_FORK);
+    cr_assert(ra->results[0].accepted);
+    msg_free(r);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open_v2(f.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db,
+                                    "SELECT (SELECT count(*) FROM event WHERE kind = 'audit_fork'),"
+                                    " (SELECT count(*) FROM audit_checkpoint)",
+                                    -1, &st, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(st, 0), 1);
+    cr_assert_eq(sqlite3_column_int(st, 1), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    /* Station B's trail is its own: the same (chain, seq) signed for B's key. */
+    r = send_audit_report(&f, 1, ST_B, &p, &a, false);
+    cr_assert(r->body.report_ack.has_checkpoint);
+    cr_assert_neq(memcmp(r->body.report_ack.checkpoint.station_key.bytes, key_a, 32), 0);
+    cr_assert_eq(pl_km_checkpoint_verify(dpf, &r->body.report_ack.checkpoint), PL_OK);
+    cr_assert_not(r->body.report_ack.results[0].accepted); /* B does not hold the lease */
+    msg_free(r);
+
+    /* Version 1 (head only): recorded, not signed, answered in version 1. */
+    a.seq = 6;
+    r = send_audit_report(&f, 0, ST_A, &p, &a, true);
+    cr_assert_eq(r->version, 1);
+    cr_assert_not(r->body.report_ack.has_checkpoint);
+    cr_assert_eq(r->body.report_ack.checkpoint_refused, 0);
+    msg_free(r);
+
+    pl_eckey_free(dpf);
+    pl_eckey_free(ci);
+    teuicc_fini(&e);
     fx_fini(&f);
 }

@@ -43,6 +43,9 @@ Test(km_msg, every_valid_seed_decodes)
         {"report_pir", PL_KM_REPORT},
         {"report_fpa", PL_KM_REPORT},
         {"report_ack", PL_KM_REPORT_ACK},
+        {"report_audit", PL_KM_REPORT},             /* v2 */
+        {"report_ack_checkpoint", PL_KM_REPORT_ACK}, /* v2 */
+        {"report_ack_fork", PL_KM_REPORT_ACK},       /* v2 */
         {"token_request", PL_KM_TOKEN_REQUEST},
         {"token", PL_KM_TOKEN},
         {"error", PL_KM_ERROR},
@@ -123,9 +126,12 @@ Test(km_msg, field_rules)
     provline_keymaker_Msg *m = base(PL_KM_OTK_UPLOAD);
     fill_upload(m);
     cr_assert_eq(pl_km_msg_check(m), PL_OK);
-    m->version = 2;
+    m->version = PL_KM_VERSION + 1u;
     expect_refused(m, PL_ERR_UNSUPPORTED);
-    m->version = 1;
+    m->version = 0;
+    expect_refused(m, PL_ERR_UNSUPPORTED);
+    m->version = 1; /* still decoded */
+    cr_assert_eq(pl_km_msg_check(m), PL_OK);
     m->msg_id.size = 15;
     expect_refused(m, PL_ERR_MALFORMED);
     m->msg_id.size = 16;
@@ -239,4 +245,147 @@ Test(km_msg, oversized_frame_refused)
     cr_assert_eq(pl_km_msg_decode(b, n, m), PL_ERR_OVERFLOW);
     free(b);
     free(m);
+}
+
+/* ---------------------------------------------- version 2: audit checkpoints ---- */
+
+static provline_keymaker_Msg *audit_report(void)
+{
+    provline_keymaker_Msg *m = base(PL_KM_REPORT);
+    provline_keymaker_Report *r = &m->body.report;
+    r->entries_count = 1;
+    r->entries[0].package_id.size = 16;
+    r->entries[0].transaction_id.size = 16;
+    r->entries[0].eid.size = 16;
+    r->entries[0].which_outcome = provline_keymaker_ReportEntry_released_tag;
+    r->entries[0].outcome.released = true;
+    struct pl_km_audit_head a;
+    memset(a.chain_id, 0xc1, sizeof(a.chain_id));
+    memset(a.h, 0x4a, sizeof(a.h));
+    a.seq = 41;
+    cr_assert_eq(pl_km_report_set_audit(r, &a), PL_OK);
+    cr_assert_eq(r->audit_seq, 41);
+    cr_assert_eq(r->audit_chain_id.size, 16);
+    cr_assert_eq(r->audit_head.size, 32);
+    cr_assert_eq(pl_km_report_set_audit(r, NULL), PL_ERR_INVAL);
+    return m;
+}
+
+Test(km_msg, report_audit_fields)
+{
+    provline_keymaker_Msg *m = audit_report();
+    provline_keymaker_Report *r = &m->body.report;
+    cr_assert_eq(pl_km_msg_check(m), PL_OK);
+    r->audit_chain_id.size = 15;
+    expect_refused(m, PL_ERR_MALFORMED);
+    r->audit_chain_id.size = 16;
+    r->audit_head.size = 0; /* a chain id asks to sign a head: none given */
+    expect_refused(m, PL_ERR_MALFORMED);
+    r->audit_head.size = 32;
+    r->audit_seq = (uint64_t)INT64_MAX + 1u;
+    expect_refused(m, PL_ERR_MALFORMED);
+    r->audit_seq = 0; /* the anchor of an empty trail */
+    cr_assert_eq(pl_km_msg_check(m), PL_OK);
+    m->version = 1; /* version 1 has no chain id */
+    expect_refused(m, PL_ERR_MALFORMED);
+    r->audit_chain_id.size = 0;
+    cr_assert_eq(pl_km_msg_check(m), PL_OK); /* v1: the head alone */
+    m->version = PL_KM_VERSION;
+    r->audit_seq = 5; /* a seq without its chain */
+    expect_refused(m, PL_ERR_MALFORMED);
+    free(m);
+}
+
+static struct pl_eckey *gen_key(void)
+{
+    struct pl_rng rng = PL_RNG_SYSTEM;
+    struct pl_eckey *k = NULL;
+    cr_assert_eq(pl_eckey_generate(PL_CURVE_P256, &rng, &k), PL_OK);
+    return k;
+}
+
+Test(km_msg, checkpoint_sign_verify_and_ack_rules)
+{
+    struct pl_rng rng = PL_RNG_SYSTEM;
+    struct pl_eckey *k = gen_key(), *other = gen_key();
+    uint8_t station[32], tbs[PL_KM_CHECKPOINT_TBS_LEN];
+    struct pl_km_audit_head a;
+    memset(station, 0x5e, sizeof(station));
+    memset(a.chain_id, 0xc1, sizeof(a.chain_id));
+    memset(a.h, 0x4a, sizeof(a.h));
+    a.seq = 0x0102030405060708ull;
+
+    /* The signed bytes: label, station key, chain id, seq big-endian, head. */
+    pl_km_checkpoint_tbs(station, a.chain_id, a.seq, a.h, tbs);
+    cr_assert_eq(sizeof(tbs), 116);
+    cr_assert_eq(memcmp(tbs, "provline-audit-checkpoint-v2", 28), 0);
+    cr_assert_eq(memcmp(tbs + 28, station, 32), 0);
+    cr_assert_eq(memcmp(tbs + 60, a.chain_id, 16), 0);
+    static const uint8_t seq_be[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    cr_assert_eq(memcmp(tbs + 76, seq_be, 8), 0);
+    cr_assert_eq(memcmp(tbs + 84, a.h, 32), 0);
+
+    provline_keymaker_Msg *m = base(PL_KM_REPORT_ACK);
+    provline_keymaker_ReportAck *ra = &m->body.report_ack;
+    provline_keymaker_AuditCheckpoint *cp = &ra->checkpoint;
+    cr_assert_eq(pl_km_checkpoint_sign(k, &rng, station, &a, cp), PL_OK);
+    ra->has_checkpoint = true;
+    cr_assert_eq(pl_km_checkpoint_verify(k, cp), PL_OK);
+    cr_assert_eq(pl_km_checkpoint_verify(other, cp), PL_ERR_BAD_SIGNATURE);
+    cr_assert_eq(pl_ecdsa_verify(k, tbs, sizeof(tbs), cp->signature.bytes), PL_OK);
+
+    /* Each signed field matters. */
+    cp->seq++;
+    cr_assert_eq(pl_km_checkpoint_verify(k, cp), PL_ERR_BAD_SIGNATURE);
+    cp->seq--;
+    cp->station_key.bytes[0] ^= 1u;
+    cr_assert_eq(pl_km_checkpoint_verify(k, cp), PL_ERR_BAD_SIGNATURE);
+    cp->station_key.bytes[0] ^= 1u;
+    cp->chain_id.bytes[15] ^= 1u;
+    cr_assert_eq(pl_km_checkpoint_verify(k, cp), PL_ERR_BAD_SIGNATURE);
+    cp->chain_id.bytes[15] ^= 1u;
+    cp->head.bytes[31] ^= 1u;
+    cr_assert_eq(pl_km_checkpoint_verify(k, cp), PL_ERR_BAD_SIGNATURE);
+    cp->head.bytes[31] ^= 1u;
+    cp->signature.bytes[10] ^= 1u;
+    cr_assert_eq(pl_km_checkpoint_verify(k, cp), PL_ERR_BAD_SIGNATURE);
+    cp->signature.bytes[10] ^= 1u;
+    cr_assert_eq(pl_km_checkpoint_verify(k, cp), PL_OK);
+
+    /* The ReportAck rules: exact sizes, no refusal beside a checkpoint, none in v1. */
+    cr_assert_eq(pl_km_msg_check(m), PL_OK);
+    cp->signature.size = 63;
+    expect_refused(m, PL_ERR_MALFORMED);
+    cr_assert_eq(pl_km_checkpoint_verify(k, cp), PL_ERR_MALFORMED);
+    cp->signature.size = 64;
+    cp->station_key.size = 31;
+    expect_refused(m, PL_ERR_MALFORMED);
+    cp->station_key.size = 32;
+    ra->checkpoint_refused = provline_keymaker_ErrorCode_ERROR_AUDIT_FORK;
+    expect_refused(m, PL_ERR_MALFORMED);
+    ra->has_checkpoint = false;
+    cr_assert_eq(pl_km_msg_check(m), PL_OK);
+    ra->checkpoint_refused = (provline_keymaker_ErrorCode)99;
+    expect_refused(m, PL_ERR_MALFORMED);
+    ra->checkpoint_refused = provline_keymaker_ErrorCode_ERROR_NONE;
+    ra->has_checkpoint = true;
+    m->version = 1;
+    expect_refused(m, PL_ERR_MALFORMED);
+    m->version = PL_KM_VERSION;
+    cr_assert_str_eq(pl_km_error_name(provline_keymaker_ErrorCode_ERROR_AUDIT_FORK), "AUDIT_FORK");
+
+    /* Round trip: what is decoded still verifies. */
+    struct pl_wr w;
+    pl_wr_init_dyn(&w, PL_KM_FRAME_MAX);
+    cr_assert_eq(pl_km_msg_encode(m, &w), PL_OK);
+    provline_keymaker_Msg *d = new_msg();
+    cr_assert_eq(pl_km_msg_decode(w.buf, w.len, d), PL_OK);
+    cr_assert(d->body.report_ack.has_checkpoint);
+    cr_assert_eq(pl_km_checkpoint_verify(k, &d->body.report_ack.checkpoint), PL_OK);
+    pl_km_msg_release(d);
+    free(d);
+    pl_wr_free(&w);
+    free(m);
+    pl_eckey_free(k);
+    pl_eckey_free(other);
 }
