@@ -199,17 +199,3 @@ Test(pki_openssl, cli_show_curve_option_and_refusals)
     rc = run("'%s' pki", bin);
     cr_assert_eq(rc, 2, "%s", out);
 }
-
-Test(pki_openssl, demo_placeholder_is_honest)
-{
-    int rc = run("'%s' demo --dir '%s/demo'", bin, tmp);
-    cr_assert_eq(rc, 0, "%s", out);
-    cr_assert(strstr(out, "provline demo: the full line (station, Key Maker, virtual devices) is "
-                          "not built yet; this demo ran what exists: test PKI generation and "
-                          "chain verification"),
-              "%s", out);
-    rc = run("openssl verify -x509_strict -CAfile '%s/demo/bp256/ci.crt' -untrusted "
-             "'%s/demo/bp256/eum.crt' '%s/demo/bp256/euicc-sample.crt'",
-             tmp, tmp, tmp);
-    cr_assert_eq(rc, 0, "%s", out);
-}
