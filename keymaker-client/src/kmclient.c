@@ -4,11 +4,13 @@
  * monotonic seq, HELLO {lastSeqAck}, LEASE/ACK/REPORT); ARCHITECTURE.md §6; ZeroMQ RFC 26
  * CurveZMQ, RFC 32 Z85, RFC 37 ZMTP 3.1 heartbeats; DEPENDENCIES.md §6 (LINGER 0);
  * STYLE.md §7.3 rule 10 (every frame length/type-checked before use);
- * docs/station-keymaker-protocol.md; docs/internals/kmclient.md (timers and resync). */
+ * docs/station-keymaker-protocol.md (§5.5: signed audit checkpoints, protocol version 2);
+ * docs/internals/kmclient.md (timers and resync). */
 #define _POSIX_C_SOURCE 200809L
 #include "provline/kmclient/kmclient.h"
 
 #include "provline/protocol/secret.h"
+#include "provline/protocol/x509.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -62,6 +64,8 @@ struct pl_kmclient {
     struct pl_kmclient_config cfg;
     char *endpoint;
     char *station_id;
+    uint8_t station_key[PL_KM_STATION_KEY_LEN]; /* our CurveZMQ public key */
+    struct pl_eckey *cp_key;                    /* checkpoint signer (checkpoint_cert_file) */
     struct pl_clock_ops clock;
     struct pl_rng rng;
     void *ctx, *sock;
@@ -286,6 +290,10 @@ static int set_keys(struct pl_kmclient *c)
             goto out;
         }
     }
+    if (zmq_z85_decode(c->station_key, derived) == NULL) {
+        rc = PL_ERR_CONFIG;
+        goto out;
+    }
     if (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, server, Z85_KEY_LEN) != 0
         || zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, derived, Z85_KEY_LEN) != 0
         || zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, secret, Z85_KEY_LEN) != 0) {
@@ -295,6 +303,30 @@ static int set_keys(struct pl_kmclient *c)
     rc = PL_OK;
 out:
     pl_memzero(secret, sizeof(secret));
+    return rc;
+}
+
+/* The public key of the certificate in a DER file (the checkpoint signer). */
+static int load_cert_key(const char *path, struct pl_eckey **key)
+{
+    uint8_t buf[PL_CERT_MAX_DER];
+    struct pl_cert *cert = NULL;
+    int rc = PL_ERR_INTERNAL;
+
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return PL_ERR_IO;
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    bool more = !feof(f) && fgetc(f) != EOF;
+    bool err = ferror(f) != 0;
+    fclose(f);
+    if (err)
+        return PL_ERR_IO;
+    if (n == 0 || more)
+        return PL_ERR_CONFIG;
+    if ((rc = pl_cert_parse(buf, n, &cert)) == PL_OK)
+        rc = pl_cert_public_key(cert, key);
+    pl_cert_free(cert);
     return rc;
 }
 
@@ -378,6 +410,13 @@ int pl_kmclient_new(const struct pl_kmclient_config *cfg, struct pl_kmclient **o
               pl_strerror(rc));
         goto out;
     }
+    if (cfg->checkpoint_cert_file != NULL
+        && (rc = load_cert_key(cfg->checkpoint_cert_file, &c->cp_key))) {
+        logf_(c, PL_KMCLIENT_LOG_ERROR,
+              "event=config_error reason=\"checkpoint certificate: %s\"", pl_strerror(rc));
+        rc = rc == PL_ERR_IO ? PL_ERR_IO : PL_ERR_CONFIG;
+        goto out;
+    }
     if (zmq_connect(c->sock, c->endpoint) != 0) {
         logf_(c, PL_KMCLIENT_LOG_ERROR, "event=connect_failed endpoint=\"%s\" error=\"%s\"",
               c->endpoint, zmq_strerror(zmq_errno()));
@@ -388,6 +427,7 @@ int pl_kmclient_new(const struct pl_kmclient_config *cfg, struct pl_kmclient **o
     c->cfg.server_public_file = NULL;
     c->cfg.secret_file = NULL;
     c->cfg.public_file = NULL;
+    c->cfg.checkpoint_cert_file = NULL;
     logf_(c, PL_KMCLIENT_LOG_INFO, "event=kmclient_started endpoint=\"%s\" station=\"%s\"",
           c->endpoint, c->station_id);
     *out = c;
@@ -446,6 +486,7 @@ void pl_kmclient_free(struct pl_kmclient *c)
     }
     for (unsigned i = 0; i < c->n_pool; i++)
         pl_kmclient_pkg_free(&c->pool[i]);
+    pl_eckey_free(c->cp_key);
     free(c->endpoint);
     free(c->station_id);
     free(c);
@@ -837,7 +878,7 @@ int pl_kmclient_send_ack(struct pl_kmclient *c, const uint8_t lease_id[PL_KM_ID_
 }
 
 static int build_report(provline_keymaker_Msg *m, const provline_keymaker_ReportEntry *entries,
-                        size_t n, const uint8_t *audit_head)
+                        size_t n, const struct pl_km_audit_head *audit)
 {
     provline_keymaker_Report *r = &m->body.report;
 
@@ -847,20 +888,19 @@ static int build_report(provline_keymaker_Msg *m, const provline_keymaker_Report
     for (size_t i = 0; i < n; i++)
         r->entries[i] = entries[i];
     r->entries_count = (pb_size_t)n;
-    if (audit_head)
-        return PL_KM_SET_BYTES(r->audit_head, audit_head, PL_KM_AUDIT_LEN);
-    return PL_OK;
+    return audit ? pl_km_report_set_audit(r, audit) : PL_OK;
 }
 
 int pl_kmclient_send_report(struct pl_kmclient *c, const provline_keymaker_ReportEntry *entries,
-                            size_t n, const uint8_t *audit_head, uint64_t tag, uint64_t *id)
+                            size_t n, const struct pl_km_audit_head *audit, uint64_t tag,
+                            uint64_t *id)
 {
     if (c == NULL)
         return PL_ERR_INVAL;
     provline_keymaker_Msg *m = msg_new();
     if (m == NULL)
         return PL_ERR_NOMEM;
-    return typed(c, m, build_report(m, entries, n, audit_head), tag, id);
+    return typed(c, m, build_report(m, entries, n, audit), tag, id);
 }
 
 int pl_kmclient_send_token_request(struct pl_kmclient *c, const uint8_t eid[PL_KM_EID_LEN],
@@ -1121,9 +1161,28 @@ static bool same_bytes(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     return an == bn && memcmp(a, b, an) == 0;
 }
 
+/* A ReportAck's checkpoint is the one the Report asked for: this station's key and the
+ * report's chain id, seq and head; none (and no refusal) when nothing was asked. */
+static bool checkpoint_ok(const struct pl_kmclient *c, const provline_keymaker_Report *q,
+                          const provline_keymaker_ReportAck *a)
+{
+    const provline_keymaker_AuditCheckpoint *cp = &a->checkpoint;
+    if (q->audit_chain_id.size == 0)
+        return !a->has_checkpoint && a->checkpoint_refused == 0;
+    if (!a->has_checkpoint)
+        return true;
+    return same_bytes(cp->station_key.bytes, cp->station_key.size, c->station_key,
+                      PL_KM_STATION_KEY_LEN)
+           && same_bytes(cp->chain_id.bytes, cp->chain_id.size, q->audit_chain_id.bytes,
+                         q->audit_chain_id.size)
+           && cp->seq == q->audit_seq
+           && same_bytes(cp->head.bytes, cp->head.size, q->audit_head.bytes, q->audit_head.size);
+}
+
 /* Does the reply agree with the request it answers? (A Key Maker bug or a confused
  * routing must not hand the station a package for another chip.) */
-static bool answer_ok(const provline_keymaker_Msg *q, const provline_keymaker_Msg *a)
+static bool answer_ok(const struct pl_kmclient *c, const provline_keymaker_Msg *q,
+                      const provline_keymaker_Msg *a)
 {
     switch (q->which_body) {
     case PL_KM_HELLO:
@@ -1177,7 +1236,7 @@ static bool answer_ok(const provline_keymaker_Msg *q, const provline_keymaker_Ms
                             q->body.report.entries[i].package_id.bytes,
                             q->body.report.entries[i].package_id.size))
                 return false;
-        return true;
+        return checkpoint_ok(c, &q->body.report, r);
     }
     case PL_KM_TOKEN_REQUEST:
         return same_bytes(a->body.otk_deletion_token.eid.bytes, a->body.otk_deletion_token.eid.size,
@@ -1226,6 +1285,29 @@ static void on_hello_ack(struct pl_kmclient *c, const provline_keymaker_Msg *m, 
           "released=%u",
           a->keymaker_id, (unsigned long long)a->last_seq_seen, (unsigned long long)c->seq_next,
           (unsigned)a->outstanding_count, a->outstanding_truncated ? "+" : "", released);
+}
+
+/* The checkpoint's signature, with the configured signer's key. One that does not verify
+ * is taken out of the reply: the entry results stand (they rest on the eUICC's
+ * signatures), but the station must not store a checkpoint it cannot prove. */
+static void check_checkpoint(struct pl_kmclient *c, const struct req *r,
+                             provline_keymaker_ReportAck *a)
+{
+    if (c->cp_key == NULL) {
+        c->st.checkpoints_unchecked++;
+        return;
+    }
+    int rc = pl_km_checkpoint_verify(c->cp_key, &a->checkpoint);
+    if (rc == PL_OK) {
+        c->st.checkpoints_verified++;
+        return;
+    }
+    c->st.checkpoints_rejected++;
+    logf_(c, PL_KMCLIENT_LOG_ERROR,
+          "event=checkpoint_rejected id=%llu seq=%llu reason=\"%s\" action=removed",
+          (unsigned long long)r->id, (unsigned long long)a->checkpoint.seq, pl_strerror(rc));
+    memset(&a->checkpoint, 0, sizeof(a->checkpoint));
+    a->has_checkpoint = false;
 }
 
 static struct req *find_req(struct pl_kmclient *c, const uint8_t msg_id[PL_KM_ID_LEN])
@@ -1321,7 +1403,7 @@ static void on_frame(struct pl_kmclient *c, const uint8_t *data, size_t len)
     }
     q = msg_new();
     bool ok = q != NULL && m->which_body == answer_of(r->body)
-              && pl_km_msg_decode(r->frame, r->frame_len, q) == PL_OK && answer_ok(q, m);
+              && pl_km_msg_decode(r->frame, r->frame_len, q) == PL_OK && answer_ok(c, q, m);
     if (!ok) {
         logf_(c, PL_KMCLIENT_LOG_ERROR,
               "event=reply_refused id=%llu msg=%s reply=%s "
@@ -1334,6 +1416,8 @@ static void on_frame(struct pl_kmclient *c, const uint8_t *data, size_t len)
     }
     if (m->which_body == PL_KM_HELLO_ACK)
         on_hello_ack(c, m, now);
+    if (m->which_body == PL_KM_REPORT_ACK && m->body.report_ack.has_checkpoint)
+        check_checkpoint(c, r, &m->body.report_ack);
     complete(c, r, PL_OK, 0, m, raw, len);
     m = NULL;
     raw = NULL;
@@ -1693,10 +1777,10 @@ int pl_kmclient_ack(struct pl_kmclient *c, const uint8_t lease_id[PL_KM_ID_LEN],
 }
 
 int pl_kmclient_report(struct pl_kmclient *c, const provline_keymaker_ReportEntry *entries,
-                       size_t n, const uint8_t *audit_head, struct pl_kmclient_done *out)
+                       size_t n, const struct pl_km_audit_head *audit, struct pl_kmclient_done *out)
 {
     uint64_t id = 0;
-    int rc = pl_kmclient_send_report(c, entries, n, audit_head, 0, &id);
+    int rc = pl_kmclient_send_report(c, entries, n, audit, 0, &id);
     return wait_for(c, rc, id, out);
 }
 
@@ -1746,6 +1830,16 @@ bool pl_kmclient_synced(const struct pl_kmclient *c)
 uint64_t pl_kmclient_last_seq(const struct pl_kmclient *c)
 {
     return c ? c->seq_next - 1u : 0u;
+}
+
+void pl_kmclient_station_key(const struct pl_kmclient *c, uint8_t out[PL_KM_STATION_KEY_LEN])
+{
+    if (out == NULL)
+        return;
+    if (c == NULL)
+        memset(out, 0, PL_KM_STATION_KEY_LEN);
+    else
+        memcpy(out, c->station_key, PL_KM_STATION_KEY_LEN);
 }
 
 uint64_t pl_kmclient_last_seq_ack(const struct pl_kmclient *c)

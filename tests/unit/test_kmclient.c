@@ -9,6 +9,7 @@
 #include "pl_test.h"
 #include "provline/kmclient/kmclient.h"
 #include "provline/protocol/secret.h"
+#include "provline/sim/pki.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -165,6 +167,11 @@ Test(kmclient, config_defaults_and_errors)
     cfg.server_public_file = bad;
     cr_assert_eq(pl_kmclient_new(&cfg, &c), PL_OK);
     pl_kmclient_free(c);
+    /* The checkpoint signer's certificate: a readable DER certificate. */
+    snprintf(bad, sizeof(bad), "%s/missing.der", g_dir);
+    REFUSED(checkpoint_cert_file, bad, PL_ERR_IO);
+    snprintf(bad, sizeof(bad), "%s/bad.key", g_dir);
+    REFUSED(checkpoint_cert_file, bad, PL_ERR_CONFIG);
 #undef REFUSED
 }
 
@@ -714,4 +721,157 @@ Test(kmclient, stale_seq_renumbers_and_internal_error_retries_the_same_bytes)
     pl_wr_free(&raw2);
     pl_kmclient_free(c);
     fake_close(&f);
+}
+
+/* ------------------------------------------------ signed audit checkpoints ---- */
+
+/* A ReportAck for the one-entry report q, with checkpoint cp (NULL: none) or refusal. */
+static provline_keymaker_Msg *report_ack(const provline_keymaker_Msg *q,
+                                         const provline_keymaker_AuditCheckpoint *cp, int refused)
+{
+    provline_keymaker_Msg *a = msg_new();
+    a->which_body = PL_KM_REPORT_ACK;
+    provline_keymaker_ReportAck *ra = &a->body.report_ack;
+    ra->results_count = 1;
+    cr_assert_eq(PL_KM_SET_BYTES(ra->results[0].package_id, q->body.report.entries[0].package_id.bytes, 16),
+                 PL_OK);
+    ra->results[0].accepted = true;
+    ra->results[0].state = provline_keymaker_PackageState_PACKAGE_STATE_POSSIBLY_USED;
+    if (cp) {
+        ra->checkpoint = *cp;
+        ra->has_checkpoint = true;
+    }
+    ra->checkpoint_refused = (provline_keymaker_ErrorCode)refused;
+    return a;
+}
+
+/* Submits a report (audit may be NULL), lets the fake answer it with cp / refused, returns
+ * the completion. */
+static void report_round(struct fake *f, struct pl_kmclient *c, const struct pl_km_audit_head *audit,
+                         const provline_keymaker_AuditCheckpoint *cp, int refused, uint64_t seq,
+                         struct pl_kmclient_done *d)
+{
+    static const uint8_t eid[16] = {0x89, 0x04, 0x90, 0x32, 9};
+    provline_keymaker_ReportEntry e;
+    uint64_t id = 0;
+    memset(&e, 0, sizeof(e));
+    e.package_id.size = 16;
+    memset(e.package_id.bytes, 0x31, 16);
+    e.transaction_id.size = 16;
+    cr_assert_eq(PL_KM_SET_BYTES(e.eid, eid, 16), PL_OK);
+    e.which_outcome = provline_keymaker_ReportEntry_released_tag;
+    e.outcome.released = true;
+    cr_assert_eq(pl_kmclient_send_report(c, &e, 1, audit, 0, &id), PL_OK);
+    provline_keymaker_Msg *q = msg_new();
+    fake_recv(f, c, q, NULL);
+    cr_assert_eq(q->version, PL_KM_VERSION);
+    if (audit) {
+        cr_assert_eq(q->body.report.audit_seq, audit->seq);
+        cr_assert_eq(memcmp(q->body.report.audit_chain_id.bytes, audit->chain_id, 16), 0);
+        cr_assert_eq(memcmp(q->body.report.audit_head.bytes, audit->h, 32), 0);
+    }
+    provline_keymaker_Msg *a = report_ack(q, cp, refused);
+    fake_reply(f, q, a, seq, NULL);
+    wait_done(c, id, d);
+    msg_free(q);
+    msg_free(a);
+}
+
+Test(kmclient, report_checkpoints_checked)
+{
+    struct fake f;
+    struct pl_kmclient_config cfg;
+    struct pl_kmclient *c = NULL;
+    struct pl_kmclient_done d;
+    struct pl_kmclient_stats s;
+    struct pl_rng rng = PL_RNG_SYSTEM;
+    char pki[600], dpf_der[700];
+    struct pl_pki *p = NULL;
+
+    snprintf(pki, sizeof(pki), "%s/pki", g_dir);
+    cr_assert_eq(pl_pki_init(pki, PL_CURVE_P256, &rng, time(NULL)), PL_OK);
+    cr_assert_eq(pl_pki_load(pki, &p), PL_OK);
+    snprintf(dpf_der, sizeof(dpf_der), "%s/dpf.der", pki);
+    const struct pl_eckey *dpf = pl_pki_key(p, PL_PKI_DPF), *ci = pl_pki_key(p, PL_PKI_CI);
+
+    fake_open(&f);
+    base(&cfg);
+    cfg.endpoint = f.endpoint;
+    cfg.attempt_ms = 300;
+    cfg.backoff_max_ms = 300;
+    cfg.deadline_ms = 60000;
+    cfg.jitter_pct = 0;
+    cfg.checkpoint_cert_file = dpf_der;
+    cr_assert_eq(pl_kmclient_new(&cfg, &c), PL_OK);
+    uint8_t me[32], want[32];
+    pl_kmclient_station_key(c, me);
+    char pub[41];
+    FILE *fp = fopen(g_pub, "r");
+    cr_assert_not_null(fp);
+    cr_assert_eq(fscanf(fp, " %40s", pub), 1);
+    fclose(fp);
+    cr_assert_not_null(zmq_z85_decode(want, pub));
+    cr_assert_eq(memcmp(me, want, 32), 0, "the station key is not the public key");
+    cr_assert_eq(pl_kmclient_send_hello(c, 0, NULL), PL_OK);
+    fake_session(&f, c);
+
+    struct pl_km_audit_head h;
+    memset(h.chain_id, 0xc3, sizeof(h.chain_id));
+    memset(h.h, 0x0d, sizeof(h.h));
+    h.seq = 12;
+    provline_keymaker_AuditCheckpoint cp;
+    memset(&cp, 0, sizeof(cp));
+
+    /* Signed by the Key Maker's key for this station and this head: kept. */
+    cr_assert_eq(pl_km_checkpoint_sign(dpf, &rng, me, &h, &cp), PL_OK);
+    report_round(&f, c, &h, &cp, 0, 2, &d);
+    cr_assert_eq(d.status, PL_OK);
+    cr_assert(d.reply->body.report_ack.has_checkpoint);
+    cr_assert_eq(pl_km_checkpoint_verify(dpf, &d.reply->body.report_ack.checkpoint), PL_OK);
+    pl_kmclient_done_free(&d);
+
+    /* Signed by another key: the entry results stand, the checkpoint is removed. */
+    cr_assert_eq(pl_km_checkpoint_sign(ci, &rng, me, &h, &cp), PL_OK);
+    report_round(&f, c, &h, &cp, 0, 3, &d);
+    cr_assert_eq(d.status, PL_OK);
+    cr_assert(d.reply->body.report_ack.results[0].accepted);
+    cr_assert_not(d.reply->body.report_ack.has_checkpoint);
+    pl_kmclient_done_free(&d);
+
+    /* A checkpoint for another point, another station, or one nobody asked for: the reply
+     * contradicts the request. */
+    struct pl_km_audit_head other = h;
+    other.seq = 13;
+    cr_assert_eq(pl_km_checkpoint_sign(dpf, &rng, me, &other, &cp), PL_OK);
+    report_round(&f, c, &h, &cp, 0, 4, &d);
+    cr_assert_eq(d.status, PL_ERR_MALFORMED);
+    pl_kmclient_done_free(&d);
+    uint8_t stranger[32];
+    memset(stranger, 0x99, sizeof(stranger));
+    cr_assert_eq(pl_km_checkpoint_sign(dpf, &rng, stranger, &h, &cp), PL_OK);
+    report_round(&f, c, &h, &cp, 0, 5, &d);
+    cr_assert_eq(d.status, PL_ERR_MALFORMED);
+    pl_kmclient_done_free(&d);
+    cr_assert_eq(pl_km_checkpoint_sign(dpf, &rng, me, &h, &cp), PL_OK);
+    report_round(&f, c, NULL, &cp, 0, 6, &d);
+    cr_assert_eq(d.status, PL_ERR_MALFORMED);
+    pl_kmclient_done_free(&d);
+    report_round(&f, c, NULL, NULL, provline_keymaker_ErrorCode_ERROR_AUDIT_FORK, 7, &d);
+    cr_assert_eq(d.status, PL_ERR_MALFORMED);
+    pl_kmclient_done_free(&d);
+
+    /* Refused (a fork of this trail): the report is still answered. */
+    report_round(&f, c, &h, NULL, provline_keymaker_ErrorCode_ERROR_AUDIT_FORK, 8, &d);
+    cr_assert_eq(d.status, PL_OK);
+    cr_assert_eq(d.reply->body.report_ack.checkpoint_refused,
+                 provline_keymaker_ErrorCode_ERROR_AUDIT_FORK);
+    pl_kmclient_done_free(&d);
+
+    pl_kmclient_stats(c, &s);
+    cr_assert_eq(s.checkpoints_verified, 1);
+    cr_assert_eq(s.checkpoints_rejected, 1);
+    cr_assert_eq(s.checkpoints_unchecked, 0);
+    pl_kmclient_free(c);
+    fake_close(&f);
+    pl_pki_free(p);
 }

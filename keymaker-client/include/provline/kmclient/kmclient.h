@@ -78,6 +78,11 @@ struct pl_kmclient_config {
     const char *secret_file;
     const char *public_file;
     const char *station_id; /* Hello.station_id (logs only); NULL = "provline-station" */
+    /* The certificate (DER file) whose key signs the Key Maker's audit checkpoints: the
+     * reference Key Maker signs with its SM-DPf key, so its CERT.DPpb (PKI dpf.der).
+     * Optional: when set, a ReportAck checkpoint whose signature does not verify is removed
+     * from the reply (logged, counted in checkpoints_rejected). */
+    const char *checkpoint_cert_file;
     uint64_t last_seq;      /* highest station seq used before (journal); 0 = none */
     uint64_t last_seq_ack;  /* highest Key Maker seq durably processed; 0 = none */
     /* Retransmission: attempt k waits min(backoff_max_ms, attempt_ms * 2^(k-1)) for a reply,
@@ -196,10 +201,14 @@ PL_MUST_CHECK int pl_kmclient_send_lease_prefetch(struct pl_kmclient *c, const u
 PL_MUST_CHECK int pl_kmclient_send_ack(struct pl_kmclient *c, const uint8_t lease_id[PL_KM_ID_LEN],
                                        const uint8_t *package_ids, size_t n, uint64_t tag,
                                        uint64_t *id);
-/* n (1..16) entries; audit_head (32 bytes, the station's audit chain head) may be NULL. */
+/* n (1..16) entries; audit (the station's audit chain head, the Key Maker is asked to sign
+ * it) may be NULL. A ReportAck is accepted only if its checkpoint, when present, is the one
+ * asked for: this station's key and the report's chain id, seq and head (else the
+ * completion is PL_ERR_MALFORMED); its signature is checked with checkpoint_cert_file. */
 PL_MUST_CHECK int pl_kmclient_send_report(struct pl_kmclient *c,
                                           const provline_keymaker_ReportEntry *entries, size_t n,
-                                          const uint8_t *audit_head, uint64_t tag, uint64_t *id);
+                                          const struct pl_km_audit_head *audit, uint64_t tag,
+                                          uint64_t *id);
 PL_MUST_CHECK int pl_kmclient_send_token_request(struct pl_kmclient *c,
                                                  const uint8_t eid[PL_KM_EID_LEN], uint64_t tag,
                                                  uint64_t *id);
@@ -235,7 +244,8 @@ PL_MUST_CHECK int pl_kmclient_ack(struct pl_kmclient *c, const uint8_t lease_id[
                                   struct pl_kmclient_done *out);
 PL_MUST_CHECK int pl_kmclient_report(struct pl_kmclient *c,
                                      const provline_keymaker_ReportEntry *entries, size_t n,
-                                     const uint8_t *audit_head, struct pl_kmclient_done *out);
+                                     const struct pl_km_audit_head *audit,
+                                     struct pl_kmclient_done *out);
 PL_MUST_CHECK int pl_kmclient_deletion_token(struct pl_kmclient *c,
                                              const uint8_t eid[PL_KM_EID_LEN],
                                              struct pl_kmclient_done *out);
@@ -272,6 +282,9 @@ struct pl_kmclient_stats {
     uint64_t replies, duplicate_replies, dropped_frames;
     uint64_t hellos_sent, resyncs, renumbered;
     uint64_t prefetch_requests, prefetch_packages, prefetch_dropped;
+    /* ReportAck checkpoints: signature verified with checkpoint_cert_file, removed because
+     * it did not verify, or passed on unchecked (no certificate configured). */
+    uint64_t checkpoints_verified, checkpoints_rejected, checkpoints_unchecked;
     bool keymaker_rollback; /* a HelloAck showed the Key Maker's seq below lastSeqAck */
 };
 void pl_kmclient_stats(const struct pl_kmclient *c, struct pl_kmclient_stats *out);
@@ -279,6 +292,9 @@ void pl_kmclient_stats(const struct pl_kmclient *c, struct pl_kmclient_stats *ou
 bool pl_kmclient_synced(const struct pl_kmclient *c);
 /* Highest station seq assigned so far (journal it to survive restarts). */
 uint64_t pl_kmclient_last_seq(const struct pl_kmclient *c);
+/* This station's CurveZMQ public key (32 bytes), the identity the Key Maker signs
+ * checkpoints for. */
+void pl_kmclient_station_key(const struct pl_kmclient *c, uint8_t out[PL_KM_STATION_KEY_LEN]);
 /* Highest Key Maker seq of a reply delivered so far (Hello.last_seq_ack). */
 uint64_t pl_kmclient_last_seq_ack(const struct pl_kmclient *c);
 /* The latest HelloAck (borrowed, valid until the next poll), or NULL before the first. */
