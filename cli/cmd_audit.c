@@ -6,7 +6,9 @@
  *       recomputes the chain of FILE (and its FILE.head sidecar, checkpoints, anchor);
  *       prints "OK ..." with counts and exits 0, or "FAIL ..." naming the first bad record
  *       and exits 1. With --keymaker-cert every checkpoint must carry a valid Key Maker
- *       signature by that certificate's key. Usage errors exit 2. */
+ *       signature by that certificate's key (the reference Key Maker signs with its SM-DPf
+ *       key: pass its CERT.DPpb, the PKI's dpf.der; docs/station-keymaker-protocol.md §5.5).
+ *       Usage errors exit 2. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "cli.h"
@@ -84,14 +86,19 @@ static int cmd_verify(int argc, char **argv)
                (unsigned long long)rep.bad_seq, pl_audit_fault_name(rep.fault), rep.detail);
         return 1;
     }
+    char station[2 * PL_AUDIT_STATION_KEY_LEN + 1] = "-";
+    if (rep.has_station_key)
+        for (size_t i = 0; i < PL_AUDIT_STATION_KEY_LEN; i++)
+            snprintf(station + 2 * i, 3, "%02x", rep.station_key[i]);
     printf("OK %s: records=%llu first=%llu last=%llu anchor=%llu head=%llu checkpoints=%llu "
-           "checkpoints_before_anchor=%llu signatures_verified=%llu signatures_unchecked=%llu\n",
+           "checkpoints_before_anchor=%llu signatures_verified=%llu signatures_unchecked=%llu "
+           "station_key=%s\n",
            file, (unsigned long long)rep.records, (unsigned long long)rep.first_seq,
            (unsigned long long)rep.last_seq, (unsigned long long)rep.anchor_seq,
            (unsigned long long)rep.head_seq, (unsigned long long)rep.checkpoints,
            (unsigned long long)rep.checkpoints_before_anchor,
            (unsigned long long)rep.signatures_verified,
-           (unsigned long long)rep.signatures_unchecked);
+           (unsigned long long)rep.signatures_unchecked, station);
     return 0;
 }
 

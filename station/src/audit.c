@@ -4,11 +4,13 @@
  * over journal transitions + SHA-256 of each APDU transcript; h_n in every REPORT, Key Maker
  * returns a signed checkpoint"); ARCHITECTURE.md §5 (append-only; any edit or deletion
  * detected by verify); FIPS 180-4 SHA-256; SQLite 3.40 (WAL, synchronous=FULL,
- * secure_delete; DEPENDENCIES.md §9); flock(2), fdatasync(2).
+ * secure_delete; DEPENDENCIES.md §9); flock(2), fdatasync(2); the Key Maker's checkpoint
+ * signature of protocol version 2 (docs/station-keymaker-protocol.md §5.5, km_msg.h).
  * Format and detection limits: docs/audit-trail.md. */
 #define _DEFAULT_SOURCE
 #include "provline/station/audit.h"
 
+#include "provline/proto/km_msg.h"
 #include "provline/protocol/rd.h"
 #include "provline/protocol/secret.h"
 #include "provline/protocol/wr.h"
@@ -33,8 +35,8 @@
 #define FORMAT_NAME     "provline-audit-1"
 #define GENESIS_LABEL   "provline-audit-genesis-v1"
 #define RECORD_TAG      "PLAR"
-#define CP_DIGEST_LABEL "provline-audit-checkpoint-ack-v1"
-#define TBS_LABEL       "provline-audit-checkpoint-v1"
+#define CP_DIGEST_LABEL "provline-audit-checkpoint-ack-v1" /* unsigned acknowledgement */
+#define CP_SIGNED_LABEL "provline-audit-checkpoint-ack-v2" /* with station key and signature */
 #define HEAD_MAGIC      "PLAUDHD1"
 #define HEAD_SLOT_LEN   96u /* magic 8, chain id 16, seq 8, h 32, SHA-256 of the 64 before */
 #define HEAD_SLOTS      2u
@@ -49,7 +51,7 @@ static const char SCHEMA[] =
     " h_prev BLOB NOT NULL, h BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS checkpoint("
     " seq INTEGER PRIMARY KEY, h BLOB NOT NULL, keymaker_sig BLOB NOT NULL,"
-    " recorded_ms INTEGER NOT NULL);"
+    " recorded_ms INTEGER NOT NULL, station_key BLOB);"
     "CREATE TABLE IF NOT EXISTS anchor("
     " id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, h BLOB NOT NULL);"
     /* Defence in depth against accidents through SQL (an attacker drops these): records
@@ -209,26 +211,35 @@ static int genesis(const uint8_t chain_id[PL_AUDIT_CHAIN_ID_LEN], uint8_t out[PL
     return pl_sha256_iov(iov, 2, out);
 }
 
-/* Digest of a "checkpoint" record: binds the stored acknowledgement into the chain. */
-static int cp_digest(uint64_t seq, const uint8_t h[PL_AUDIT_HASH_LEN], const uint8_t *sig,
-                     size_t sig_len, uint8_t out[PL_AUDIT_HASH_LEN])
+/* One stored acknowledgement: the Key Maker's bytes (empty, opaque, or a 64-byte signature)
+ * and, for a signed checkpoint, the station key it was signed for (NULL otherwise). */
+struct ack {
+    const uint8_t *sig;
+    size_t sig_len;
+    const uint8_t *station_key;
+};
+
+/* Digest of a "checkpoint" record: binds the stored acknowledgement into the chain.
+ * Unsigned: SHA-256(ack-v1 || seq || h || sig); signed: SHA-256(ack-v2 || seq || h ||
+ * station_key || sig). Distinct labels keep the two forms from ever colliding. */
+static int cp_digest(uint64_t seq, const uint8_t h[PL_AUDIT_HASH_LEN], const struct ack *k,
+                     uint8_t out[PL_AUDIT_HASH_LEN])
 {
     uint8_t s[8];
     be64(s, seq);
-    struct pl_iov iov[4] = {{CP_DIGEST_LABEL, sizeof(CP_DIGEST_LABEL) - 1},
+    if (k->station_key == NULL) {
+        struct pl_iov iov[4] = {{CP_DIGEST_LABEL, sizeof(CP_DIGEST_LABEL) - 1},
+                                {s, 8},
+                                {h, PL_AUDIT_HASH_LEN},
+                                {k->sig, k->sig_len}};
+        return pl_sha256_iov(iov, 4, out);
+    }
+    struct pl_iov iov[5] = {{CP_SIGNED_LABEL, sizeof(CP_SIGNED_LABEL) - 1},
                             {s, 8},
                             {h, PL_AUDIT_HASH_LEN},
-                            {sig, sig_len}};
-    return pl_sha256_iov(iov, 4, out);
-}
-
-void pl_audit_checkpoint_tbs(const uint8_t chain_id[PL_AUDIT_CHAIN_ID_LEN], uint64_t seq,
-                             const uint8_t h[PL_AUDIT_HASH_LEN], uint8_t out[PL_AUDIT_TBS_LEN])
-{
-    memcpy(out, TBS_LABEL, sizeof(TBS_LABEL) - 1);
-    memcpy(out + 28, chain_id, PL_AUDIT_CHAIN_ID_LEN);
-    be64(out + 28 + PL_AUDIT_CHAIN_ID_LEN, seq);
-    memcpy(out + 28 + PL_AUDIT_CHAIN_ID_LEN + 8, h, PL_AUDIT_HASH_LEN);
+                            {k->station_key, PL_AUDIT_STATION_KEY_LEN},
+                            {k->sig, k->sig_len}};
+    return pl_sha256_iov(iov, 5, out);
 }
 
 /* ----------------------------------------------------------------- sidecar ---- */
@@ -347,6 +358,15 @@ static int db_exec(sqlite3 *db, const char *sql)
 static int db_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql)
 {
     return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? PL_OK : PL_ERR_DB;
+}
+
+/* Trails written before signed checkpoints have no checkpoint.station_key column. */
+static bool has_station_key_column(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    bool ok = db_prepare(db, &st, "SELECT station_key FROM checkpoint LIMIT 0") == PL_OK;
+    sqlite3_finalize(st);
+    return ok;
 }
 
 static void col_field(sqlite3_stmt *st, int col, struct field *f)
@@ -490,6 +510,10 @@ static int create_schema(struct pl_audit *a, const struct pl_rng *rng)
     if ((rc = db_exec(a->db, "BEGIN IMMEDIATE")))
         return rc;
     if ((rc = db_exec(a->db, SCHEMA)))
+        goto out;
+    /* A trail from before signed checkpoints: add the column (NULL = unsigned rows). */
+    if (!has_station_key_column(a->db)
+        && (rc = db_exec(a->db, "ALTER TABLE checkpoint ADD COLUMN station_key BLOB")))
         goto out;
     if ((rc = meta_chain_id(a->db, a->chain_id)) == PL_OK)
         goto commit; /* an existing trail */
@@ -875,8 +899,7 @@ static int chain_point(sqlite3 *db, uint64_t seq, uint8_t h[PL_AUDIT_HASH_LEN])
 }
 
 static int record_checkpoint_locked(struct pl_audit *a, uint64_t seq,
-                                    const uint8_t h[PL_AUDIT_HASH_LEN], const uint8_t *sig,
-                                    size_t sig_len)
+                                    const uint8_t h[PL_AUDIT_HASH_LEN], const struct ack *k)
 {
     sqlite3_stmt *st = NULL;
     uint8_t point[PL_AUDIT_HASH_LEN], digest[PL_AUDIT_HASH_LEN], hn[PL_AUDIT_HASH_LEN];
@@ -896,15 +919,20 @@ static int record_checkpoint_locked(struct pl_audit *a, uint64_t seq,
         goto out;
     }
     /* Already recorded? The same acknowledgement again is fine, another one is not. */
-    if ((rc = db_prepare(a->db, &st, "SELECT keymaker_sig FROM checkpoint WHERE seq = ?")))
+    if ((rc = db_prepare(a->db, &st,
+                         "SELECT keymaker_sig, station_key FROM checkpoint WHERE seq = ?")))
         goto out;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
-        const void *p = sqlite3_column_blob(st, 0);
-        int n = sqlite3_column_bytes(st, 0);
-        bool same = n >= 0 && (size_t)n == sig_len
-                    && (sig_len == 0 || (p != NULL && memcmp(p, sig, sig_len) == 0));
+        struct field fs, fk;
+        col_field(st, 0, &fs);
+        col_field(st, 1, &fk);
+        bool same = fs.n == k->sig_len && (k->sig_len == 0 || memcmp(fs.p, k->sig, fs.n) == 0)
+                    && fk.present == (k->station_key != NULL)
+                    && (!fk.present
+                        || (fk.n == PL_AUDIT_STATION_KEY_LEN
+                            && memcmp(fk.p, k->station_key, fk.n) == 0));
         rc = same ? PL_OK : PL_ERR_EXISTS;
         goto out;
     }
@@ -914,19 +942,23 @@ static int record_checkpoint_locked(struct pl_audit *a, uint64_t seq,
         rc = PL_ERR_DB;
         goto out;
     }
-    if ((rc = cp_digest(seq, h, sig, sig_len, digest)))
+    if ((rc = cp_digest(seq, h, k, digest)))
         goto out;
     memset(&rec, 0, sizeof(rec));
     now_ms(a, &rec.time_ms);
     if ((rc = db_prepare(a->db, &st,
-                         "INSERT INTO checkpoint(seq, h, keymaker_sig, recorded_ms) "
-                         "VALUES(?, ?, ?, ?)")))
+                         "INSERT INTO checkpoint(seq, h, keymaker_sig, recorded_ms, station_key) "
+                         "VALUES(?, ?, ?, ?, ?)")))
         goto out;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
     sqlite3_bind_blob(st, 2, h, PL_AUDIT_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, sig_len ? (const void *)sig : (const void *)"", (int)sig_len,
-                      SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, k->sig_len ? (const void *)k->sig : (const void *)"",
+                      (int)k->sig_len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)rec.time_ms);
+    if (k->station_key)
+        sqlite3_bind_blob(st, 5, k->station_key, PL_AUDIT_STATION_KEY_LEN, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 5);
     r = sqlite3_step(st);
     sqlite3_finalize(st);
     st = NULL;
@@ -943,8 +975,9 @@ static int record_checkpoint_locked(struct pl_audit *a, uint64_t seq,
         goto out;
     if ((rc = commit_head(a, rseq, hn)))
         return rc;
-    alog(a, PL_AUDIT_LOG_INFO, "event=audit_checkpoint seq=%llu sig_bytes=%zu record=%llu",
-         (unsigned long long)seq, sig_len, (unsigned long long)rseq);
+    alog(a, PL_AUDIT_LOG_INFO, "event=audit_checkpoint seq=%llu sig_bytes=%zu signed=%s record=%llu",
+         (unsigned long long)seq, k->sig_len, k->station_key ? "yes" : "no",
+         (unsigned long long)rseq);
     return PL_OK;
 out:
     sqlite3_finalize(st);
@@ -952,19 +985,85 @@ out:
     return rc;
 }
 
-int pl_audit_record_checkpoint(struct pl_audit *a, uint64_t seq, const uint8_t h[PL_AUDIT_HASH_LEN],
-                               const uint8_t *keymaker_sig, size_t sig_len)
+static int record_checkpoint(struct pl_audit *a, uint64_t seq, const uint8_t h[PL_AUDIT_HASH_LEN],
+                             const struct ack *k)
 {
     int rc = PL_ERR_INTERNAL;
 
-    if (a == NULL || h == NULL || sig_len > PL_AUDIT_SIG_MAX || (keymaker_sig == NULL && sig_len))
-        return PL_ERR_INVAL;
     if (a->broken)
         return PL_ERR_STATE;
     if ((rc = lock_fd(a->head_fd, LOCK_EX)))
         return rc;
-    rc = record_checkpoint_locked(a, seq, h, keymaker_sig, sig_len);
+    rc = record_checkpoint_locked(a, seq, h, k);
     unlock_fd(a->head_fd);
+    return rc;
+}
+
+int pl_audit_record_checkpoint(struct pl_audit *a, uint64_t seq, const uint8_t h[PL_AUDIT_HASH_LEN],
+                               const uint8_t *keymaker_sig, size_t sig_len)
+{
+    struct ack k = {keymaker_sig, sig_len, NULL};
+
+    if (a == NULL || h == NULL || sig_len > PL_AUDIT_SIG_MAX || (keymaker_sig == NULL && sig_len))
+        return PL_ERR_INVAL;
+    return record_checkpoint(a, seq, h, &k);
+}
+
+int pl_audit_record_signed_checkpoint(struct pl_audit *a, const struct pl_audit_signed_checkpoint *cp,
+                                      const struct pl_eckey *keymaker_key)
+{
+    struct ack k;
+
+    if (a == NULL || cp == NULL)
+        return PL_ERR_INVAL;
+    if (memcmp(cp->chain_id, a->chain_id, PL_AUDIT_CHAIN_ID_LEN) != 0) {
+        alog(a, PL_AUDIT_LOG_ERROR, "event=audit_checkpoint_refused seq=%llu reason=other_chain",
+             (unsigned long long)cp->seq);
+        return PL_ERR_STATE;
+    }
+    if (keymaker_key != NULL) {
+        uint8_t tbs[PL_KM_CHECKPOINT_TBS_LEN];
+        pl_km_checkpoint_tbs(cp->station_key, cp->chain_id, cp->seq, cp->h, tbs);
+        if (pl_ecdsa_verify(keymaker_key, tbs, sizeof(tbs), cp->sig) != PL_OK) {
+            alog(a, PL_AUDIT_LOG_ERROR,
+                 "event=audit_checkpoint_refused seq=%llu reason=bad_signature",
+                 (unsigned long long)cp->seq);
+            return PL_ERR_BAD_SIGNATURE;
+        }
+    }
+    k.sig = cp->sig;
+    k.sig_len = sizeof(cp->sig);
+    k.station_key = cp->station_key;
+    return record_checkpoint(a, cp->seq, cp->h, &k);
+}
+
+int pl_audit_find(struct pl_audit *a, const uint8_t h[PL_AUDIT_HASH_LEN], uint64_t *seq)
+{
+    sqlite3_stmt *st = NULL;
+    uint64_t anchor = 0;
+    uint8_t ah[PL_AUDIT_HASH_LEN];
+    int rc = PL_ERR_INTERNAL;
+
+    if (a == NULL || h == NULL || seq == NULL)
+        return PL_ERR_INVAL;
+    if ((rc = anchor_get(a->db, &anchor, ah)))
+        return rc;
+    if (pl_ct_equal(ah, h, PL_AUDIT_HASH_LEN)) {
+        *seq = anchor;
+        return PL_OK;
+    }
+    if ((rc = db_prepare(a->db, &st, "SELECT seq FROM record WHERE h = ? ORDER BY seq LIMIT 1")))
+        return rc;
+    sqlite3_bind_blob(st, 1, h, PL_AUDIT_HASH_LEN, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        sqlite3_int64 v = sqlite3_column_int64(st, 0);
+        *seq = v > 0 ? (uint64_t)v : 0u;
+        rc = v > 0 ? PL_OK : PL_ERR_MALFORMED;
+    } else {
+        rc = r == SQLITE_DONE ? PL_ERR_NOT_FOUND : PL_ERR_DB;
+    }
+    sqlite3_finalize(st);
     return rc;
 }
 
@@ -1204,8 +1303,24 @@ out:
     return rc;
 }
 
+/* The acknowledgement of a checkpoint row selected as (..., keymaker_sig, station_key) at
+ * columns col, col + 1: false if it breaks the rules (oversized, or a station key that is not
+ * 32 bytes). */
+static bool ack_from_row(sqlite3_stmt *st, int col, struct ack *k)
+{
+    struct field fs, fk;
+    col_field(st, col, &fs);
+    col_field(st, col + 1, &fk);
+    k->sig = fs.p;
+    k->sig_len = fs.n;
+    k->station_key = fk.present ? fk.p : NULL;
+    return fs.present && fs.n <= PL_AUDIT_SIG_MAX
+           && (!fk.present || (fk.p != NULL && fk.n == PL_AUDIT_STATION_KEY_LEN));
+}
+
 /* Every checkpoint row agrees with the chain (and its signature with the key), and every
- * "checkpoint" record has its row with the digest it committed to. */
+ * "checkpoint" record has its row with the digest it committed to. cp_cols: the SQL of the
+ * acknowledgement columns (a trail from before signed checkpoints has no station_key). */
 static int verify_checkpoints(sqlite3 *db, const uint8_t chain_id[PL_AUDIT_CHAIN_ID_LEN],
                               uint64_t anchor, const uint8_t anchor_h[PL_AUDIT_HASH_LEN],
                               uint64_t last, const struct pl_audit_verify_opts *opts,
@@ -1213,7 +1328,11 @@ static int verify_checkpoints(sqlite3 *db, const uint8_t chain_id[PL_AUDIT_CHAIN
 {
     sqlite3_stmt *st = NULL, *rs = NULL;
     bool anchor_backed = anchor == 0;
-    int rc = db_prepare(db, &st, "SELECT seq, h, keymaker_sig FROM checkpoint ORDER BY seq");
+    const char *ack_cols =
+        has_station_key_column(db) ? "keymaker_sig, station_key" : "keymaker_sig, NULL";
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT seq, h, %s FROM checkpoint ORDER BY seq", ack_cols);
+    int rc = db_prepare(db, &st, sql);
 
     if (rc) {
         fault(rep, PL_AUDIT_FAULT_FORMAT, 0, "no checkpoint table");
@@ -1224,11 +1343,9 @@ static int verify_checkpoints(sqlite3 *db, const uint8_t chain_id[PL_AUDIT_CHAIN
         sqlite3_int64 s = sqlite3_column_int64(st, 0);
         uint64_t seq = s > 0 ? (uint64_t)s : 0u;
         uint8_t h[PL_AUDIT_HASH_LEN], point[PL_AUDIT_HASH_LEN];
-        const void *sig = sqlite3_column_blob(st, 2);
-        int sig_len = sqlite3_column_bytes(st, 2);
+        struct ack k;
         rep->checkpoints++;
-        if (s < 0 || !col_fixed(st, 1, h, PL_AUDIT_HASH_LEN) || sig_len < 0
-            || sig_len > (int)PL_AUDIT_SIG_MAX) {
+        if (s < 0 || !col_fixed(st, 1, h, PL_AUDIT_HASH_LEN) || !ack_from_row(st, 2, &k)) {
             fault(rep, PL_AUDIT_FAULT_CHECKPOINT, seq, "checkpoint %llu malformed",
                   (unsigned long long)seq);
             break;
@@ -1252,18 +1369,28 @@ static int verify_checkpoints(sqlite3 *db, const uint8_t chain_id[PL_AUDIT_CHAIN
             if (seq == anchor && pl_ct_equal(anchor_h, h, PL_AUDIT_HASH_LEN))
                 anchor_backed = true;
         }
+        if (k.station_key != NULL) {
+            memcpy(rep->station_key, k.station_key, PL_AUDIT_STATION_KEY_LEN);
+            rep->has_station_key = true;
+        }
         if (opts && opts->keymaker_key) {
-            uint8_t tbs[PL_AUDIT_TBS_LEN];
-            pl_audit_checkpoint_tbs(chain_id, seq, h, tbs);
-            if (sig_len != (int)PL_ECDSA_SIG_LEN || sig == NULL
-                || pl_ecdsa_verify(opts->keymaker_key, tbs, sizeof(tbs), sig) != PL_OK) {
+            /* Every checkpoint must be one the Key Maker signed for this chain (protocol
+             * v2): (station key, chain id, seq, h) under its key. */
+            uint8_t tbs[PL_KM_CHECKPOINT_TBS_LEN];
+            if (k.station_key == NULL || k.sig_len != PL_ECDSA_SIG_LEN) {
+                fault(rep, PL_AUDIT_FAULT_SIGNATURE, seq,
+                      "checkpoint %llu: not signed by the Key Maker", (unsigned long long)seq);
+                break;
+            }
+            pl_km_checkpoint_tbs(k.station_key, chain_id, seq, h, tbs);
+            if (pl_ecdsa_verify(opts->keymaker_key, tbs, sizeof(tbs), k.sig) != PL_OK) {
                 fault(rep, PL_AUDIT_FAULT_SIGNATURE, seq,
                       "checkpoint %llu: Key Maker signature does not verify",
                       (unsigned long long)seq);
                 break;
             }
             rep->signatures_verified++;
-        } else if (sig_len > 0) {
+        } else if (k.sig_len > 0) {
             rep->signatures_unchecked++;
         }
     }
@@ -1294,18 +1421,16 @@ static int verify_checkpoints(sqlite3 *db, const uint8_t chain_id[PL_AUDIT_CHAIN
             break;
         }
         sqlite3_stmt *q = NULL;
-        if ((rc = db_prepare(db, &q, "SELECT h, keymaker_sig FROM checkpoint WHERE seq = ?")))
+        snprintf(sql, sizeof(sql), "SELECT h, %s FROM checkpoint WHERE seq = ?", ack_cols);
+        if ((rc = db_prepare(db, &q, sql)))
             goto out;
         sqlite3_bind_int64(q, 1, (sqlite3_int64)cps);
         int qr = sqlite3_step(q);
         bool ok = false;
-        if (qr == SQLITE_ROW && col_fixed(q, 0, h, PL_AUDIT_HASH_LEN)) {
-            const void *sig = sqlite3_column_blob(q, 1);
-            int sl = sqlite3_column_bytes(q, 1);
-            if (sl >= 0 && sl <= (int)PL_AUDIT_SIG_MAX
-                && cp_digest(cps, h, sl ? sig : NULL, (size_t)sl, want) == PL_OK)
-                ok = pl_ct_equal(want, digest, PL_AUDIT_HASH_LEN);
-        }
+        struct ack k;
+        if (qr == SQLITE_ROW && col_fixed(q, 0, h, PL_AUDIT_HASH_LEN) && ack_from_row(q, 1, &k)
+            && cp_digest(cps, h, &k, want) == PL_OK)
+            ok = pl_ct_equal(want, digest, PL_AUDIT_HASH_LEN);
         sqlite3_finalize(q);
         if (!ok)
             fault(rep, PL_AUDIT_FAULT_CHECKPOINT, cps,

@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pl_euicc_test.h"
 #include "pl_kmproc.h"
+#include "pl_tamper.h"
 #include "pl_test.h"
 #include "provline/kmclient/kmclient.h"
 #include "provline/protocol/es10f.h"
@@ -19,6 +20,8 @@
 #include "provline/protocol/pir.h"
 #include "provline/protocol/secret.h"
 #include "provline/sim/keymaker.h"
+#include "provline/sim/pki.h"
+#include "provline/station/audit.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -237,7 +240,7 @@ Test(kmclient, hello_upload_jit_lease_load_report_token_receipt, .timeout = 300.
     struct pl_kmclient_config cfg;
     struct pl_kmclient_done r;
     struct dev d;
-    uint8_t head[32];
+    struct pl_km_audit_head head;
 
     start_km(&k);
     base_config(&k, &cfg);
@@ -289,10 +292,14 @@ Test(kmclient, hello_upload_jit_lease_load_report_token_receipt, .timeout = 300.
     cr_assert_eq(PL_KM_SET_BYTES(e.eid, pkg.eid, 16), PL_OK);
     e.which_outcome = provline_keymaker_ReportEntry_pir_tag;
     cr_assert_eq(PL_KM_SET_BYTES(e.outcome.pir, pir.buf, pir.len), PL_OK);
-    memset(head, 0x42, sizeof(head));
-    cr_assert_eq(pl_kmclient_report(c, &e, 1, head, &r), PL_OK);
+    memset(&head, 0x42, sizeof(head));
+    cr_assert_eq(pl_kmclient_report(c, &e, 1, &head, &r), PL_OK);
     cr_assert_eq(r.reply->which_body, PL_KM_REPORT_ACK);
     cr_assert_eq(r.reply->body.report_ack.results_count, 1);
+    cr_assert(r.reply->body.report_ack.has_checkpoint); /* not checked: no certificate given */
+    struct pl_kmclient_stats cs;
+    pl_kmclient_stats(c, &cs);
+    cr_assert_eq(cs.checkpoints_unchecked, 1);
     cr_assert(r.reply->body.report_ack.results[0].accepted);
     cr_assert_eq(r.reply->body.report_ack.results[0].state,
                  provline_keymaker_PackageState_PACKAGE_STATE_INSTALLED);
@@ -336,6 +343,140 @@ Test(kmclient, hello_upload_jit_lease_load_report_token_receipt, .timeout = 300.
 }
 
 /* ----------------------------------------------------- idempotent replay ---- */
+
+/* `provline audit verify TRAIL [--keymaker-cert CERT]`: exit status and output. */
+static int audit_verify_cli(const char *trail, const char *cert, char *out, size_t cap)
+{
+    char cmd[2048];
+    const char *bin = getenv("PL_BIN_DIR");
+    cr_assert_not_null(bin);
+    if (cert)
+        snprintf(cmd, sizeof(cmd), "'%s/provline' audit verify '%s' --keymaker-cert '%s' 2>&1",
+                 bin, trail, cert);
+    else
+        snprintf(cmd, sizeof(cmd), "'%s/provline' audit verify '%s' 2>&1", bin, trail);
+    return pl_test_run(cmd, out, cap);
+}
+
+/* IFPP.md §6.3: the audit head goes with the Report, the Key Maker returns a signed
+ * checkpoint; the station stores it in its trail and `provline audit verify
+ * --keymaker-cert` checks it against the Key Maker's certificate. */
+Test(kmclient, signed_audit_checkpoint_stored_and_verified, .timeout = 300.0)
+{
+    struct pl_kmproc k;
+    struct pl_kmclient_config cfg;
+    struct pl_kmclient_done r;
+    struct dev d;
+    char trail[600], dpf_der[600], ci_der[600], out[2048];
+
+    start_km(&k);
+    base_config(&k, &cfg);
+    snprintf(dpf_der, sizeof(dpf_der), "%s/pki/dpf.der", k.t.dir);
+    snprintf(ci_der, sizeof(ci_der), "%s/pki/ci.der", k.t.dir);
+    cfg.checkpoint_cert_file = dpf_der;
+    struct pl_kmclient *c = client(&cfg);
+
+    /* The station's trail, as the station keeps it. */
+    snprintf(trail, sizeof(trail), "%s/station-audit.db", k.t.dir);
+    struct pl_audit_config ac = {trail, NULL, NULL, NULL, NULL};
+    struct pl_audit *a = NULL;
+    cr_assert_eq(pl_audit_open(&ac, &a), PL_OK);
+
+    /* A real package: upload, lease, load; the PIR reported with the audit head. */
+    dev_open(&k, &d, "dev.state", 2);
+    upload_ok(c, &d);
+    cr_assert_eq(pl_kmclient_lease_jit(c, d.info->eid, d.info->otk[0].otk_id, &r), PL_OK);
+    struct pl_kmclient_pkg pkg;
+    cr_assert_eq(pl_kmclient_pkg_from_lease(&r.reply->body.lease, 0, &pkg), PL_OK);
+    pl_kmclient_done_free(&r);
+    cr_assert_eq(pl_audit_transition(a, "fx-1", pkg.eid, pkg.package_id, "LEASED", NULL), PL_OK);
+    struct pl_wr pir;
+    pl_wr_init_dyn(&pir, PL_ES10F_PIR_MAX);
+    dev_load(&d, pkg.envelope, pkg.envelope_len, &pir);
+    cr_assert_eq(pl_audit_transition(a, "fx-1", pkg.eid, pkg.package_id, "RESULT", NULL), PL_OK);
+    provline_keymaker_ReportEntry e;
+    memset(&e, 0, sizeof(e));
+    cr_assert_eq(PL_KM_SET_BYTES(e.package_id, pkg.package_id, 16), PL_OK);
+    cr_assert_eq(PL_KM_SET_BYTES(e.transaction_id, pkg.transaction_id, pkg.tid_len), PL_OK);
+    cr_assert_eq(PL_KM_SET_BYTES(e.eid, pkg.eid, 16), PL_OK);
+    e.which_outcome = provline_keymaker_ReportEntry_pir_tag;
+    cr_assert_eq(PL_KM_SET_BYTES(e.outcome.pir, pir.buf, pir.len), PL_OK);
+    struct pl_km_audit_head head;
+    cr_assert_eq(pl_audit_checkpoint(a, &head.seq, head.h), PL_OK);
+    cr_assert_eq(head.seq, 2);
+    pl_audit_chain_id(a, head.chain_id);
+    cr_assert_eq(pl_kmclient_report(c, &e, 1, &head, &r), PL_OK);
+    const provline_keymaker_ReportAck *ra = &r.reply->body.report_ack;
+    cr_assert(ra->results[0].accepted);
+    cr_assert(ra->has_checkpoint, "no checkpoint (refused: %s)",
+              pl_km_error_name((int)ra->checkpoint_refused));
+    struct pl_kmclient_stats cs;
+    pl_kmclient_stats(c, &cs);
+    cr_assert_eq(cs.checkpoints_verified, 1);
+
+    /* Stored with the signature checked once more against CERT.DPpb. */
+    struct pl_audit_signed_checkpoint sc;
+    memcpy(sc.station_key, ra->checkpoint.station_key.bytes, sizeof(sc.station_key));
+    memcpy(sc.chain_id, ra->checkpoint.chain_id.bytes, sizeof(sc.chain_id));
+    sc.seq = ra->checkpoint.seq;
+    memcpy(sc.h, ra->checkpoint.head.bytes, sizeof(sc.h));
+    memcpy(sc.sig, ra->checkpoint.signature.bytes, sizeof(sc.sig));
+    pl_kmclient_done_free(&r);
+    struct pl_pki *pki = NULL;
+    char pki_dir[600];
+    snprintf(pki_dir, sizeof(pki_dir), "%s/pki", k.t.dir);
+    cr_assert_eq(pl_pki_load(pki_dir, &pki), PL_OK);
+    struct pl_eckey *dpf = NULL;
+    cr_assert_eq(pl_cert_public_key(pl_pki_cert(pki, PL_PKI_DPF), &dpf), PL_OK);
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &sc, dpf), PL_OK);
+    cr_assert_eq(pl_audit_transition(a, "fx-1", pkg.eid, pkg.package_id, "ACKED", NULL), PL_OK);
+
+    /* The same point with another head (a rewritten trail) is never signed. */
+    struct pl_km_audit_head fork = head;
+    fork.h[0] ^= 0xff;
+    cr_assert_eq(pl_kmclient_report(c, &e, 1, &fork, &r), PL_OK);
+    cr_assert_not(r.reply->body.report_ack.has_checkpoint);
+    cr_assert_eq(r.reply->body.report_ack.checkpoint_refused,
+                 provline_keymaker_ErrorCode_ERROR_AUDIT_FORK);
+    pl_kmclient_done_free(&r);
+    pl_audit_close(a);
+    cr_assert_eq(pl_kmproc_log_count(&k, "event=audit_fork"), 1);
+
+    /* verify: OK with the Key Maker's certificate, naming this station's key. */
+    int st = audit_verify_cli(trail, dpf_der, out, sizeof(out));
+    cr_assert_eq(st, 0, "%s", out);
+    cr_assert(strstr(out, "checkpoints=1 ") && strstr(out, "signatures_verified=1 "), "%s", out);
+    uint8_t me[32];
+    char me_hex[65];
+    pl_kmclient_station_key(c, me);
+    for (int i = 0; i < 32; i++)
+        snprintf(me_hex + 2 * i, 3, "%02x", me[i]);
+    cr_assert(strstr(out, me_hex) != NULL, "%s", out);
+    /* ... and FAIL with another certificate, or once the signature is altered. */
+    st = audit_verify_cli(trail, ci_der, out, sizeof(out));
+    cr_assert_eq(st, 1, "%s", out);
+    cr_assert(strstr(out, "checkpoint-signature-invalid") && strstr(out, "seq=2 "), "%s", out);
+    char copy[700], err[256];
+    snprintf(copy, sizeof(copy), "%s/altered-audit.db", k.t.dir);
+    cr_assert_eq(pl_tamper_copy_trail(trail, copy), 0);
+    cr_assert_eq(pl_tamper_sql(copy,
+                               "DROP TRIGGER checkpoint_no_update;"
+                               "UPDATE checkpoint SET keymaker_sig = substr(keymaker_sig, 1, 63)"
+                               " || x'00' WHERE seq = 2;",
+                               err, sizeof(err)),
+                 0, "%s", err);
+    st = audit_verify_cli(copy, dpf_der, out, sizeof(out));
+    cr_assert_eq(st, 1, "%s", out);
+    cr_assert(strstr(out, "checkpoint-signature-invalid"), "%s", out);
+
+    pl_eckey_free(dpf);
+    pl_pki_free(pki);
+    pl_wr_free(&pir);
+    pl_kmclient_pkg_free(&pkg);
+    dev_close(&d);
+    pl_kmclient_free(c);
+    stop_km(&k);
+}
 
 Test(kmclient, replayed_msg_id_gets_identical_reply_and_no_second_lease, .timeout = 300.0)
 {

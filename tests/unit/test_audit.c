@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pl_tamper.h"
 #include "pl_test.h"
+#include "provline/proto/km_msg.h"
 #include "provline/protocol/crypto.h"
 #include "provline/station/audit.h"
 
@@ -617,43 +618,234 @@ Test(audit, checkpoint_rules)
     drop_t(&e);
 }
 
-Test(audit, keymaker_signatures_verified_with_a_key)
-{
+/* A fresh trail of three records; a Key Maker key signs checkpoints of it. */
+struct signed_trail {
     struct trail t;
-    struct pl_rng rng = PL_RNG_SYSTEM;
-    struct pl_eckey *km = NULL, *other = NULL;
-    uint8_t cid[PL_AUDIT_CHAIN_ID_LEN], tbs[PL_AUDIT_TBS_LEN], sig[PL_ECDSA_SIG_LEN];
-    struct pl_audit_report r;
+    struct pl_rng rng;
+    struct pl_eckey *km, *other;
+    struct pl_audit_signed_checkpoint cp; /* signed by km at the head (seq 3) */
+};
 
-    memset(&t, 0, sizeof(t));
-    cr_assert_eq(pl_test_tmpdir(t.dir, sizeof(t.dir)), 0);
-    snprintf(t.path, sizeof(t.path), "%s/audit.db", t.dir);
-    t.clock = (struct pl_clock_ops){fake_now, &t.t};
-    cr_assert_eq(pl_eckey_generate(PL_CURVE_P256, &rng, &km), PL_OK);
-    cr_assert_eq(pl_eckey_generate(PL_CURVE_P256, &rng, &other), PL_OK);
-    struct pl_audit *a = open_trail(&t);
+/* What a Key Maker returns in a ReportAck (km_msg.h): its signature over
+ * (station key, chain id, seq, h). */
+static void km_sign(const struct pl_eckey *key, struct pl_audit_signed_checkpoint *cp)
+{
+    struct pl_rng rng = PL_RNG_SYSTEM;
+    uint8_t tbs[PL_KM_CHECKPOINT_TBS_LEN];
+    pl_km_checkpoint_tbs(cp->station_key, cp->chain_id, cp->seq, cp->h, tbs);
+    cr_assert_eq(pl_ecdsa_sign(key, tbs, sizeof(tbs), &rng, cp->sig), PL_OK);
+}
+
+static struct pl_audit *signed_trail(struct signed_trail *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->rng = PL_RNG_SYSTEM;
+    cr_assert_eq(pl_test_tmpdir(s->t.dir, sizeof(s->t.dir)), 0);
+    snprintf(s->t.path, sizeof(s->t.path), "%s/audit.db", s->t.dir);
+    s->t.clock = (struct pl_clock_ops){fake_now, &s->t.t};
+    cr_assert_eq(pl_eckey_generate(PL_CURVE_P256, &s->rng, &s->km), PL_OK);
+    cr_assert_eq(pl_eckey_generate(PL_CURVE_P256, &s->rng, &s->other), PL_OK);
+    struct pl_audit *a = open_trail(&s->t);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(pl_audit_transition(a, "fx", EID, NULL, "LOADING", NULL), PL_OK);
-    uint64_t seq = 0;
-    uint8_t h[32];
-    cr_assert_eq(pl_audit_checkpoint(a, &seq, h), PL_OK);
-    pl_audit_chain_id(a, cid);
-    pl_audit_checkpoint_tbs(cid, seq, h, tbs);
-    cr_assert_eq(pl_ecdsa_sign(km, tbs, sizeof(tbs), &rng, sig), PL_OK);
-    cr_assert_eq(pl_audit_record_checkpoint(a, seq, h, sig, sizeof(sig)), PL_OK);
+    cr_assert_eq(pl_audit_checkpoint(a, &s->cp.seq, s->cp.h), PL_OK);
+    cr_assert_eq(s->cp.seq, 3);
+    pl_audit_chain_id(a, s->cp.chain_id);
+    memset(s->cp.station_key, 0x5e, sizeof(s->cp.station_key));
+    km_sign(s->km, &s->cp);
+    return a;
+}
+
+static void signed_trail_free(struct signed_trail *s)
+{
+    pl_eckey_free(s->km);
+    pl_eckey_free(s->other);
+    drop_t(&s->t);
+}
+
+static struct pl_audit_report verify_key(const struct trail *t, const struct pl_eckey *key)
+{
+    struct pl_audit_verify_opts o = {key};
+    struct pl_audit_report r;
+    cr_assert_eq(pl_audit_verify_ex(t->path, &o, &r), PL_OK);
+    return r;
+}
+
+Test(audit, keymaker_signatures_verified_with_a_key)
+{
+    struct signed_trail s;
+    struct pl_audit *a = signed_trail(&s);
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &s.cp, s.km), PL_OK);
+    /* The same acknowledgement again is fine. */
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &s.cp, s.km), PL_OK);
     pl_audit_close(a);
 
-    struct pl_audit_verify_opts o = {km};
-    cr_assert_eq(pl_audit_verify_ex(t.path, &o, &r), PL_OK);
+    struct pl_audit_report r = verify_key(&s.t, s.km);
     cr_assert(r.ok, "%s", r.detail);
+    cr_assert_eq(r.checkpoints, 1);
     cr_assert_eq(r.signatures_verified, 1);
-    o.keymaker_key = other;
-    cr_assert_eq(pl_audit_verify_ex(t.path, &o, &r), PL_OK);
+    cr_assert(r.has_station_key);
+    cr_assert_eq(memcmp(r.station_key, s.cp.station_key, 32), 0);
+    r = verify(&s.t); /* without a key: counted, not checked */
+    cr_assert(r.ok, "%s", r.detail);
+    cr_assert_eq(r.signatures_unchecked, 1);
+    /* Another key: the Key Maker did not sign this. */
+    r = verify_key(&s.t, s.other);
     cr_assert_not(r.ok);
     cr_assert_eq(r.fault, PL_AUDIT_FAULT_SIGNATURE);
-    cr_assert_eq(r.bad_seq, seq);
+    cr_assert_eq(r.bad_seq, 3);
+    signed_trail_free(&s);
+}
+
+Test(audit, signed_checkpoint_checked_before_it_is_stored)
+{
+    struct signed_trail s;
+    struct pl_audit *a = signed_trail(&s);
+    struct pl_audit_signed_checkpoint bad = s.cp;
+    bad.sig[7] ^= 0x01;
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &bad, s.km), PL_ERR_BAD_SIGNATURE);
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &s.cp, s.other), PL_ERR_BAD_SIGNATURE);
+    bad = s.cp;
+    bad.chain_id[0] ^= 0x01; /* another trail's checkpoint */
+    km_sign(s.km, &bad);
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &bad, s.km), PL_ERR_STATE);
+    bad = s.cp;
+    bad.h[0] ^= 0x01; /* not a point of this chain */
+    km_sign(s.km, &bad);
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &bad, s.km), PL_ERR_STATE);
+    bad = s.cp;
+    bad.seq = 77;
+    km_sign(s.km, &bad);
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &bad, s.km), PL_ERR_NOT_FOUND);
+    cr_assert_eq(pl_audit_record_signed_checkpoint(NULL, &s.cp, s.km), PL_ERR_INVAL);
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, NULL, s.km), PL_ERR_INVAL);
+    struct pl_audit_report r = verify(&s.t);
+    cr_assert(r.ok, "%s", r.detail);
+    cr_assert_eq(r.checkpoints, 0, "a refused checkpoint was stored");
+    /* Stored; then a second, different signature for the same point is refused, and so is
+     * an unsigned acknowledgement of it. */
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &s.cp, s.km), PL_OK);
+    struct pl_audit_signed_checkpoint again = s.cp;
+    again.sig[0] ^= 0x01; /* (not checked: no key given) */
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &again, NULL), PL_ERR_EXISTS);
+    again = s.cp;
+    again.station_key[0] ^= 0x01;
+    km_sign(s.km, &again);
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &again, s.km), PL_ERR_EXISTS);
+    cr_assert_eq(pl_audit_record_checkpoint(a, s.cp.seq, s.cp.h, NULL, 0), PL_ERR_EXISTS);
+    pl_audit_close(a);
+    cr_assert(verify_key(&s.t, s.km).ok);
+    signed_trail_free(&s);
+}
+
+Test(audit, forged_or_altered_checkpoint_signature_detected)
+{
+    struct signed_trail s;
+    struct pl_audit *a = signed_trail(&s);
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &s.cp, s.km), PL_OK);
+    /* A forger's checkpoint at seq 5: stored without a key check, signed by another key. */
+    cr_assert_eq(pl_audit_transition(a, "fx", EID, NULL, "ACKED", NULL), PL_OK);
+    struct pl_audit_signed_checkpoint forged;
+    memset(&forged, 0, sizeof(forged));
+    forged.station_key[0] = 1;
+    pl_audit_chain_id(a, forged.chain_id);
+    cr_assert_eq(pl_audit_checkpoint(a, &forged.seq, forged.h), PL_OK);
+    cr_assert_eq(forged.seq, 5);
+    km_sign(s.other, &forged);
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &forged, NULL), PL_OK);
+    pl_audit_close(a);
+    struct pl_audit_report r = verify(&s.t);
+    cr_assert(r.ok, "%s", r.detail); /* consistent: only the key tells */
+    r = verify_key(&s.t, s.km);
+    cr_assert_not(r.ok);
+    cr_assert_eq(r.fault, PL_AUDIT_FAULT_SIGNATURE);
+    cr_assert_eq(r.bad_seq, 5);
+    cr_assert_eq(r.signatures_verified, 1);
+
+    /* Altered in place: the stored signature, or the station key it was signed for. */
+    struct trail u = s.t, v = s.t;
+    snprintf(u.path, sizeof(u.path), "%s/u.db", s.t.dir);
+    snprintf(v.path, sizeof(v.path), "%s/v.db", s.t.dir);
+    cr_assert_eq(pl_tamper_copy_trail(s.t.path, u.path), 0);
+    cr_assert_eq(pl_tamper_copy_trail(s.t.path, v.path), 0);
+    sql(&u, DROP_TRIGGERS "UPDATE checkpoint SET keymaker_sig = "
+                          "substr(keymaker_sig, 1, 10) || x'00' || substr(keymaker_sig, 12) "
+                          "WHERE seq = 3;");
+    r = verify_key(&u, s.km);
+    cr_assert_not(r.ok);
+    cr_assert_eq(r.fault, PL_AUDIT_FAULT_SIGNATURE, "%s", pl_audit_fault_name(r.fault));
+    cr_assert_eq(r.bad_seq, 3);
+    expect_fault(&u, PL_AUDIT_FAULT_CHECKPOINT, 3); /* without a key: the chained digest */
+    sql(&v, DROP_TRIGGERS "UPDATE checkpoint SET station_key = zeroblob(32) WHERE seq = 3;");
+    r = verify_key(&v, s.km);
+    cr_assert_eq(r.fault, PL_AUDIT_FAULT_SIGNATURE, "%s", pl_audit_fault_name(r.fault));
+    cr_assert_eq(r.bad_seq, 3);
+    expect_fault(&v, PL_AUDIT_FAULT_CHECKPOINT, 3);
+    signed_trail_free(&s);
+}
+
+Test(audit, unsigned_checkpoint_fails_a_signature_check)
+{
+    struct signed_trail s;
+    struct pl_audit *a = signed_trail(&s);
+    cr_assert_eq(pl_audit_record_checkpoint(a, s.cp.seq, s.cp.h, s.cp.sig, sizeof(s.cp.sig)),
+                 PL_OK); /* the right bytes, but not recorded as signed for a station */
+    pl_audit_close(a);
+    struct pl_audit_report r = verify_key(&s.t, s.km);
+    cr_assert_not(r.ok);
+    cr_assert_eq(r.fault, PL_AUDIT_FAULT_SIGNATURE);
+    cr_assert(strstr(r.detail, "not signed") != NULL, "%s", r.detail);
+    signed_trail_free(&s);
+}
+
+Test(audit, trail_without_station_key_column_still_works)
+{
+    /* A trail written before signed checkpoints: verify reads it as it is; the writer adds
+     * the column and signed checkpoints follow. */
+    struct trail t;
+    make_trail(&t);
+    sql(&t, "ALTER TABLE checkpoint DROP COLUMN station_key;");
+    struct pl_audit_report r = verify(&t);
+    cr_assert(r.ok, "%s", r.detail);
+    cr_assert_eq(r.checkpoints, 1);
+    struct pl_rng rng = PL_RNG_SYSTEM;
+    struct pl_eckey *km = NULL;
+    cr_assert_eq(pl_eckey_generate(PL_CURVE_P256, &rng, &km), PL_OK);
+    struct pl_audit *a = open_trail(&t);
+    struct pl_audit_signed_checkpoint cp;
+    memset(&cp, 0, sizeof(cp));
+    pl_audit_chain_id(a, cp.chain_id);
+    cr_assert_eq(pl_audit_checkpoint(a, &cp.seq, cp.h), PL_OK);
+    km_sign(km, &cp);
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &cp, km), PL_OK);
+    pl_audit_close(a);
+    r = verify(&t);
+    cr_assert(r.ok, "%s", r.detail);
+    cr_assert_eq(r.checkpoints, 2);
     pl_eckey_free(km);
-    pl_eckey_free(other);
+    drop_t(&t);
+}
+
+Test(audit, find_names_the_seq_of_a_head)
+{
+    struct trail t;
+    make_trail(&t);
+    struct pl_audit *a = open_trail(&t);
+    uint64_t seq = 99;
+    for (uint64_t i = 1; i <= N_RECORDS; i++) {
+        cr_assert_eq(pl_audit_find(a, t.h[i], &seq), PL_OK);
+        cr_assert_eq(seq, i);
+    }
+    uint8_t cid[PL_AUDIT_CHAIN_ID_LEN], g[32];
+    pl_audit_chain_id(a, cid);
+    struct pl_iov iov[2] = {{"provline-audit-genesis-v1", 25}, {cid, sizeof(cid)}};
+    cr_assert_eq(pl_sha256_iov(iov, 2, g), PL_OK);
+    cr_assert_eq(pl_audit_find(a, g, &seq), PL_OK);
+    cr_assert_eq(seq, 0);
+    memset(g, 0x77, sizeof(g));
+    cr_assert_eq(pl_audit_find(a, g, &seq), PL_ERR_NOT_FOUND);
+    cr_assert_eq(pl_audit_find(a, NULL, &seq), PL_ERR_INVAL);
+    pl_audit_close(a);
     drop_t(&t);
 }
 

@@ -2,8 +2,8 @@
  *     h_n = SHA-256(h_{n-1} || record_n)
  * over every station transition and every APDU transcript digest (reference/IFPP.md §6.3
  * "Audit"; ARCHITECTURE.md §5 "any edit or deletion is detected by verify"), stored in its
- * own SQLite file with a fsynced "head" sidecar, checkpoints acknowledged by the Key Maker,
- * and a retention purge that keeps the chain verifiable.
+ * own SQLite file with a fsynced "head" sidecar, checkpoints acknowledged (and, with protocol
+ * version 2, signed) by the Key Maker, and a retention purge that keeps the chain verifiable.
  *
  * Format, threat model and exactly what pl_audit_verify() can and cannot detect:
  * docs/audit-trail.md. The canonical record encoding that is hashed is specified there.
@@ -33,7 +33,8 @@
 #define PL_AUDIT_STATE_MAX    32u  /* printable ASCII */
 #define PL_AUDIT_DETAIL_MAX   512u /* printable ASCII */
 #define PL_AUDIT_SIG_MAX      512u /* Key Maker checkpoint acknowledgement (opaque bytes) */
-#define PL_AUDIT_TBS_LEN      (28u + PL_AUDIT_CHAIN_ID_LEN + 8u + PL_AUDIT_HASH_LEN)
+#define PL_AUDIT_STATION_KEY_LEN 32u /* the station's CurveZMQ public key */
+#define PL_AUDIT_KM_SIG_LEN   64u  /* a Key Maker checkpoint signature, ECDSA r||s */
 
 /* Record kinds written by the helpers below; the station may use others. */
 #define PL_AUDIT_KIND_TRANSITION "transition"
@@ -95,15 +96,37 @@ PL_MUST_CHECK int pl_audit_apdu(struct pl_audit *a, const char *fixture, const u
  * the anchor: (0, h_0) for a new one. */
 PL_MUST_CHECK int pl_audit_checkpoint(struct pl_audit *a, uint64_t *seq,
                                       uint8_t h[PL_AUDIT_HASH_LEN]);
-/* Stores the Key Maker's acknowledgement of checkpoint (seq, h): sig (0..PL_AUDIT_SIG_MAX
- * bytes; empty while the Key Maker does not sign, docs/station-keymaker-protocol.md §11) and
- * chains a "checkpoint" record whose digest covers (seq, h, sig). (seq, h) must be a point of
- * this chain (PL_ERR_STATE if h differs, PL_ERR_NOT_FOUND if seq is not in the trail).
- * Recording the same acknowledgement again is PL_OK; another one for the same seq is
- * PL_ERR_EXISTS. */
+/* Stores an unsigned acknowledgement of checkpoint (seq, h) by the Key Maker (a version 1
+ * Key Maker, or a ReportAck without a checkpoint): sig (0..PL_AUDIT_SIG_MAX opaque bytes,
+ * usually none) and chains a "checkpoint" record whose digest covers (seq, h, sig). (seq, h)
+ * must be a point of this chain (PL_ERR_STATE if h differs, PL_ERR_NOT_FOUND if seq is not in
+ * the trail). Recording the same acknowledgement again is PL_OK; another one for the same
+ * seq is PL_ERR_EXISTS. */
 PL_MUST_CHECK int pl_audit_record_checkpoint(struct pl_audit *a, uint64_t seq,
                                              const uint8_t h[PL_AUDIT_HASH_LEN],
                                              const uint8_t *keymaker_sig, size_t sig_len);
+
+/* A checkpoint the Key Maker signed (protocol version 2, ReportAck.checkpoint): its signature
+ * over pl_km_checkpoint_tbs(station_key, chain_id, seq, h) (provline/proto/km_msg.h). */
+struct pl_audit_signed_checkpoint {
+    uint8_t station_key[PL_AUDIT_STATION_KEY_LEN];
+    uint8_t chain_id[PL_AUDIT_CHAIN_ID_LEN];
+    uint64_t seq;
+    uint8_t h[PL_AUDIT_HASH_LEN];
+    uint8_t sig[PL_AUDIT_KM_SIG_LEN];
+};
+/* Stores a signed checkpoint as pl_audit_record_checkpoint stores an acknowledgement, with
+ * the station key beside the signature; the chained record's digest covers both. cp->chain_id
+ * must be this trail's (PL_ERR_STATE). With keymaker_key (borrowed; the Key Maker's
+ * checkpoint key, e.g. from its CERT.DPpb) the signature must verify first, else
+ * PL_ERR_BAD_SIGNATURE and nothing is stored. Other errors as pl_audit_record_checkpoint. */
+PL_MUST_CHECK int pl_audit_record_signed_checkpoint(struct pl_audit *a,
+                                                    const struct pl_audit_signed_checkpoint *cp,
+                                                    const struct pl_eckey *keymaker_key);
+/* The seq of the chain point whose hash is h (a record, or the anchor): for a station that
+ * resends a journaled Report with its audit head. PL_ERR_NOT_FOUND. */
+PL_MUST_CHECK int pl_audit_find(struct pl_audit *a, const uint8_t h[PL_AUDIT_HASH_LEN],
+                                uint64_t *seq);
 /* Retention: deletes the records with seq < before and makes (before - 1, h_{before-1}) the
  * anchor the chain is verified from. There must be a recorded checkpoint at before - 1 (the
  * anchor is then a point the Key Maker acknowledged), else PL_ERR_STATE; before - 1 beyond
@@ -113,10 +136,6 @@ PL_MUST_CHECK int pl_audit_purge_before(struct pl_audit *a, uint64_t before);
 
 /* The chain id of this trail (random, fixed at creation). */
 void pl_audit_chain_id(const struct pl_audit *a, uint8_t out[PL_AUDIT_CHAIN_ID_LEN]);
-/* The bytes a Key Maker signs to acknowledge checkpoint (seq, h) of chain chain_id:
- * "provline-audit-checkpoint-v1" || chain_id || seq (8 bytes, big-endian) || h. */
-void pl_audit_checkpoint_tbs(const uint8_t chain_id[PL_AUDIT_CHAIN_ID_LEN], uint64_t seq,
-                             const uint8_t h[PL_AUDIT_HASH_LEN], uint8_t out[PL_AUDIT_TBS_LEN]);
 
 /* ---- verification ---- */
 
@@ -151,11 +170,15 @@ struct pl_audit_report {
     uint64_t checkpoints_before_anchor; /* purged past: cannot be matched to records */
     uint64_t signatures_verified;       /* with opts->keymaker_key */
     uint64_t signatures_unchecked;
+    bool has_station_key; /* a signed checkpoint was seen: */
+    uint8_t station_key[PL_AUDIT_STATION_KEY_LEN]; /* the station key of the last one */
 };
 
 struct pl_audit_verify_opts {
-    /* If set, every checkpoint must carry a 64-byte r||s ECDSA signature by this key over
-     * pl_audit_checkpoint_tbs() (PL_AUDIT_FAULT_SIGNATURE otherwise). Borrowed. */
+    /* If set, every checkpoint must be a signed one (pl_audit_record_signed_checkpoint)
+     * whose 64-byte r||s ECDSA signature by this key verifies over pl_km_checkpoint_tbs() of
+     * (its station key, this chain id, seq, h) (PL_AUDIT_FAULT_SIGNATURE otherwise).
+     * Borrowed. */
     const struct pl_eckey *keymaker_key;
 };
 
