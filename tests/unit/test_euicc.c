@@ -41,7 +41,8 @@ static void open_card(void)
 
 static void setup_curve(enum pl_curve c, unsigned n_otks)
 {
-    cr_assert_eq(pl_et_init(&T, c), PL_OK);
+    int rc = pl_et_init(&T, c);
+    cr_assert_eq(rc, PL_OK, "test PKI: %s", pl_strerror(rc));
     cr_assert_eq(pl_et_mint(&T, "euicc.state", n_otks, NULL, PATH, sizeof(PATH)), PL_OK);
     UPP = pl_et_upp(UPP_A, &UPP_LEN);
     cr_assert_not_null(UPP);
