@@ -128,8 +128,7 @@ int pl_euicc_eim_check(const struct pl_euicc *e, const struct pl_sgp32_eim_confi
     if ((rc = pl_euicc_ci_ski(e, ski, &ski_len)))
         goto out;
     if (cfg->euicc_ci_pkid.p
-        && (cfg->euicc_ci_pkid.len != ski_len
-            || memcmp(cfg->euicc_ci_pkid.p, ski, ski_len) != 0)) {
+        && (cfg->euicc_ci_pkid.len != ski_len || memcmp(cfg->euicc_ci_pkid.p, ski, ski_len) != 0)) {
         *code = PL_SGP32_ADD_EIM_CI_PK_UNKNOWN;
         goto out;
     }

@@ -43,14 +43,14 @@ static const struct ipa_service ipa_services[] = {
     {0xBF56u, pl_euicc_es10b_get_certs},                  /* SGP.32 GetCerts */
     {0xBF57u, pl_euicc_es10b_add_initial_eim},            /* SGP.32 AddInitialEim */
     {0xBF58u, NULL},                                      /* SGP.32 ProfileRollback */
-    {0xBF59u, NULL}, /* SGP.32 ConfigureImmediateProfileEnabling */
-    {0xBF5Au, NULL}, /* SGP.32 ImmediateEnable */
-    {0xBF5Bu, NULL}, /* SGP.32 EnableEmergencyProfile */
-    {0xBF5Cu, NULL}, /* SGP.32 DisableEmergencyProfile */
-    {0xBF5Du, NULL}, /* SGP.32 ExecuteFallbackMechanism */
-    {0xBF5Eu, NULL}, /* SGP.32 ReturnFromFallback */
-    {0xBF5Fu, NULL}, /* SGP.32 GetConnectivityParameters */
-    {0xBF64u, NULL}, /* SGP.32 EuiccMemoryReset */
+    {0xBF59u, NULL},                                  /* SGP.32 ConfigureImmediateProfileEnabling */
+    {0xBF5Au, NULL},                                  /* SGP.32 ImmediateEnable */
+    {0xBF5Bu, NULL},                                  /* SGP.32 EnableEmergencyProfile */
+    {0xBF5Cu, NULL},                                  /* SGP.32 DisableEmergencyProfile */
+    {0xBF5Du, NULL},                                  /* SGP.32 ExecuteFallbackMechanism */
+    {0xBF5Eu, NULL},                                  /* SGP.32 ReturnFromFallback */
+    {0xBF5Fu, NULL},                                  /* SGP.32 GetConnectivityParameters */
+    {0xBF64u, NULL},                                  /* SGP.32 EuiccMemoryReset */
     {0xBF65u, pl_euicc_es10b_set_default_dp_address}, /* SGP.32 SetDefaultDpAddress */
 };
 

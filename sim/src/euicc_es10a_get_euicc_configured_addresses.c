@@ -18,7 +18,7 @@
 #define SET_DP_OK                0
 
 int pl_euicc_es10a_euicc_configured_addresses(struct pl_euicc *e, const uint8_t *req, size_t len,
-                                               struct pl_wr *rsp)
+                                              struct pl_wr *rsp)
 {
     struct pl_tlv t;
     if (pl_der_parse_one(req, len, TAG_CONFIGURED_ADDRESSES, &t) != PL_OK

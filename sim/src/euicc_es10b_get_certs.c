@@ -30,8 +30,7 @@ static int put_cert_implicit(struct pl_wr *w, uint32_t tag, const uint8_t *der, 
     return pl_wr_status(w);
 }
 
-int pl_euicc_es10b_get_certs(struct pl_euicc *e, const uint8_t *req, size_t len,
-                             struct pl_wr *rsp)
+int pl_euicc_es10b_get_certs(struct pl_euicc *e, const uint8_t *req, size_t len, struct pl_wr *rsp)
 {
     struct pl_tlv t, ci;
     struct pl_der d, in;

@@ -26,8 +26,7 @@ int pl_euicc_es10b_get_eim_configuration_data(struct pl_euicc *e, const uint8_t 
     }
     for (size_t i = 0; i < e->st.n_eim && r->n_eims < PL_SGP32_MAX_EIMS; i++) {
         const struct pl_euicc_eim *x = &e->st.eim[i];
-        if (q.eim_id.p
-            && (q.eim_id.len != x->id_len || memcmp(q.eim_id.p, x->id, x->id_len) != 0))
+        if (q.eim_id.p && (q.eim_id.len != x->id_len || memcmp(q.eim_id.p, x->id, x->id_len) != 0))
             continue;
         struct pl_sgp32_eim_config *c = &r->eims[r->n_eims];
         if ((rc = pl_sgp32_eim_config_decode(x->cfg, x->cfg_len, c)))

@@ -67,8 +67,8 @@ static void backup_restore(struct pl_euicc_state *s, const struct backup *b)
     s->field = b->field;
 }
 
-static int answer_unsigned(const struct pl_sgp32_euicc_package *pkg,
-                           const struct pl_euicc_eim *eim, struct pl_wr *rsp)
+static int answer_unsigned(const struct pl_sgp32_euicc_package *pkg, const struct pl_euicc_eim *eim,
+                           struct pl_wr *rsp)
 {
     struct pl_sgp32_euicc_package_result *r = calloc(1, sizeof(*r));
     if (!r)

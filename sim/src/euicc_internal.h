@@ -22,18 +22,18 @@
 #include <stdint.h>
 #include <time.h>
 
-#define PL_EUICC_SK_LEN    PL_EC_PRIV_LEN
-#define PL_EUICC_TID_MAX   16u
-#define PL_EUICC_STATE_MAX (64u * 1024u * 1024u) /* whole state file */
-#define PL_EUICC_CERT_MAX  8192u
-#define PL_EUICC_META_MAX  4096u                   /* StoreMetadata 'BF25' plaintext */
-#define PL_EUICC_UPP_MAX   (1024u * 1024u + 8192u) /* profile bytes of one ISD-P */
-#define PL_EUICC_PIR_MAX   4096u                   /* one stored PIR 'BF37' */
-#define PL_EUICC_EIM_CFG_MAX 4096u  /* one stored EimConfigurationData (canonical DER) */
-#define PL_EUICC_EPR_MAX   (16u * 1024u) /* one stored EuiccPackageResult 'BF51' */
+#define PL_EUICC_SK_LEN      PL_EC_PRIV_LEN
+#define PL_EUICC_TID_MAX     16u
+#define PL_EUICC_STATE_MAX   (64u * 1024u * 1024u) /* whole state file */
+#define PL_EUICC_CERT_MAX    8192u
+#define PL_EUICC_META_MAX    4096u                   /* StoreMetadata 'BF25' plaintext */
+#define PL_EUICC_UPP_MAX     (1024u * 1024u + 8192u) /* profile bytes of one ISD-P */
+#define PL_EUICC_PIR_MAX     4096u                   /* one stored PIR 'BF37' */
+#define PL_EUICC_EIM_CFG_MAX 4096u         /* one stored EimConfigurationData (canonical DER) */
+#define PL_EUICC_EPR_MAX     (16u * 1024u) /* one stored EuiccPackageResult 'BF51' */
 #define PL_EUICC_RESULTS_MAX (12u * 1024u) /* result list bytes of one package (ProfileInfo) */
-#define PL_EUICC_ADDR_MAX  255u /* stored FQDNs (default SM-DP+ address) */
-#define PL_EUICC_OID_MAX   64u  /* stored defaultSmdpOid contents octets */
+#define PL_EUICC_ADDR_MAX    255u          /* stored FQDNs (default SM-DP+ address) */
+#define PL_EUICC_OID_MAX     64u           /* stored defaultSmdpOid contents octets */
 
 /* ---- persistent state (IFPP.md §6.2) ---- */
 
@@ -273,22 +273,20 @@ PL_MUST_CHECK int pl_euicc_es10c_list_profile_info(struct pl_euicc *e, const uin
                                                    size_t len, struct pl_wr *rsp);
 PL_MUST_CHECK int pl_euicc_es10b_list_notification(struct pl_euicc *e, const uint8_t *req,
                                                    size_t len, struct pl_wr *rsp);
-PL_MUST_CHECK int pl_euicc_es10b_get_euicc_info1(struct pl_euicc *e, const uint8_t *req,
-                                                 size_t len, struct pl_wr *rsp);
-PL_MUST_CHECK int pl_euicc_es10b_get_euicc_info2(struct pl_euicc *e, const uint8_t *req,
-                                                 size_t len, struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10b_get_euicc_info1(struct pl_euicc *e, const uint8_t *req, size_t len,
+                                                 struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10b_get_euicc_info2(struct pl_euicc *e, const uint8_t *req, size_t len,
+                                                 struct pl_wr *rsp);
 PL_MUST_CHECK int pl_euicc_es10b_get_certs(struct pl_euicc *e, const uint8_t *req, size_t len,
                                            struct pl_wr *rsp);
-PL_MUST_CHECK int pl_euicc_es10b_add_initial_eim(struct pl_euicc *e, const uint8_t *req,
-                                                 size_t len, struct pl_wr *rsp);
-PL_MUST_CHECK int pl_euicc_es10b_get_eim_configuration_data(struct pl_euicc *e,
-                                                            const uint8_t *req, size_t len,
-                                                            struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10b_add_initial_eim(struct pl_euicc *e, const uint8_t *req, size_t len,
+                                                 struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10b_get_eim_configuration_data(struct pl_euicc *e, const uint8_t *req,
+                                                            size_t len, struct pl_wr *rsp);
 PL_MUST_CHECK int pl_euicc_es10b_load_euicc_package(struct pl_euicc *e, const uint8_t *req,
                                                     size_t len, struct pl_wr *rsp);
-PL_MUST_CHECK int pl_euicc_es10a_euicc_configured_addresses(struct pl_euicc *e,
-                                                            const uint8_t *req, size_t len,
-                                                            struct pl_wr *rsp);
+PL_MUST_CHECK int pl_euicc_es10a_euicc_configured_addresses(struct pl_euicc *e, const uint8_t *req,
+                                                            size_t len, struct pl_wr *rsp);
 PL_MUST_CHECK int pl_euicc_es10b_set_default_dp_address(struct pl_euicc *e, const uint8_t *req,
                                                         size_t len, struct pl_wr *rsp);
 

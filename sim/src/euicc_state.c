@@ -411,8 +411,8 @@ static int decode_marker(struct pl_der *d, const struct pl_tlv *t, struct pl_eui
     return pl_der_finish(&in);
 }
 
-static int expect_octets_into(struct pl_der *d, uint32_t tag, size_t min, uint8_t *out,
-                              size_t cap, size_t *len)
+static int expect_octets_into(struct pl_der *d, uint32_t tag, size_t min, uint8_t *out, size_t cap,
+                              size_t *len)
 {
     struct pl_tlv t;
     const uint8_t *v;
@@ -425,8 +425,8 @@ static int expect_octets_into(struct pl_der *d, uint32_t tag, size_t min, uint8_
     return PL_OK;
 }
 
-static int optional_octets_into(struct pl_der *d, uint32_t tag, bool *has, uint8_t *out,
-                                size_t cap, size_t *len)
+static int optional_octets_into(struct pl_der *d, uint32_t tag, bool *has, uint8_t *out, size_t cap,
+                                size_t *len)
 {
     uint32_t next;
     *has = false;
@@ -462,8 +462,8 @@ static int decode_field(struct pl_der *d, const struct pl_tlv *t, struct pl_euic
     }
     if ((rc = optional_octets_into(&in, 0x83u, &f->has_ie_oid, f->ie_oid, sizeof(f->ie_oid),
                                    &f->ie_oid_len))
-        || (rc = optional_octets_into(&in, 0x84u, &f->has_ie_addr, f->ie_addr,
-                                      sizeof(f->ie_addr), &f->ie_addr_len)))
+        || (rc = optional_octets_into(&in, 0x84u, &f->has_ie_addr, f->ie_addr, sizeof(f->ie_addr),
+                                      &f->ie_addr_len)))
         return rc;
     if (!f->token_last && !f->has_default_dp && !f->immediate_enable && !f->has_ie_oid
         && !f->has_ie_addr)

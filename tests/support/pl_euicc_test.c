@@ -360,8 +360,7 @@ int pl_et_eim_config(const struct pl_et *t, const char *id, bool cert, bool ask_
                                           &cfg->eim_public_key_data);
     if ((rc = pl_et_cert_spki(der, der_len, &spki, &spki_len)))
         return rc;
-    return pl_sgp32_key_data_from_der(PL_SGP32_KEY_SPKI, spki, spki_len,
-                                      &cfg->eim_public_key_data);
+    return pl_sgp32_key_data_from_der(PL_SGP32_KEY_SPKI, spki, spki_len, &cfg->eim_public_key_data);
 }
 
 int pl_et_epr_check(const struct pl_euicc *e, const uint8_t *p, size_t len, const int64_t *token,

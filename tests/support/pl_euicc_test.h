@@ -106,7 +106,7 @@ int pl_et_cert_spki(const uint8_t *der, size_t len, const uint8_t **spki, size_t
 /* Decodes a 'BF51' EuiccPackageResult and, unless it is the unsigned arm, verifies its
  * signature with the eUICC's CERT.EUICC and the association token (NULL: none). 0 =
  * decoded (and verified). res borrows p. */
-int pl_et_epr_check(const struct pl_euicc *e, const uint8_t *p, size_t len,
-                    const int64_t *token, struct pl_sgp32_euicc_package_result *res);
+int pl_et_epr_check(const struct pl_euicc *e, const uint8_t *p, size_t len, const int64_t *token,
+                    struct pl_sgp32_euicc_package_result *res);
 
 #endif

@@ -182,8 +182,8 @@ static const struct pl_eckey *eim_key(void)
 
 /* Sends req, expects data with SW 9000, returns the decoded result verified with CERT.EUICC
  * and token (heap; raw bytes in rsp). */
-static struct pl_sgp32_euicc_package_result *send_req(const struct pl_wr *req,
-                                                      const int64_t *token, struct pl_wr *rsp)
+static struct pl_sgp32_euicc_package_result *send_req(const struct pl_wr *req, const int64_t *token,
+                                                      struct pl_wr *rsp)
 {
     struct pl_sgp32_euicc_package_result *r = calloc(1, sizeof(*r));
     cr_assert_not_null(r);
@@ -392,8 +392,8 @@ Test(euicc_field, eid_euicc_info_and_certs, .init = setup_no_eim, .fini = teardo
     cr_assert_eq(pl_der_validate(w.buf, w.len, 8), PL_OK);
     pl_der_init(&d, w.buf, w.len);
     cr_assert_eq(pl_der_enter(&d, &t, &in), PL_OK);
-    static const uint32_t order[] = {0x81u, 0x82u, 0x83u, 0x84u, 0x85u, 0x88u, 0xA9u,
-                                     0xAAu, 0x04u, 0x0Cu, 0x90u, 0xB4u};
+    static const uint32_t order[] = {0x81u, 0x82u, 0x83u, 0x84u, 0x85u, 0x88u,
+                                     0xA9u, 0xAAu, 0x04u, 0x0Cu, 0x90u, 0xB4u};
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         cr_assert_eq(pl_der_next(&in, &f), PL_OK);
         cr_assert_eq(f.tag, order[i], "field %zu: tag %X", i, f.tag);
@@ -448,8 +448,8 @@ Test(euicc_field, eid_euicc_info_and_certs, .init = setup_no_eim, .fini = teardo
     static const uint8_t addrs[] = {0xBF, 0x3C, 0x00};
     cr_assert_eq(es10(addrs, sizeof(addrs), &w), PL_SW_OK);
     cr_assert_eq(w.buf[3], 0x81);
-    static const uint8_t set_dp[] = {0xBF, 0x65, 0x0B, 0x80, 0x09, 's', 'm', 'd',
-                                     'p', '.', 't', 'e', 's', 't'};
+    static const uint8_t set_dp[] = {0xBF, 0x65, 0x0B, 0x80, 0x09, 's', 'm',
+                                     'd',  'p',  '.',  't',  'e',  's', 't'};
     cr_assert_eq(es10(set_dp, sizeof(set_dp), &w), PL_SW_OK);
     static const uint8_t set_ok[] = {0xBF, 0x65, 0x03, 0x80, 0x01, 0x00};
     cr_assert_eq(memcmp(w.buf, set_ok, sizeof(set_ok)), 0);
@@ -666,7 +666,7 @@ Test(euicc_field, several_operations_in_one_package, .init = setup, .fini = tear
     struct pl_sgp32_euicc_package_result *r = run(p, &rsp);
     static const int64_t want[] = {0, 2, 2, 0, 0};
     static const enum pl_sgp32_result_kind kinds[] = {
-        PL_SGP32_RESULT_ENABLE, PL_SGP32_RESULT_ENABLE, PL_SGP32_RESULT_DELETE,
+        PL_SGP32_RESULT_ENABLE,  PL_SGP32_RESULT_ENABLE, PL_SGP32_RESULT_DELETE,
         PL_SGP32_RESULT_DISABLE, PL_SGP32_RESULT_DELETE, PL_SGP32_RESULT_GET_RAT};
     for (size_t i = 0; i < 5; i++) {
         cr_assert_eq(r->results[i].kind, kinds[i]);
@@ -1019,8 +1019,7 @@ Test(euicc_field, package_checks, .init = setup, .fini = teardown)
     pl_wr_init_dyn(&signed_part, 1 << 16);
     uint8_t zero_sig[64] = {0};
     pl_wr_reset(&req);
-    cr_assert_eq(pl_sgp32_euicc_package_request_encode(p, zero_sig, sizeof(zero_sig), &req),
-                 PL_OK);
+    cr_assert_eq(pl_sgp32_euicc_package_request_encode(p, zero_sig, sizeof(zero_sig), &req), PL_OK);
     r = send_req(&req, NULL, &rsp);
     cr_assert_eq(r->kind, PL_SGP32_EPR_ERROR_UNSIGNED);
     free(r);

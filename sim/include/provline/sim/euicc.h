@@ -34,17 +34,17 @@
 #define PL_EUICC_EID_LEN      16u
 #define PL_EUICC_ICCID_LEN    10u
 #define PL_EUICC_AID_LEN      16u
-#define PL_EUICC_MAX_OTKS     64u  /* one-time keys per eUICC */
-#define PL_EUICC_MAX_PROFILES 8u   /* installed profiles; one more -> insufficientMemory(10) */
-#define PL_EUICC_MAX_NOTIFS   32u  /* pending notifications (= PL_NOTIF_LIST_MAX) */
-#define PL_EUICC_MAX_EIMS     4u   /* associated eIMs; one more -> insufficientMemory(1) */
-#define PL_EUICC_MAX_EPRS     16u  /* pending eUICC Package Results; full -> SW 6A84 */
+#define PL_EUICC_MAX_OTKS     64u /* one-time keys per eUICC */
+#define PL_EUICC_MAX_PROFILES 8u  /* installed profiles; one more -> insufficientMemory(10) */
+#define PL_EUICC_MAX_NOTIFS   32u /* pending notifications (= PL_NOTIF_LIST_MAX) */
+#define PL_EUICC_MAX_EIMS     4u  /* associated eIMs; one more -> insufficientMemory(1) */
+#define PL_EUICC_MAX_EPRS     16u /* pending eUICC Package Results; full -> SW 6A84 */
 /* Highest counterValue the eUICC accepts: the SGP.32 §2.11.1.1 minimum (0x7FFFFF); above
  * it a package gets counterValueOutOfRange(6). */
-#define PL_EUICC_COUNTER_MAX  0x7FFFFFu
-#define PL_EUICC_EIM_ID_MAX   128u /* eimId UTF8String (SIZE(1..128)) */
-#define PL_EUICC_APDU_MAX     261u /* short APDU: 4 header + Lc + 255 data + Le */
-#define PL_EUICC_RAPDU_MIN    258u /* rapdu capacity pl_euicc_apdu needs: 256 data + SW */
+#define PL_EUICC_COUNTER_MAX 0x7FFFFFu
+#define PL_EUICC_EIM_ID_MAX  128u /* eimId UTF8String (SIZE(1..128)) */
+#define PL_EUICC_APDU_MAX    261u /* short APDU: 4 header + Lc + 255 data + Le */
+#define PL_EUICC_RAPDU_MIN   258u /* rapdu capacity pl_euicc_apdu needs: 256 data + SW */
 
 enum pl_euicc_otk_state {
     PL_EUICC_OTK_FREE = 0,     /* usable for exactly one load */
