@@ -14,6 +14,12 @@
  * NACK COAP_NACK_TLS_FAILED). reference/EIM.md §1.5. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "provline/ipa/ipa_coap.h"
+
+#include "provline/protocol/clock.h"
+#include "provline/protocol/der.h"
+#include "provline/protocol/secret.h"
+
 #include <arpa/inet.h>
 #include <coap3/coap.h>
 #include <netdb.h>
@@ -25,16 +31,11 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include "provline/ipa/ipa_coap.h"
-#include "provline/protocol/clock.h"
-#include "provline/protocol/der.h"
-#include "provline/protocol/secret.h"
-
-#define HOST_MAX 255u
+#define HOST_MAX     255u
 #define PATH_MAX_LEN 255u
-#define CA_PATH_MAX 4096u
-#define TOKEN_MAX 8u
-#define IO_SLICE_MS 250u
+#define CA_PATH_MAX  4096u
+#define TOKEN_MAX    8u
+#define IO_SLICE_MS  250u
 
 struct pl_ipa_coap {
     char host[HOST_MAX + 1];
@@ -67,7 +68,8 @@ struct pl_ipa_coap {
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static void coap_ipa_log(const struct pl_ipa_coap *c, const char *fmt, ...)
+static void
+coap_ipa_log(const struct pl_ipa_coap *c, const char *fmt, ...)
 {
     char line[300];
     va_list ap;
@@ -222,7 +224,8 @@ static bool san_matches(const uint8_t *cert, size_t len, const char *name)
         return false;
     while (!pl_der_done(&seq)) {
         bool crit_present;
-        if (pl_der_expect(&seq, PL_TAG_SEQUENCE, &e) != PL_OK || pl_der_enter(&seq, &e, &ext) != PL_OK
+        if (pl_der_expect(&seq, PL_TAG_SEQUENCE, &e) != PL_OK
+            || pl_der_enter(&seq, &e, &ext) != PL_OK
             || pl_der_expect(&ext, PL_TAG_OID, &oid) != PL_OK
             || pl_der_optional(&ext, PL_TAG_BOOLEAN, &x, &crit_present) != PL_OK
             || pl_der_expect(&ext, PL_TAG_OCTET_STRING, &val) != PL_OK)
@@ -230,7 +233,8 @@ static bool san_matches(const uint8_t *cert, size_t len, const char *name)
         if (oid.len != sizeof(san_oid) || memcmp(oid.value, san_oid, sizeof(san_oid)) != 0)
             continue;
         pl_der_init(&gn, val.value, val.len);
-        if (pl_der_expect(&gn, PL_TAG_SEQUENCE, &t) != PL_OK || pl_der_enter(&gn, &t, &names) != PL_OK)
+        if (pl_der_expect(&gn, PL_TAG_SEQUENCE, &t) != PL_OK
+            || pl_der_enter(&gn, &t, &names) != PL_OK)
             return false;
         while (!pl_der_done(&names)) {
             if (pl_der_next(&names, &n) != PL_OK)
@@ -330,7 +334,8 @@ int pl_ipa_coap_new(const struct pl_ipa_coap_config *cfg, struct pl_ipa_coap **o
         coap_ipa_log(c, "bad eIM URI or scheme/security mismatch");
         goto out;
     }
-    if (cfg->server_name != NULL && (cfg->server_name[0] == '\0' || strlen(cfg->server_name) > HOST_MAX)) {
+    if (cfg->server_name != NULL
+        && (cfg->server_name[0] == '\0' || strlen(cfg->server_name) > HOST_MAX)) {
         rc = PL_ERR_INVAL;
         goto out;
     }

@@ -4,14 +4,14 @@
  * Sources: GSMA SGP.32 v1.2 §3.1.1.1 (eIM Package Retrieval: the IPA polls; the polling
  * policy is the device's), §2.11.1.4 (EimAcknowledgements); reference/EIM.md §2.3 (back-off
  * after noEimPackageAvailable), STYLE.md §7.3 rules 6 and 9. */
+#include "ipa_internal.h"
+#include "provline/protocol/hex.h"
+#include "provline/protocol/sgp32_eim_config.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "ipa_internal.h"
-#include "provline/protocol/hex.h"
-#include "provline/protocol/sgp32_eim_config.h"
 
 void pl_ipa_config_init(struct pl_ipa_config *c)
 {

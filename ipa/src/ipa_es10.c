@@ -3,9 +3,9 @@
  * Sources: GSMA SGP.22 v2.5 §5.7 (ES10 over STORE DATA, GlobalPlatform Card Spec §11.11),
  * §2.2.3 (ISD-R AID); ISO/IEC 7816-4 §7.1.1 SELECT, §7.1.2 MANAGE CHANNEL; reference/IFPP.md
  * §5.7 (as lpac does it). SGP.32 v1.2 §5.9: the ES10b functions of the IPA go the same way. */
-#include <string.h>
-
 #include "ipa_internal.h"
+
+#include <string.h>
 
 #define SW_REF_NOT_FOUND 0x6A88u
 
@@ -80,8 +80,8 @@ static bool path_lost(int rc, uint16_t sw)
     return rc != PL_ERR_CARD_SW || sw == 0x6881u;
 }
 
-int pl_ipa_es10(struct pl_ipa *ipa, const uint8_t *req, size_t len, struct pl_wr *rsp,
-                uint16_t *sw, bool retry)
+int pl_ipa_es10(struct pl_ipa *ipa, const uint8_t *req, size_t len, struct pl_wr *rsp, uint16_t *sw,
+                bool retry)
 {
     size_t start = rsp->len;
     bool was_open = ipa->open;
@@ -101,8 +101,7 @@ int pl_ipa_es10(struct pl_ipa *ipa, const uint8_t *req, size_t len, struct pl_wr
             if ((rc = open_path(ipa)) != PL_OK)
                 return rc;
             s = 0;
-            rc = pl_es10_transceive(&ipa->cfg.apdu, ipa->channel, req, len, ipa->cfg.mss, rsp,
-                                    &s);
+            rc = pl_es10_transceive(&ipa->cfg.apdu, ipa->channel, req, len, ipa->cfg.mss, rsp, &s);
             if (path_lost(rc, s))
                 pl_ipa_es10_drop(ipa);
         }

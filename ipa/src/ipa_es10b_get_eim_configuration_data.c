@@ -5,11 +5,11 @@
  *   GetEimConfigurationDataResponse BF55 { A0 { 30 EimConfigurationData ... } }
  * Codec: provline/protocol/sgp32_eim_config.h. With several eIMs the IPA keeps the one it
  * already knew (by eimId), else the first; docs/ipa.md §3. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "ipa_internal.h"
 #include "provline/protocol/sgp32_eim_config.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 static bool same_id(const struct pl_sgp32_buf *id, const char *known)
 {
@@ -37,8 +37,8 @@ int pl_ipa_es10b_get_eim_configuration_data(struct pl_ipa *ipa)
         goto out;
     }
     if (rc != PL_OK) {
-        pl_ipa_log(ipa, PL_IPA_LOG_WARN, "GetEimConfigurationData: %s (SW %04X)",
-                   pl_strerror(rc), (unsigned)sw);
+        pl_ipa_log(ipa, PL_IPA_LOG_WARN, "GetEimConfigurationData: %s (SW %04X)", pl_strerror(rc),
+                   (unsigned)sw);
         goto out;
     }
     r = malloc(sizeof(*r));
@@ -47,8 +47,7 @@ int pl_ipa_es10b_get_eim_configuration_data(struct pl_ipa *ipa)
         goto out;
     }
     if ((rc = pl_sgp32_get_eim_config_response_decode(rsp.buf, rsp.len, r)) != PL_OK) {
-        pl_ipa_log(ipa, PL_IPA_LOG_WARN, "GetEimConfigurationData response: %s",
-                   pl_strerror(rc));
+        pl_ipa_log(ipa, PL_IPA_LOG_WARN, "GetEimConfigurationData response: %s", pl_strerror(rc));
         rc = PL_ERR_MALFORMED;
         goto out;
     }

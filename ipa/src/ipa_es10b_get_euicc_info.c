@@ -11,9 +11,9 @@
 #include "ipa_internal.h"
 #include "provline/protocol/der.h"
 
-#define TAG_INFO1 0xBF20u
-#define TAG_INFO2 0xBF22u
-#define TAG_CERTS 0xBF56u
+#define TAG_INFO1     0xBF20u
+#define TAG_INFO2     0xBF22u
+#define TAG_CERTS     0xBF56u
 #define TAG_ADDRESSES 0xBF3Cu
 
 int pl_ipa_es10b_get_euicc_info(struct pl_ipa *ipa, bool info2, struct pl_wr *out)
@@ -89,8 +89,8 @@ int pl_ipa_es10b_get_certs(struct pl_ipa *ipa, const uint8_t *ci_pkid, size_t ci
         goto out;
     }
     if (arm.tag != 0xA0u || pl_der_enter(&in, &arm, &certs) != PL_OK
-        || pl_der_expect(&certs, 0xA5u, &a5) != PL_OK
-        || pl_der_expect(&certs, 0xA6u, &a6) != PL_OK || a5.len == 0 || a6.len == 0) {
+        || pl_der_expect(&certs, 0xA5u, &a5) != PL_OK || pl_der_expect(&certs, 0xA6u, &a6) != PL_OK
+        || a5.len == 0 || a6.len == 0) {
         rc = PL_ERR_MALFORMED;
         goto out;
     }
@@ -100,8 +100,7 @@ int pl_ipa_es10b_get_certs(struct pl_ipa *ipa, const uint8_t *ci_pkid, size_t ci
         rc = pl_wr_status(euicc);
 out:
     if (rc != PL_OK && rc != PL_ERR_UNSUPPORTED)
-        pl_ipa_log(ipa, PL_IPA_LOG_WARN, "GetCerts: %s (SW %04X)", pl_strerror(rc),
-                   (unsigned)sw);
+        pl_ipa_log(ipa, PL_IPA_LOG_WARN, "GetCerts: %s (SW %04X)", pl_strerror(rc), (unsigned)sw);
     pl_wr_free(&rsp);
     return rc;
 }

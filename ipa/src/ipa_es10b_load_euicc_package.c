@@ -5,10 +5,10 @@
  * (sgp32_euicc_package.h) and forwards raw. Never retried: a second send of a package the
  * eUICC may have executed would only earn a replayError and hide the real result
  * (EIM.md §1.6); the caller recovers a lost answer instead. */
-#include <stdlib.h>
-
 #include "ipa_internal.h"
 #include "provline/protocol/sgp32_euicc_package.h"
+
+#include <stdlib.h>
 
 int pl_ipa_es10b_load_euicc_package(struct pl_ipa *ipa, const uint8_t *req, size_t len,
                                     struct pl_wr *epr, uint16_t *sw)

@@ -11,22 +11,22 @@
  * Elements are forwarded raw (they are eUICC-signed); their seqNumbers are collected so that
  * only what the IPA delivered is removed when the eIM acknowledges it (§2.11.1.4).
  * ASN.1: shared/asn1/SGP32Definitions.asn, RSPDefinitions.asn. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "ipa_internal.h"
 #include "provline/protocol/der.h"
 #include "provline/protocol/notif.h"
 #include "provline/protocol/sgp32_euicc_package.h"
 
-#define TAG_NOTIF_LIST 0xA0u
+#include <stdlib.h>
+#include <string.h>
+
+#define TAG_NOTIF_LIST  0xA0u
 #define TAG_NOTIF_ERROR 0x81u
-#define TAG_EPR_LIST 0xA2u
-#define TAG_EPR 0xBF51u
+#define TAG_EPR_LIST    0xA2u
+#define TAG_EPR         0xBF51u
 
 int pl_ipa_es10b_notifications(struct pl_ipa *ipa, enum pl_ipa_notif_crit crit, uint32_t arg,
-                               size_t max_bytes, struct pl_wr *list, size_t *count,
-                               uint32_t *seqs, size_t *n_seqs)
+                               size_t max_bytes, struct pl_wr *list, size_t *count, uint32_t *seqs,
+                               size_t *n_seqs)
 {
     int rc = PL_ERR_INTERNAL;
     struct pl_notif_rnl_req q = {.crit = PL_NOTIF_CRIT_NONE};
@@ -50,8 +50,8 @@ int pl_ipa_es10b_notifications(struct pl_ipa *ipa, enum pl_ipa_notif_crit crit, 
     if ((rc = pl_notif_rnl_req_encode(&q, &req)) != PL_OK)
         goto out;
     if ((rc = pl_ipa_es10(ipa, req.buf, req.len, &rsp, &sw, true)) != PL_OK) {
-        pl_ipa_log(ipa, PL_IPA_LOG_WARN, "RetrieveNotificationsList: %s (SW %04X)",
-                   pl_strerror(rc), (unsigned)sw);
+        pl_ipa_log(ipa, PL_IPA_LOG_WARN, "RetrieveNotificationsList: %s (SW %04X)", pl_strerror(rc),
+                   (unsigned)sw);
         goto out;
     }
     r = malloc(sizeof(*r));
@@ -60,8 +60,7 @@ int pl_ipa_es10b_notifications(struct pl_ipa *ipa, enum pl_ipa_notif_crit crit, 
         goto out;
     }
     if ((rc = pl_notif_rnl_rsp_decode(rsp.buf, rsp.len, r)) != PL_OK) {
-        pl_ipa_log(ipa, PL_IPA_LOG_WARN, "RetrieveNotificationsList response: %s",
-                   pl_strerror(rc));
+        pl_ipa_log(ipa, PL_IPA_LOG_WARN, "RetrieveNotificationsList response: %s", pl_strerror(rc));
         rc = PL_ERR_MALFORMED;
         goto out;
     }
@@ -110,8 +109,10 @@ int pl_ipa_es10b_package_results(struct pl_ipa *ipa, pl_ipa_epr_filter keep, voi
         goto out;
     }
     if (rc != PL_OK) {
-        pl_ipa_log(ipa, PL_IPA_LOG_WARN, "RetrieveNotificationsList(euiccPackageResults): %s "
-                   "(SW %04X)", pl_strerror(rc), (unsigned)sw);
+        pl_ipa_log(ipa, PL_IPA_LOG_WARN,
+                   "RetrieveNotificationsList(euiccPackageResults): %s "
+                   "(SW %04X)",
+                   pl_strerror(rc), (unsigned)sw);
         goto out;
     }
     pl_der_init(&d, rsp.buf, rsp.len);
@@ -155,8 +156,10 @@ int pl_ipa_es10b_package_results(struct pl_ipa *ipa, pl_ipa_epr_filter keep, voi
     rc = pl_wr_status(list);
     goto out;
 bad:
-    pl_ipa_log(ipa, PL_IPA_LOG_WARN, "RetrieveNotificationsList(euiccPackageResults) "
-               "response: %s", pl_strerror(rc));
+    pl_ipa_log(ipa, PL_IPA_LOG_WARN,
+               "RetrieveNotificationsList(euiccPackageResults) "
+               "response: %s",
+               pl_strerror(rc));
     rc = PL_ERR_MALFORMED;
 out:
     free(res);

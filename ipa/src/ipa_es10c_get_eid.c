@@ -8,8 +8,8 @@
 #include "provline/protocol/der.h"
 
 #define TAG_GET_EUICC_DATA 0xBF3Eu
-#define TAG_TAG_LIST 0x5Cu
-#define TAG_EID 0x5Au
+#define TAG_TAG_LIST       0x5Cu
+#define TAG_EID            0x5Au
 
 static int decode_eid(const uint8_t *p, size_t len, uint8_t eid[PL_SGP32_EID_LEN])
 {

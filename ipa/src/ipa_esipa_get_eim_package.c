@@ -3,10 +3,10 @@
  * sent over the transport seam, and the one helper every ESipa exchange uses.
  * stateChangeCause and rPLMN are not sent: the IPA only knows that the profile list changed,
  * not why (docs/ipa.md §3). Codec: provline/protocol/sgp32_esipa.h. */
-#include <string.h>
-
 #include "ipa_internal.h"
 #include "provline/protocol/sgp32_esipa.h"
+
+#include <string.h>
 
 int pl_ipa_esipa_post(struct pl_ipa *ipa, const uint8_t *req, size_t len, struct pl_wr *rsp)
 {

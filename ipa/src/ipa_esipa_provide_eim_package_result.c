@@ -8,10 +8,10 @@
  * max_delivery_attempts times gets it no more: the eUICC keeps its own copy of an eUICC
  * Package Result until acknowledged, so the eIM can still fetch it with an
  * IpaEuiccDataRequest (§2.11.1.2 searchCriteriaEuiccPackageResult). */
-#include <string.h>
-
 #include "ipa_internal.h"
 #include "provline/protocol/sgp32_esipa.h"
+
+#include <string.h>
 
 int pl_ipa_set_pending_result(struct pl_ipa *ipa, const struct pl_sgp32_eim_package_result *result)
 {

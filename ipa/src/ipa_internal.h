@@ -4,13 +4,13 @@
 #ifndef PROVLINE_IPA_IPA_INTERNAL_H
 #define PROVLINE_IPA_IPA_INTERNAL_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "provline/ipa/ipa.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/sgp32_common.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #if defined(__GNUC__) || defined(__clang__)
 #define PL_IPA_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -18,11 +18,11 @@
 #define PL_IPA_PRINTF(a, b)
 #endif
 
-#define PL_IPA_TIMEOUT_DEFAULT_MS 30000
-#define PL_IPA_BACKOFF_MIN_DEFAULT_MS 10000u
-#define PL_IPA_BACKOFF_MAX_DEFAULT_MS 3600000u
+#define PL_IPA_TIMEOUT_DEFAULT_MS        30000
+#define PL_IPA_BACKOFF_MIN_DEFAULT_MS    10000u
+#define PL_IPA_BACKOFF_MAX_DEFAULT_MS    3600000u
 #define PL_IPA_DELIVERY_ATTEMPTS_DEFAULT 5u
-#define PL_IPA_TRIGGER_MAX 1024u /* a recorded 'BF54' request (AC <= 255 bytes) */
+#define PL_IPA_TRIGGER_MAX               1024u /* a recorded 'BF54' request (AC <= 255 bytes) */
 
 /* The package whose LoadEuiccPackage answer has not been captured yet. */
 struct pl_ipa_flight {
@@ -113,8 +113,7 @@ PL_MUST_CHECK int pl_ipa_es10c_get_eid(struct pl_ipa *ipa, uint8_t eid[PL_SGP32_
  * offer it, PL_ERR_NOT_FOUND when no eIM is configured. */
 PL_MUST_CHECK int pl_ipa_es10b_get_eim_configuration_data(struct pl_ipa *ipa);
 /* ES10c.ListProfileInfo (SGP.22 v2.5 §5.7.15) fingerprint, ipa_es10c_list_profile_info.c */
-PL_MUST_CHECK int pl_ipa_es10c_profiles_fingerprint(struct pl_ipa *ipa,
-                                                    uint8_t fp[PL_SHA256_LEN]);
+PL_MUST_CHECK int pl_ipa_es10c_profiles_fingerprint(struct pl_ipa *ipa, uint8_t fp[PL_SHA256_LEN]);
 /* ES10b.LoadEuiccPackage (SGP.32 §5.9.1), ipa_es10b_load_euicc_package.c: the raw
  * EuiccPackageResult 'BF51' appended to epr (checked with the codec). */
 PL_MUST_CHECK int pl_ipa_es10b_load_euicc_package(struct pl_ipa *ipa, const uint8_t *req,
@@ -142,8 +141,7 @@ PL_MUST_CHECK int pl_ipa_es10b_package_results(struct pl_ipa *ipa, pl_ipa_epr_fi
                                                size_t *count, uint32_t *seqs, size_t *n_seqs);
 /* ES10b.RemoveNotificationFromList (NotificationSent 'BF30'), same file: *status the
  * deleteNotificationStatus. */
-PL_MUST_CHECK int pl_ipa_es10b_notification_sent(struct pl_ipa *ipa, uint32_t seq,
-                                                 int64_t *status);
+PL_MUST_CHECK int pl_ipa_es10b_notification_sent(struct pl_ipa *ipa, uint32_t seq, int64_t *status);
 
 /* ES10b.GetEUICCInfo1 / GetEUICCInfo2 (SGP.22 v2.5 §5.7.8, SGP.32 §5.9.x), GetCerts
  * (SGP.32 §5.9.x), ES10a.GetEuiccConfiguredAddresses (SGP.22 v2.5 §5.7.3):
@@ -152,8 +150,8 @@ PL_MUST_CHECK int pl_ipa_es10b_get_euicc_info(struct pl_ipa *ipa, bool info2, st
 /* *ci_error set (and PL_OK returned) when the eUICC answered getCertsError. The certificate
  * contents (without '30 len') go to eum / euicc. */
 PL_MUST_CHECK int pl_ipa_es10b_get_certs(struct pl_ipa *ipa, const uint8_t *ci_pkid,
-                                         size_t ci_pkid_len, struct pl_wr *eum,
-                                         struct pl_wr *euicc, bool *ci_error);
+                                         size_t ci_pkid_len, struct pl_wr *eum, struct pl_wr *euicc,
+                                         bool *ci_error);
 PL_MUST_CHECK int pl_ipa_es10a_configured_addresses(struct pl_ipa *ipa, struct pl_wr *default_dp,
                                                     bool *has_default_dp, struct pl_wr *root_ds,
                                                     bool *has_root_ds);

@@ -22,8 +22,10 @@ int pl_ipa_proc_eim_acknowledgements(struct pl_ipa *ipa, const uint8_t *p, size_
         uint32_t seq = acks.seq[i];
         int64_t status = 0;
         if (!pl_ipa_awaiting_ack(ipa, seq)) {
-            pl_ipa_log(ipa, PL_IPA_LOG_WARN, "acknowledgement of seq %u ignored: not delivered "
-                       "by this IPA", (unsigned)seq);
+            pl_ipa_log(ipa, PL_IPA_LOG_WARN,
+                       "acknowledgement of seq %u ignored: not delivered "
+                       "by this IPA",
+                       (unsigned)seq);
             continue;
         }
         rc = pl_ipa_es10b_notification_sent(ipa, seq, &status);

@@ -11,10 +11,10 @@
  *   schedule     work -> poll again at once, back-off reset; noEimPackageAvailable, an eIM
  *                error or any failure -> the back-off doubles, bounded (ipa_core.c).
  * reference/EIM.md §1.2-§1.6, §2.3. */
-#include <string.h>
-
 #include "ipa_internal.h"
 #include "provline/protocol/sgp32_esipa.h"
+
+#include <string.h>
 
 int pl_ipa_proc_identify(struct pl_ipa *ipa)
 {
@@ -40,8 +40,8 @@ int pl_ipa_proc_identify(struct pl_ipa *ipa)
         if (rc == PL_OK) {
             pl_ipa_log(ipa, PL_IPA_LOG_INFO, "associated eIM %s (%s)", ipa->st.eim_id,
                        ipa->st.eim_fqdn[0] ? ipa->st.eim_fqdn : "no FQDN");
-        } else if (rc == PL_ERR_UNSUPPORTED || rc == PL_ERR_NOT_FOUND
-                   || rc == PL_ERR_MALFORMED || rc == PL_ERR_CARD_SW) {
+        } else if (rc == PL_ERR_UNSUPPORTED || rc == PL_ERR_NOT_FOUND || rc == PL_ERR_MALFORMED
+                   || rc == PL_ERR_CARD_SW) {
             pl_ipa_log(ipa, PL_IPA_LOG_WARN, "eIM configuration not available: %s",
                        rc == PL_ERR_NOT_FOUND ? "no eIM associated" : pl_strerror(rc));
             ipa->eim_config_read = true; /* the eUICC answered: do not ask every poll */

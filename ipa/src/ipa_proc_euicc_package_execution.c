@@ -17,14 +17,14 @@
  * answers and holds none, it reports eimPackageResultResponseError undefinedError(127) with
  * the eimTransactionId so that the eIM re-queries (IpaEuiccDataRequest 'A2'); when the eUICC
  * cannot be reached it keeps the flight and tries again at the next poll. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "ipa_internal.h"
 #include "provline/protocol/der.h"
 #include "provline/protocol/notif.h"
 #include "provline/protocol/sgp32_esipa.h"
 #include "provline/protocol/sgp32_euicc_package.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 /* Room kept in a result body for what is not a notification. */
 #define RESULT_OVERHEAD 256u
@@ -85,8 +85,8 @@ static int finish_with_epr(struct pl_ipa *ipa, const uint8_t *epr, size_t epr_le
         goto out;
     if (epr_len + RESULT_OVERHEAD < PL_IPA_BODY_MAX) {
         rc = pl_ipa_es10b_notifications(ipa, PL_IPA_NOTIF_ALL, 0,
-                                        PL_IPA_BODY_MAX - epr_len - RESULT_OVERHEAD, &list,
-                                        &count, seqs, &n_seqs);
+                                        PL_IPA_BODY_MAX - epr_len - RESULT_OVERHEAD, &list, &count,
+                                        seqs, &n_seqs);
         if (rc != PL_OK) {
             pl_ipa_log(ipa, PL_IPA_LOG_WARN, "result sent without notifications: %s",
                        pl_strerror(rc));
@@ -215,16 +215,16 @@ int pl_ipa_proc_euicc_package(struct pl_ipa *ipa, const uint8_t *p, size_t len)
         ipa->st.in_flight = false;
         goto out;
     }
-    pl_ipa_log(ipa, PL_IPA_LOG_INFO, "eUICC Package eimId=%s counter=%u %s ops=%zu",
-               f->eim_id, (unsigned)f->counter,
-               q->pkg.kind == PL_SGP32_PACKAGE_PSMO ? "psmo" : "eco", q->pkg.n_ops);
+    pl_ipa_log(ipa, PL_IPA_LOG_INFO, "eUICC Package eimId=%s counter=%u %s ops=%zu", f->eim_id,
+               (unsigned)f->counter, q->pkg.kind == PL_SGP32_PACKAGE_PSMO ? "psmo" : "eco",
+               q->pkg.n_ops);
     rc = pl_ipa_es10b_load_euicc_package(ipa, p, len, &epr, &sw);
     if (rc == PL_OK) {
         rc = finish_with_epr(ipa, epr.buf, epr.len);
         goto out;
     }
-    pl_ipa_log(ipa, PL_IPA_LOG_WARN, "LoadEuiccPackage answer lost: %s (SW %04X)",
-               pl_strerror(rc), (unsigned)sw);
+    pl_ipa_log(ipa, PL_IPA_LOG_WARN, "LoadEuiccPackage answer lost: %s (SW %04X)", pl_strerror(rc),
+               (unsigned)sw);
     if ((rc == PL_ERR_CARD_SW && sw == PL_SW_CONDITIONS) || rc == PL_ERR_IO
         || rc == PL_ERR_TIMEOUT) {
         /* The REFRESH the eUICC wants (or a card that stopped answering): reset it now.

@@ -17,15 +17,15 @@
  * key identifier: euiccCiPKIdNotFound(5). A component this eUICC does not offer ('6A88') or
  * the IPA was not configured with is left out; any other eUICC failure is undefinedError(127)
  * (docs/ipa.md §3). Delivered notifications and results await the eIM's acknowledgement. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "ipa_internal.h"
 #include "provline/protocol/notif.h"
 #include "provline/protocol/rd.h"
 #include "provline/protocol/sgp32_esipa.h"
 #include "provline/protocol/sgp32_euicc_package.h"
 #include "provline/protocol/sgp32_ipa_data.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 #define LIST_BUDGET (PL_IPA_BODY_MAX / 3u)
 
@@ -90,8 +90,8 @@ static void get_certs(struct edr *e)
     if (e->certs_done)
         return;
     e->certs_done = true;
-    rc = pl_ipa_es10b_get_certs(e->ipa, e->req->euicc_ci_pkid.p, e->req->euicc_ci_pkid.len,
-                                &e->eum, &e->euicc, &ci_error);
+    rc = pl_ipa_es10b_get_certs(e->ipa, e->req->euicc_ci_pkid.p, e->req->euicc_ci_pkid.len, &e->eum,
+                                &e->euicc, &ci_error);
     if (rc != PL_OK) {
         card_failed(e, rc, "GetCerts");
         return;
@@ -127,8 +127,7 @@ static void one_tag(struct edr *e, uint32_t tag)
             crit = PL_IPA_NOTIF_EVENTS;
             arg = e->req->notif_events;
         }
-        rc = pl_ipa_es10b_notifications(ipa, crit, arg, LIST_BUDGET, &e->notifs, &count, seqs,
-                                         &n);
+        rc = pl_ipa_es10b_notifications(ipa, crit, arg, LIST_BUDGET, &e->notifs, &count, seqs, &n);
         if (rc != PL_OK) {
             card_failed(e, rc, "RetrieveNotificationsList");
             return;
@@ -143,8 +142,8 @@ static void one_tag(struct edr *e, uint32_t tag)
     case 0xA2u:
         if (e->data->epr_list.p != NULL)
             return;
-        rc = pl_ipa_es10b_package_results(ipa, epr_seq_filter, e, LIST_BUDGET,
-                                          &e->eprs, &count, seqs, &n);
+        rc = pl_ipa_es10b_package_results(ipa, epr_seq_filter, e, LIST_BUDGET, &e->eprs, &count,
+                                          seqs, &n);
         if (rc != PL_OK) {
             card_failed(e, rc, "RetrieveNotificationsList(euiccPackageResults)");
             return;

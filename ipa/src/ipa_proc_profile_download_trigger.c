@@ -9,11 +9,11 @@
  *   ProfileDownloadTriggerResult { eimTransactionId echoed,
  *                                  profileDownloadError { undefinedError(127) } }
  * (the error arm offers only ecallActive(104) and undefinedError(127)). docs/ipa.md §5. */
-#include <string.h>
-
 #include "ipa_internal.h"
 #include "provline/protocol/sgp32_esipa.h"
 #include "provline/protocol/sgp32_ipa_data.h"
+
+#include <string.h>
 
 int pl_ipa_proc_profile_download_trigger(struct pl_ipa *ipa, const uint8_t *p, size_t len)
 {

@@ -19,6 +19,11 @@
  * is parsed like any hostile input (der.h). */
 #define _POSIX_C_SOURCE 200809L
 
+#include "ipa_internal.h"
+#include "provline/protocol/der.h"
+#include "provline/protocol/rd.h"
+#include "provline/protocol/secret.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -27,15 +32,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ipa_internal.h"
-#include "provline/protocol/der.h"
-#include "provline/protocol/rd.h"
-#include "provline/protocol/secret.h"
-
-#define STATE_MAGIC "PLIP"
+#define STATE_MAGIC   "PLIP"
 #define STATE_VERSION 1u
-#define STATE_HDR 12u
-#define STATE_MAX (2u * PL_IPA_BODY_MAX + 8192u)
+#define STATE_HDR     12u
+#define STATE_MAX     (2u * PL_IPA_BODY_MAX + 8192u)
 
 void pl_ipa_state_init(struct pl_ipa_state *st)
 {
@@ -136,8 +136,7 @@ static int decode_flight(const struct pl_der *parent, const struct pl_tlv *t,
     bool present;
     int rc;
 
-    if ((rc = pl_der_enter(parent, t, &d)) != PL_OK
-        || (rc = pl_der_expect(&d, 0x80u, &x)) != PL_OK
+    if ((rc = pl_der_enter(parent, t, &d)) != PL_OK || (rc = pl_der_expect(&d, 0x80u, &x)) != PL_OK
         || (rc = pl_der_get_octets(&x, 1, PL_SGP32_EIM_ID_MAX, &p, &n)) != PL_OK)
         return rc;
     memcpy(f->eim_id, p, n);
@@ -244,8 +243,8 @@ static int decode_body(const uint8_t *p, size_t len, struct pl_ipa_state *st)
         || (rc = pl_der_get_uint(&x, &st->packages)) != PL_OK
         || (rc = pl_der_expect(&in, 0x82u, &x)) != PL_OK
         || (rc = pl_der_get_uint(&x, &st->acks_applied)) != PL_OK
-        || (rc = pl_der_expect(&in, 0x83u, &x)) != PL_OK
-        || (rc = pl_der_get_uint(&x, &v)) != PL_OK || (rc = pl_der_finish(&in)) != PL_OK)
+        || (rc = pl_der_expect(&in, 0x83u, &x)) != PL_OK || (rc = pl_der_get_uint(&x, &v)) != PL_OK
+        || (rc = pl_der_finish(&in)) != PL_OK)
         return rc;
     st->recovered = v;
     return pl_der_finish(&d);

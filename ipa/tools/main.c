@@ -17,18 +17,18 @@
  * Exit: 0 ok, 1 failure, 2 usage. docs/ipa.md §6. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "provline/ipa/ipa.h"
+#include "provline/ipa/ipa_coap.h"
+#include "provline/protocol/hex.h"
+#include "provline/protocol/secret.h"
+#include "provline/sim/euicc.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "provline/ipa/ipa.h"
-#include "provline/ipa/ipa_coap.h"
-#include "provline/protocol/hex.h"
-#include "provline/protocol/secret.h"
-#include "provline/sim/euicc.h"
 
 static volatile sig_atomic_t g_stop;
 
@@ -46,11 +46,10 @@ struct opts {
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: provline-ipa --euicc STATE --eim coaps://HOST:PORT[/PATH]\n"
-            "         [--psk-id ID --psk HEX | --ca FILE [--server-name NAME]] [--plain]\n"
-            "         [--state FILE] [--once | --interval-ms N] [--max-interval-ms N]\n"
-            "         [--timeout-ms N] [--lose-result-after-enable] [--verbose]\n");
+    fprintf(stderr, "usage: provline-ipa --euicc STATE --eim coaps://HOST:PORT[/PATH]\n"
+                    "         [--psk-id ID --psk HEX | --ca FILE [--server-name NAME]] [--plain]\n"
+                    "         [--state FILE] [--once | --interval-ms N] [--max-interval-ms N]\n"
+                    "         [--timeout-ms N] [--lose-result-after-enable] [--verbose]\n");
 }
 
 static bool parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)

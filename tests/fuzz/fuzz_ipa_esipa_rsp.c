@@ -11,16 +11,16 @@
  *       bit 3:   the stored-result query finds one (an unsigned error result)
  *       bit 4:   every ES10 command after the first five fails at the transport
  * The IPA must never crash, leak or read out of bounds, and must leave a consistent status. */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "provline/ipa/ipa.h"
 #include "provline/protocol/apdu.h"
 #include "provline/protocol/der.h"
 #include "provline/protocol/sgp32_eim_config.h"
 #include "provline/protocol/sgp32_esipa.h"
 #include "provline/protocol/sgp32_euicc_package.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -127,8 +127,8 @@ static int answer(struct card *c, const uint8_t *req, size_t len, struct pl_wr *
     return put(w, t.buf, t.len, c);
 }
 
-static int card_transmit(void *user, const uint8_t *capdu, size_t clen, uint8_t *rapdu,
-                         size_t rcap, size_t *rlen)
+static int card_transmit(void *user, const uint8_t *capdu, size_t clen, uint8_t *rapdu, size_t rcap,
+                         size_t *rlen)
 {
     struct card *c = user;
     struct pl_wr w;

@@ -5,6 +5,15 @@
  * GSMA SGP.32 v1.2 §6.2, §6.3; RFC 7252, RFC 7959, RFC 4279; DEPENDENCIES.md §3. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "pl_euicc_test.h"
+#include "pl_ipa_test.h"
+#include "pl_test.h"
+#include "provline/ipa/ipa.h"
+#include "provline/ipa/ipa_coap.h"
+#include "provline/protocol/crypto.h"
+#include "provline/protocol/hex.h"
+#include "provline/protocol/sgp32_esipa.h"
+
 #include <arpa/inet.h>
 #include <coap3/coap.h>
 #include <criterion/criterion.h>
@@ -20,15 +29,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "pl_euicc_test.h"
-#include "pl_ipa_test.h"
-#include "pl_test.h"
-#include "provline/ipa/ipa.h"
-#include "provline/ipa/ipa_coap.h"
-#include "provline/protocol/crypto.h"
-#include "provline/protocol/hex.h"
-#include "provline/protocol/sgp32_esipa.h"
 
 #define PSK_ID "dev-0001"
 #define EIM_ID "eim.coap.test"
@@ -129,8 +129,8 @@ static void answer(struct srv *v, const uint8_t *body, size_t len, struct pl_wr 
     }
 }
 
-static void hnd_post(coap_resource_t *resource, coap_session_t *session,
-                     const coap_pdu_t *request, const coap_string_t *query, coap_pdu_t *response)
+static void hnd_post(coap_resource_t *resource, coap_session_t *session, const coap_pdu_t *request,
+                     const coap_string_t *query, coap_pdu_t *response)
 {
     struct srv *v = coap_get_app_data(coap_session_get_context(session));
     size_t len = 0, offset = 0, total = 0;
@@ -238,8 +238,8 @@ static void srv_start(enum srv_mode mode, enum srv_script script)
     addr.addr.sin.sin_family = AF_INET;
     addr.addr.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.addr.sin.sin_port = htons(S.port);
-    cr_assert_not_null(coap_new_endpoint(S.ctx, &addr,
-                                         mode == SRV_PLAIN ? COAP_PROTO_UDP : COAP_PROTO_DTLS));
+    cr_assert_not_null(
+        coap_new_endpoint(S.ctx, &addr, mode == SRV_PLAIN ? COAP_PROTO_UDP : COAP_PROTO_DTLS));
     r = coap_resource_init(coap_make_str_const("gsma/rsp2/asn1"), 0);
     coap_register_request_handler(r, COAP_REQUEST_POST, hnd_post);
     coap_add_resource(S.ctx, r);
@@ -288,8 +288,8 @@ static void client_log(void *user, const char *line)
     snprintf(CLOG + n, sizeof(CLOG) - n, "%s\n", line);
 }
 
-static struct pl_ipa_coap *client(enum pl_ipa_coap_security sec, const uint8_t *psk,
-                                  const char *ca, const char *name)
+static struct pl_ipa_coap *client(enum pl_ipa_coap_security sec, const uint8_t *psk, const char *ca,
+                                  const char *name)
 {
     struct pl_ipa_coap_config c;
     struct pl_ipa_coap *t = NULL;
@@ -638,9 +638,8 @@ static void tool_flow(bool lose)
     cr_assert_eq(pl_hex_encode(PSK, sizeof(PSK), hex, sizeof(hex)), PL_OK);
     snprintf(state, sizeof(state), "%s/ipa.state", T.dir);
     snprintf(args, sizeof(args),
-             "--euicc %s --eim coaps://127.0.0.1:%u --psk-id %s --psk %s --state %s --once%s",
-             path, (unsigned)S.port, PSK_ID, hex, state,
-             lose ? " --lose-result-after-enable" : "");
+             "--euicc %s --eim coaps://127.0.0.1:%u --psk-id %s --psk %s --state %s --once%s", path,
+             (unsigned)S.port, PSK_ID, hex, state, lose ? " --lose-result-after-enable" : "");
     int st = run_tool(args, out, sizeof(out));
     char errpath[600];
     snprintf(errpath, sizeof(errpath), "%s/tool.err", T.dir);
@@ -681,9 +680,9 @@ Test(ipa_coap, tool_usage_errors)
     char out[1024];
     cr_assert_eq(run_tool("", out, sizeof(out)), 2);
     cr_assert_eq(run_tool("--euicc /nonexistent --eim coaps://127.0.0.1:1", out, sizeof(out)), 2);
-    cr_assert_eq(run_tool("--euicc x --eim coaps://127.0.0.1:1 --psk-id a --psk zz", out,
-                          sizeof(out)),
-                 1); /* the eUICC file does not exist: failure before the PSK is looked at */
+    cr_assert_eq(
+        run_tool("--euicc x --eim coaps://127.0.0.1:1 --psk-id a --psk zz", out, sizeof(out)),
+        1); /* the eUICC file does not exist: failure before the PSK is looked at */
     cr_assert_eq(run_tool("--euicc x --eim y --plain --once --interval-ms 5", out, sizeof(out)), 2);
 }
 

@@ -8,13 +8,6 @@
  * GSMA SGP.32 v1.2 §3.1.1.1, §2.11, §5.9, §6.2-§6.3; reference/EIM.md §1.6. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <criterion/criterion.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "pl_euicc_test.h"
 #include "pl_ipa_test.h"
 #include "provline/eim/engine.h"
@@ -23,9 +16,16 @@
 #include "provline/ipa/ipa.h"
 #include "provline/ipa/ipa_coap.h"
 
-#define EIM_ID "eim.e2e.test"
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define EIM_ID        "eim.e2e.test"
 #define UPP_20_DIGITS "TS48v2_SAIP2.1_NoBERTLV.der"
-#define PSK_ID "dev-e2e"
+#define PSK_ID        "dev-e2e"
 static const uint8_t PSK[16] = {0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58,
                                 0x59, 0x5A, 0x5B, 0x5C, 0x5D, 0x5E, 0x5F, 0x60};
 
@@ -250,11 +250,11 @@ static bool enabled(void)
     return pi.enabled;
 }
 
-#define POLL(expect)                                                                          \
-    do {                                                                                      \
-        int prc_ = pl_ipa_poll(IPA);                                                          \
-        cr_assert_eq(prc_, (expect), "poll -> %d (%s)\n%s", prc_,                             \
-                     prc_ < 0 ? pl_strerror(prc_) : "status", LOG);                           \
+#define POLL(expect)                                                                               \
+    do {                                                                                           \
+        int prc_ = pl_ipa_poll(IPA);                                                               \
+        cr_assert_eq(prc_, (expect), "poll -> %d (%s)\n%s", prc_,                                  \
+                     prc_ < 0 ? pl_strerror(prc_) : "status", LOG);                                \
     } while (0)
 
 TestSuite(ipa_eim, .init = setup, .fini = teardown, .timeout = 120);

@@ -1,15 +1,15 @@
 /* Test helpers for the IPA; see pl_ipa_test.h. */
 #include "pl_ipa_test.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "provline/protocol/apdu.h"
 #include "provline/protocol/notif.h"
 #include "provline/protocol/pir.h"
 #include "provline/protocol/sgp32_eim_config.h"
 #include "provline/protocol/sgp32_ipa_data.h"
 #include "provline/protocol/x509.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 static int es10(struct pl_euicc *e, const uint8_t *req, size_t len, struct pl_wr *rsp)
 {
@@ -78,7 +78,8 @@ int pl_it_produce_upp(struct pl_et *t, struct pl_euicc *e, struct pl_it_eim *eim
     q->eims[0].has_association_token = true;
     q->eims[0].association_token = -1;
     if ((rc = pl_sgp32_key_data_from_der(PL_SGP32_KEY_CERT, der, der_len,
-                                         &q->eims[0].eim_public_key_data)) != PL_OK
+                                         &q->eims[0].eim_public_key_data))
+            != PL_OK
         || (rc = pl_sgp32_add_initial_eim_request_encode(q, &w)) != PL_OK
         || (rc = es10(e, w.buf, w.len, &rsp)) != PL_OK
         || (rc = pl_sgp32_add_initial_eim_response_decode(rsp.buf, rsp.len, &r)) != PL_OK)
@@ -134,8 +135,8 @@ int pl_it_psmo_response(const struct pl_it_eim *eim, const struct pl_eckey *key,
     for (size_t i = 0; i < n; i++)
         pkg->psmo[i] = ops[i];
     pl_wr_init_dyn(&w, 1 << 16);
-    rc = pl_sgp32_euicc_package_request_sign(pkg, eim->has_token ? &eim->token : NULL, key, rng,
-                                             &w);
+    rc =
+        pl_sgp32_euicc_package_request_sign(pkg, eim->has_token ? &eim->token : NULL, key, rng, &w);
     if (rc == PL_OK)
         rc = wrap(PL_SGP32_EIM_PACKAGE_EUICC_PACKAGE_REQUEST, w.buf, w.len, 0, out);
     pl_wr_free(&w);
@@ -220,7 +221,8 @@ int pl_it_result_seqs(const struct pl_sgp32_eim_package_result *res, uint32_t *s
             return PL_ERR_NOMEM;
         rc = pl_sgp32_ipa_euicc_data_response_decode(res->ipa_euicc_data_response.p,
                                                      res->ipa_euicc_data_response.len, d);
-        if (rc == PL_OK && !d->is_error && (rc = notif_seqs(&d->data.notifications, seqs, cap, n)) == PL_OK)
+        if (rc == PL_OK && !d->is_error
+            && (rc = notif_seqs(&d->data.notifications, seqs, cap, n)) == PL_OK)
             rc = epr_seqs(&d->data.epr_list, seqs, cap, n);
         free(d);
     }

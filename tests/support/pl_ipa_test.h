@@ -5,14 +5,14 @@
 #ifndef PL_IPA_TEST_H
 #define PL_IPA_TEST_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "pl_euicc_test.h"
 #include "provline/protocol/sgp32_esipa.h"
 #include "provline/protocol/sgp32_euicc_package.h"
 #include "provline/protocol/wr.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #define PL_IT_UPP "TS48V2-SAIP2-1-BERTLV-UNIQUE.der"
 

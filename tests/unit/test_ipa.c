@@ -5,12 +5,6 @@
  * GSMA SGP.32 v1.2 §3.1.1.1, §2.11, §5.9, §6.3.2.6-7; reference/EIM.md §1.3-§1.6. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <criterion/criterion.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-
 #include "pl_euicc_test.h"
 #include "pl_ipa_test.h"
 #include "pl_test.h"
@@ -24,8 +18,14 @@
 #include "provline/protocol/sgp32_ipa_data.h"
 #include "provline/protocol/x509.h"
 
-#define EIM_ID "eim.test"
-#define EIM_FQDN "eim.example"
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define EIM_ID      "eim.test"
+#define EIM_FQDN    "eim.example"
 #define BACKOFF_MIN 1000u
 #define BACKOFF_MAX 8000u
 
@@ -98,8 +98,8 @@ struct feim {
     enum provide_mode mode;
     unsigned fail_posts; /* next posts fail with fail_rc */
     int fail_rc;
-    bool garbage_get;  /* answer the next GetEimPackage with garbage */
-    bool wrong_kind;   /* answer the next GetEimPackage with a BF50 */
+    bool garbage_get; /* answer the next GetEimPackage with garbage */
+    bool wrong_kind;  /* answer the next GetEimPackage with a BF50 */
     /* what the IPA sent */
     unsigned n_get, n_provide;
     int kinds[64];
@@ -324,7 +324,7 @@ static void last_epr(struct pl_sgp32_euicc_package_result *r, size_t *n_notifs)
 
     last_result(&pr);
     cr_assert(pr.result.kind == PL_SGP32_EIM_RESULT_EPR
-              || pr.result.kind == PL_SGP32_EIM_RESULT_EPR_AND_NOTIFICATIONS,
+                  || pr.result.kind == PL_SGP32_EIM_RESULT_EPR_AND_NOTIFICATIONS,
               "result kind %d", pr.result.kind);
     *n_notifs = pr.result.kind == PL_SGP32_EIM_RESULT_EPR ? 0 : pr.result.notifications.count;
     cr_assert_eq(pl_sgp32_euicc_package_result_decode(pr.result.euicc_package_result.p,
@@ -335,8 +335,8 @@ static void last_epr(struct pl_sgp32_euicc_package_result *r, size_t *n_notifs)
     pl_euicc_cert_euicc(E, &der, &der_len);
     cr_assert_eq(pl_cert_parse(der, der_len, &cert), PL_OK);
     cr_assert_eq(pl_cert_public_key(cert, &pub), PL_OK);
-    cr_assert_eq(pl_sgp32_euicc_package_result_verify(r, F.has_token ? &F.token : NULL, pub),
-                 PL_OK, "EPR signature");
+    cr_assert_eq(pl_sgp32_euicc_package_result_verify(r, F.has_token ? &F.token : NULL, pub), PL_OK,
+                 "EPR signature");
     pl_eckey_free(pub);
     pl_cert_free(cert);
 }
@@ -462,11 +462,11 @@ static bool profile_enabled(void)
     return pi.enabled;
 }
 
-#define POLL(expect)                                                                          \
-    do {                                                                                      \
-        int prc_ = pl_ipa_poll(IPA);                                                          \
-        cr_assert_eq(prc_, (expect), "poll -> %d (%s)\nlog:\n%s", prc_,                       \
-                     prc_ < 0 ? pl_strerror(prc_) : "status", LOG);                           \
+#define POLL(expect)                                                                               \
+    do {                                                                                           \
+        int prc_ = pl_ipa_poll(IPA);                                                               \
+        cr_assert_eq(prc_, (expect), "poll -> %d (%s)\nlog:\n%s", prc_,                            \
+                     prc_ < 0 ? pl_strerror(prc_) : "status", LOG);                                \
     } while (0)
 
 /* ------------------------------------------------------------------ tests ---- */
@@ -616,8 +616,8 @@ Test(ipa, acknowledgements_only_for_what_was_delivered)
 
 Test(ipa, ipa_euicc_data_collected)
 {
-    static const uint8_t tags[] = {0xA0, 0x81, 0xA2, 0xBF, 0x20, 0xBF, 0x22, 0x83,
-                                   0x84, 0xA5, 0xA6, 0xA8, 0xA9, 0x87};
+    static const uint8_t tags[] = {0xA0, 0x81, 0xA2, 0xBF, 0x20, 0xBF, 0x22,
+                                   0x83, 0x84, 0xA5, 0xA6, 0xA8, 0xA9, 0x87};
     F.mode = ACK_EMPTY;
     q_edr(tags, sizeof(tags), "EDR-TX", NULL);
     POLL(PL_IPA_POLL_WORK_DONE);
@@ -947,9 +947,9 @@ Test(ipa, notify_state_change_on_foreign_change)
     pkg->psmo[0] = psmo_profile(PL_SGP32_PSMO_DISABLE);
     pl_wr_init_dyn(&w, 1 << 16);
     pl_wr_init_dyn(&rsp, 1 << 16);
-    cr_assert_eq(pl_sgp32_euicc_package_request_sign(pkg, F.has_token ? &F.token : NULL, F.key,
-                                                     &T.rng, &w),
-                 PL_OK);
+    cr_assert_eq(
+        pl_sgp32_euicc_package_request_sign(pkg, F.has_token ? &F.token : NULL, F.key, &T.rng, &w),
+        PL_OK);
     es10(w.buf, w.len, &rsp);
     cr_assert_not(profile_enabled());
 

@@ -36,14 +36,14 @@
 #ifndef PROVLINE_IPA_IPA_H
 #define PROVLINE_IPA_IPA_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "provline/protocol/apdu.h"
 #include "provline/protocol/clock.h"
 #include "provline/protocol/err.h"
 #include "provline/protocol/wr.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* Cap on one ESipa body in either direction (an eIM response, a result the IPA sends). */
 #define PL_IPA_BODY_MAX (64u * 1024u)
@@ -170,8 +170,8 @@ PL_MUST_CHECK int pl_ipa_handle_get_eim_package_response(struct pl_ipa *ipa, con
 struct pl_ipa_status {
     bool has_eid;
     uint8_t eid[16];
-    char eim_id[129];   /* "" when unknown (GetEimConfigurationData gave nothing) */
-    char eim_fqdn[256]; /* "" when unknown */
+    char eim_id[129];           /* "" when unknown (GetEimConfigurationData gave nothing) */
+    char eim_fqdn[256];         /* "" when unknown */
     uint64_t last_poll_ms;      /* clock time of the last poll, 0 = never */
     uint64_t next_poll_at_ms;   /* clock time the next poll is due */
     uint32_t backoff_ms;        /* current back-off, 0 after work */

@@ -21,16 +21,16 @@
 #ifndef PROVLINE_IPA_IPA_COAP_H
 #define PROVLINE_IPA_IPA_COAP_H
 
+#include "provline/ipa/ipa.h"
+#include "provline/protocol/err.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "provline/ipa/ipa.h"
-#include "provline/protocol/err.h"
-
 #define PL_IPA_COAP_DEFAULT_PATH "gsma/rsp2/asn1"
-#define PL_IPA_COAP_PSK_ID_MAX 128u
-#define PL_IPA_COAP_PSK_MAX 64u
+#define PL_IPA_COAP_PSK_ID_MAX   128u
+#define PL_IPA_COAP_PSK_MAX      64u
 
 enum pl_ipa_coap_security {
     PL_IPA_COAP_PSK = 0,  /* coaps:// with identity + key */
