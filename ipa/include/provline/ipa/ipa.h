@@ -150,7 +150,9 @@ enum pl_ipa_poll_status {
  * Returns a pl_ipa_poll_status, or a negative error when the round failed: transport errors
  * (PL_ERR_TIMEOUT, PL_ERR_IO, PL_ERR_DENIED, PL_ERR_REMOTE), PL_ERR_MALFORMED (the eIM's answer
  * does not decode or is not a valid answer to the request), PL_ERR_CARD_SW / PL_ERR_IO (the
- * eUICC could not be reached: nothing was sent to the eIM), PL_ERR_IO when the state file
+ * eUICC could not be reached: nothing was sent to the eIM), PL_ERR_STATE (the answer to a
+ * LoadEuiccPackage was lost and the eUICC does not answer yet: the package stays in flight),
+ * PL_ERR_IO when the state file
  * cannot be written. In every case pl_ipa_next_poll_ms() tells when to poll next: errors
  * count as an empty poll for the back-off. A result that could not be delivered stays
  * pending (in the state file) and goes first at the next poll. */
