@@ -152,10 +152,9 @@ enum pl_ipa_poll_status {
  * does not decode or is not a valid answer to the request), PL_ERR_CARD_SW / PL_ERR_IO (the
  * eUICC could not be reached: nothing was sent to the eIM), PL_ERR_STATE (the answer to a
  * LoadEuiccPackage was lost and the eUICC does not answer yet: the package stays in flight),
- * PL_ERR_IO when the state file
- * cannot be written. In every case pl_ipa_next_poll_ms() tells when to poll next: errors
- * count as an empty poll for the back-off. A result that could not be delivered stays
- * pending (in the state file) and goes first at the next poll. */
+ * PL_ERR_IO when the state file cannot be written. In every case pl_ipa_next_poll_ms() tells
+ * when to poll next: errors count as an empty poll for the back-off. A result that could not be
+ * delivered stays pending (in the state file) and goes first at the next poll. */
 PL_MUST_CHECK int pl_ipa_poll(struct pl_ipa *ipa);
 
 /* Milliseconds until the next poll is due, by the configured clock (0: now). */
