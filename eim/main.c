@@ -143,13 +143,16 @@ static int parse_opts(int argc, char **argv, int start, struct opt *opts, size_t
     return 0;
 }
 
+/* Never NULL: an unknown name (a programming error) gives an option that is never set. */
 static struct opt *find(struct opt *opts, size_t n, const char *name)
 {
+    static struct opt none;
     for (size_t k = 0; k < n; k++) {
         if (strcmp(opts[k].name, name) == 0)
             return &opts[k];
     }
-    return NULL;
+    memset(&none, 0, sizeof(none));
+    return &none;
 }
 
 /* ---- serve ---- */

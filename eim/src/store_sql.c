@@ -238,6 +238,19 @@ int pl_sql_store_new(const struct pl_sql_driver *drv, void *conn,
     st->now = opt->now;
     st->now_user = opt->now_user;
 
+    /* An existing schema is not touched: DDL (CREATE INDEX IF NOT EXISTS takes a SHARE lock
+     * on its table) and the bucket inserts would otherwise queue behind, and deadlock with,
+     * reservations running in other processes. */
+    {
+        struct pl_sql_res r = {0};
+        bool ready = q(st, "SELECT v FROM meta WHERE k = 'schema'", NULL, 0, &r, NULL) == PL_OK
+                     && r.nrows == 1;
+        pl_sql_res_free(&r);
+        if (ready) {
+            *out = st;
+            return PL_OK;
+        }
+    }
     if ((rc = tx_begin(st)) != PL_OK)
         goto out;
     in_tx = true;

@@ -485,7 +485,7 @@ void pl_eimconf_claim_one_wins(const struct pl_eimconf_backend *b)
     int wins = 0, losses = 0, winner = -1;
     struct pl_eim_op op;
     int64_t id;
-    char name[16];
+    char name[32];
 
     mkeid(a, 9);
     register_plain(s, a);
