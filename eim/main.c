@@ -6,6 +6,13 @@
  * main() owns the process-wide state: arguments, environment, signals, stdout/stderr and
  * the exit status. Logs: one line per event on stderr. */
 #define _POSIX_C_SOURCE 200809L
+#include "provline/eim/api_http.h"
+#include "provline/eim/b64.h"
+#include "provline/eim/config.h"
+#include "provline/eim/http_client.h"
+#include "provline/eim/store.h"
+#include "provline/protocol/secret.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -17,23 +24,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "provline/eim/api_http.h"
-#include "provline/eim/b64.h"
-#include "provline/eim/config.h"
-#include "provline/eim/http_client.h"
-#include "provline/eim/store.h"
-#include "provline/protocol/secret.h"
-
-#define EXIT_USAGE    2
-#define CTL_MAX_RESP  (32u << 20)
-#define CTL_TIMEOUT   30000
-#define FILE_MAX      (64u << 20)
+#define EXIT_USAGE   2
+#define CTL_MAX_RESP (32u << 20)
+#define CTL_TIMEOUT  30000
+#define FILE_MAX     (64u << 20)
 
 static bool g_verbose;
 
 static void log_line(void *user, int level, const char *line)
 {
-    static const char *const names[8] = {"emerg", "alert", "crit", "error",
+    static const char *const names[8] = {"emerg", "alert",  "crit", "error",
                                          "warn",  "notice", "info", "debug"};
     char ts[32] = "";
     struct timespec now;
@@ -424,8 +424,8 @@ static int add_file_b64(json_t *obj, const char *key, const char *path)
         return -1;
     }
     b = malloc(pl_eim_b64_len(len) + 1);
-    if (b != NULL && pl_eim_b64_encode((const uint8_t *)data, len, b, pl_eim_b64_len(len) + 1)
-                         == PL_OK)
+    if (b != NULL
+        && pl_eim_b64_encode((const uint8_t *)data, len, b, pl_eim_b64_len(len) + 1) == PL_OK)
         rc = json_object_set_new(obj, key, json_string(b));
     free(b);
     free(data);
@@ -476,11 +476,16 @@ static bool segment_ok(const char *s)
 static int cmd_ctl(int argc, char **argv)
 {
     struct opt opts[] = {
-        {"url", false, false, NULL, {0}, 0, false},         {"token", false, false, NULL, {0}, 0, false},
-        {"eid", false, false, NULL, {0}, 0, false},         {"euicc-cert", false, false, NULL, {0}, 0, false},
-        {"eum-cert", false, false, NULL, {0}, 0, false},    {"eim-id", false, false, NULL, {0}, 0, false},
-        {"psk-identity", false, false, NULL, {0}, 0, false}, {"psk-key", false, false, NULL, {0}, 0, false},
-        {"after", false, false, NULL, {0}, 0, false},       {"limit", false, false, NULL, {0}, 0, false},
+        {"url", false, false, NULL, {0}, 0, false},
+        {"token", false, false, NULL, {0}, 0, false},
+        {"eid", false, false, NULL, {0}, 0, false},
+        {"euicc-cert", false, false, NULL, {0}, 0, false},
+        {"eum-cert", false, false, NULL, {0}, 0, false},
+        {"eim-id", false, false, NULL, {0}, 0, false},
+        {"psk-identity", false, false, NULL, {0}, 0, false},
+        {"psk-key", false, false, NULL, {0}, 0, false},
+        {"after", false, false, NULL, {0}, 0, false},
+        {"limit", false, false, NULL, {0}, 0, false},
         {"params", false, false, NULL, {0}, 0, false},
     };
     const size_t no = sizeof(opts) / sizeof(opts[0]);
@@ -536,8 +541,8 @@ static int cmd_ctl(int argc, char **argv)
         } else if ((strcmp(pos[1], "show") == 0 || strcmp(pos[1], "delete") == 0) && npos == 3
                    && segment_ok(pos[2])) {
             snprintf(path, sizeof(path), "/v1/devices/%s", pos[2]);
-            status = ctl_call(url, token, strcmp(pos[1], "show") == 0 ? "GET" : "DELETE", path,
-                              NULL);
+            status =
+                ctl_call(url, token, strcmp(pos[1], "show") == 0 ? "GET" : "DELETE", path, NULL);
         } else if (strcmp(pos[1], "import") == 0 && npos == 3) {
             size_t len = 0;
             char *text = read_all(pos[2], &len);
@@ -603,8 +608,7 @@ static int cmd_ctl(int argc, char **argv)
                 }
             }
         }
-        snprintf(path, sizeof(path), "/v1/bootstrap%s%.400s", esc ? "?eimId=" : "",
-                 esc ? esc : "");
+        snprintf(path, sizeof(path), "/v1/bootstrap%s%.400s", esc ? "?eimId=" : "", esc ? esc : "");
         free(esc);
         status = ctl_call(url, token, "GET", path, NULL);
     }

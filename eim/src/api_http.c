@@ -7,6 +7,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "provline/eim/api_http.h"
 
+#include "provline/eim/b64.h"
+#include "provline/protocol/hex.h"
+#include "provline/protocol/sgp32_eim_config.h"
+#include "provline/protocol/wr.h"
+#include "provline/protocol/x509.h"
+
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -19,22 +25,16 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "provline/eim/b64.h"
-#include "provline/protocol/hex.h"
-#include "provline/protocol/sgp32_eim_config.h"
-#include "provline/protocol/wr.h"
-#include "provline/protocol/x509.h"
-
 #define LOG_ERR  3
 #define LOG_WARN 4
 #define LOG_INFO 6
 
-#define MAX_LIST      1000u
-#define MAX_PENDING   64u
-#define HARD_DISCARD  (64u << 20) /* bodies past the cap are read and dropped up to this */
-#define ERR_CAP       256u
-#define BULK_PATH     "/v1/devices/bulk"
-#define BATCH_FORMAT  "provline-station-batch/1"
+#define MAX_LIST     1000u
+#define MAX_PENDING  64u
+#define HARD_DISCARD (64u << 20) /* bodies past the cap are read and dropped up to this */
+#define ERR_CAP      256u
+#define BULK_PATH    "/v1/devices/bulk"
+#define BATCH_FORMAT "provline-station-batch/1"
 
 struct pl_eim_api {
     struct MHD_Daemon *d;
@@ -231,8 +231,8 @@ static bool get_string(json_t *obj, const char *key, bool required, size_t min, 
     }
     if (!json_is_string(v) || json_string_length(v) < min || json_string_length(v) > max
         || strlen(json_string_value(v)) != json_string_length(v)) {
-        snprintf(err, cap, "%s%s%s: a string of %zu..%zu bytes", path, path[0] ? "." : "", key,
-                 min, max);
+        snprintf(err, cap, "%s%s%s: a string of %zu..%zu bytes", path, path[0] ? "." : "", key, min,
+                 max);
         return false;
     }
     for (const char *c = json_string_value(v); *c != '\0'; c++) {
@@ -273,8 +273,7 @@ static bool get_hexbytes(json_t *obj, const char *key, size_t min, size_t max, u
     if (s == NULL)
         return true;
     if (pl_hex_decode(s, out, max, len) != PL_OK || *len < min) {
-        snprintf(err, cap, "%s%s%s: hex, %zu..%zu bytes", path, path[0] ? "." : "", key, min,
-                 max);
+        snprintf(err, cap, "%s%s%s: hex, %zu..%zu bytes", path, path[0] ? "." : "", key, min, max);
         return false;
     }
     *present = true;
@@ -337,8 +336,8 @@ static bool check_certs(const struct pl_eim_api *api, const struct pl_eim_device
         goto out;
     }
     if (pl_cert_eid(euicc, eid) != PL_OK || memcmp(eid, d->eid, PL_EIM_EID_LEN) != 0) {
-        snprintf(err, cap, "%s%seuicc_certificate: its EID (subject serialNumber) is not %s",
-                 path, sep, "the device's eid");
+        snprintf(err, cap, "%s%seuicc_certificate: its EID (subject serialNumber) is not %s", path,
+                 sep, "the device's eid");
         goto out;
     }
     if (api->o.cfg->n_roots > 0) {
@@ -353,8 +352,8 @@ static bool check_certs(const struct pl_eim_api *api, const struct pl_eim_device
             const struct pl_cert *mid[1] = {eum};
             if (pl_cert_parse(api->o.cfg->roots[i], api->o.cfg->root_len[i], &root) != PL_OK)
                 continue;
-            last = pl_cert_verify_chain(euicc, mid, 1, root, PL_CERT_ROLE_EUICC,
-                                        (int64_t)time(NULL));
+            last =
+                pl_cert_verify_chain(euicc, mid, 1, root, PL_CERT_ROLE_EUICC, (int64_t)time(NULL));
             pl_cert_free(root);
         }
         if (last != PL_OK) {
@@ -396,16 +395,16 @@ static bool parse_device(const struct pl_eim_api *api, json_t *obj, json_t *eum_
     }
     if (!get_b64(obj, "euicc_certificate", PL_EIM_CERT_MAX, &d->euicc_cert, &d->euicc_cert_len,
                  path, err, cap)
-        || !get_b64(obj, "eum_certificate", PL_EIM_CERT_MAX, &d->eum_cert, &d->eum_cert_len,
-                    path, err, cap))
+        || !get_b64(obj, "eum_certificate", PL_EIM_CERT_MAX, &d->eum_cert, &d->eum_cert_len, path,
+                    err, cap))
         return false;
     if (!get_string(obj, "eum_certificate_ref", false, 1, 64, &s, path, err, cap))
         return false;
     if (s != NULL) {
         json_t *ref = eum_refs ? json_object_get(eum_refs, s) : NULL;
         if (d->eum_cert != NULL || ref == NULL || !json_is_string(ref)
-            || pl_eim_b64_decode(json_string_value(ref), json_string_length(ref),
-                                 PL_EIM_CERT_MAX, &d->eum_cert, &d->eum_cert_len)
+            || pl_eim_b64_decode(json_string_value(ref), json_string_length(ref), PL_EIM_CERT_MAX,
+                                 &d->eum_cert, &d->eum_cert_len)
                    != PL_OK) {
             snprintf(err, cap,
                      "%s%seum_certificate_ref: names no entry of eum_certificates (or both forms"
@@ -447,8 +446,7 @@ static bool parse_device(const struct pl_eim_api *api, json_t *obj, json_t *eum_
     if (!get_string(obj, "psk_identity", false, 1, PL_EIM_PSK_ID_MAX, &s, path, err, cap))
         return false;
     d->psk_identity = dup_s(s);
-    if (!get_hexbytes(obj, "psk_key", 16, PL_EIM_PSK_KEY_MAX, key, &klen, &present, path, err,
-                      cap))
+    if (!get_hexbytes(obj, "psk_key", 16, PL_EIM_PSK_KEY_MAX, key, &klen, &present, path, err, cap))
         return false;
     if (present) {
         d->psk_key = malloc(klen);
@@ -517,10 +515,17 @@ static bool parse_profiles(json_t *obj, const char *path, struct pl_eim_device *
 static void handle_register(struct pl_eim_api *api, const char *actor, json_t *body,
                             struct reply *r)
 {
-    static const char *const keys[] = {"eid",          "euicc_certificate", "eum_certificate",
-                                       "eim_id",       "counter_value",     "association_token",
-                                       "psk_identity", "psk_key",           "cert_fingerprint",
-                                       "profiles",     NULL};
+    static const char *const keys[] = {"eid",
+                                       "euicc_certificate",
+                                       "eum_certificate",
+                                       "eim_id",
+                                       "counter_value",
+                                       "association_token",
+                                       "psk_identity",
+                                       "psk_key",
+                                       "cert_fingerprint",
+                                       "profiles",
+                                       NULL};
     struct pl_eim_device d;
     enum pl_eim_put_result res = PL_EIM_PUT_CONFLICT;
     char err[ERR_CAP] = "", eid[33];
@@ -559,11 +564,22 @@ static void handle_bulk(struct pl_eim_api *api, const char *actor, json_t *body,
 {
     static const char *const top[] = {"format", "batch_id",         "station", "created_at",
                                       "eim_id", "eum_certificates", "devices", NULL};
-    static const char *const dev_keys[] = {
-        "eid",          "iccid",   "status",           "profile_state",    "euicc_certificate",
-        "eum_certificate", "eum_certificate_ref", "eim_id", "counter_value", "association_token",
-        "psk_identity", "psk_key", "cert_fingerprint", "fixture",          "completed_at",
-        NULL};
+    static const char *const dev_keys[] = {"eid",
+                                           "iccid",
+                                           "status",
+                                           "profile_state",
+                                           "euicc_certificate",
+                                           "eum_certificate",
+                                           "eum_certificate_ref",
+                                           "eim_id",
+                                           "counter_value",
+                                           "association_token",
+                                           "psk_identity",
+                                           "psk_key",
+                                           "cert_fingerprint",
+                                           "fixture",
+                                           "completed_at",
+                                           NULL};
     char err[ERR_CAP] = "";
     const char *s = NULL, *batch = NULL, *default_eim = NULL;
     json_t *devs = NULL, *refs = NULL, *item = NULL, *conflicts = NULL;
@@ -591,7 +607,8 @@ static void handle_bulk(struct pl_eim_api *api, const char *actor, json_t *body,
     }
     refs = json_object_get(body, "eum_certificates");
     if (refs != NULL && (!json_is_object(refs) || json_object_size(refs) > 64)) {
-        set_error(r, 400, "invalid", "eum_certificates: an object of at most 64 named certificates");
+        set_error(r, 400, "invalid",
+                  "eum_certificates: an object of at most 64 named certificates");
         return;
     }
     devs = json_object_get(body, "devices");
@@ -630,8 +647,8 @@ static void handle_bulk(struct pl_eim_api *api, const char *actor, json_t *body,
         }
         if (strcmp(status, "installed") != 0 && strcmp(status, "failed") != 0
             && strcmp(status, "possibly_used") != 0) {
-            set_error(r, 400, "invalid", "%s.status: \"installed\", \"failed\" or \"possibly_used\"",
-                      path);
+            set_error(r, 400, "invalid",
+                      "%s.status: \"installed\", \"failed\" or \"possibly_used\"", path);
             goto out;
         }
         if (iccid != NULL && !iccid_ok(iccid)) {
@@ -691,8 +708,8 @@ static void handle_bulk(struct pl_eim_api *api, const char *actor, json_t *body,
     }
     set_ok(r, 200,
            json_pack("{s:s,s:I,s:I,s:I,s:I,s:O}", "batch_id", batch, "received", (json_int_t)n,
-                     "created", (json_int_t)created, "unchanged", (json_int_t)unchanged,
-                     "skipped", (json_int_t)skipped, "conflicts", conflicts));
+                     "created", (json_int_t)created, "unchanged", (json_int_t)unchanged, "skipped",
+                     (json_int_t)skipped, "conflicts", conflicts));
     logf_(api, LOG_INFO,
           "event=device.bulk batch=%s received=%zu created=%zu unchanged=%zu skipped=%zu "
           "conflicts=%zu actor=%s",
@@ -720,9 +737,9 @@ static json_t *op_summaries(struct pl_eim_store *s, const uint8_t eid[PL_EIM_EID
         arr = json_array();
         for (size_t i = 0; arr != NULL && i < n; i++) {
             json_array_append_new(arr, json_pack("{s:I,s:s,s:s,s:I}", "id", (json_int_t)sum[i].id,
-                                                 "kind", pl_eim_op_kind_name(sum[i].kind),
-                                                 "state", pl_eim_op_state_name(sum[i].state),
-                                                 "created_ms", (json_int_t)sum[i].created_ms));
+                                                 "kind", pl_eim_op_kind_name(sum[i].kind), "state",
+                                                 pl_eim_op_state_name(sum[i].state), "created_ms",
+                                                 (json_int_t)sum[i].created_ms));
         }
         if (arr == NULL)
             *rc = PL_ERR_NOMEM;
@@ -755,19 +772,17 @@ static void handle_show_device(struct pl_eim_api *api, const uint8_t eid[PL_EIM_
         store_error(r, api->o.store, rc);
         goto out;
     }
-    o = json_pack("{s:s,s:I,s:{s:o,s:o},s:o,s:o,s:{s:o,s:b,s:o},s:b,s:b,s:I,s:I,s:o,s:O}", "eid",
-                  hex, "counter", (json_int_t)d.counter, "association", "eim_id",
-                  opt_str(d.eim_id), "association_token",
-                  d.has_assoc_token ? json_integer(d.assoc_token) : json_null(), "eims",
-                  stored_json(d.eims_json), "profiles", stored_json(d.profiles_json),
-                  "credentials", "psk_identity", opt_str(d.psk_identity), "has_psk_key",
-                  d.psk_key != NULL, "cert_fingerprint",
-                  d.has_cert_fpr ? hex_json(d.cert_fpr, PL_EIM_FPR_LEN) : json_null(),
-                  "has_euicc_certificate", d.euicc_cert != NULL, "has_eum_certificate",
-                  d.eum_cert != NULL, "created_ms", (json_int_t)d.created_ms, "updated_ms",
-                  (json_int_t)d.updated_ms, "last_seen_ms",
-                  d.last_seen_ms ? json_integer(d.last_seen_ms) : json_null(),
-                  "pending_operations", pending);
+    o = json_pack(
+        "{s:s,s:I,s:{s:o,s:o},s:o,s:o,s:{s:o,s:b,s:o},s:b,s:b,s:I,s:I,s:o,s:O}", "eid", hex,
+        "counter", (json_int_t)d.counter, "association", "eim_id", opt_str(d.eim_id),
+        "association_token", d.has_assoc_token ? json_integer(d.assoc_token) : json_null(), "eims",
+        stored_json(d.eims_json), "profiles", stored_json(d.profiles_json), "credentials",
+        "psk_identity", opt_str(d.psk_identity), "has_psk_key", d.psk_key != NULL,
+        "cert_fingerprint", d.has_cert_fpr ? hex_json(d.cert_fpr, PL_EIM_FPR_LEN) : json_null(),
+        "has_euicc_certificate", d.euicc_cert != NULL, "has_eum_certificate", d.eum_cert != NULL,
+        "created_ms", (json_int_t)d.created_ms, "updated_ms", (json_int_t)d.updated_ms,
+        "last_seen_ms", d.last_seen_ms ? json_integer(d.last_seen_ms) : json_null(),
+        "pending_operations", pending);
     set_ok(r, 200, o);
 out:
     json_decref(pending);
@@ -811,18 +826,19 @@ static void handle_list_devices(struct pl_eim_api *api, struct MHD_Connection *c
     for (size_t i = 0; i < n; i++) {
         char hex[33];
         eid_hex(sum[i].eid, hex);
-        json_array_append_new(arr, json_pack("{s:s,s:I,s:b,s:I,s:o}", "eid", hex, "counter",
-                                             (json_int_t)sum[i].counter, "associated",
-                                             sum[i].associated, "created_ms",
-                                             (json_int_t)sum[i].created_ms, "last_seen_ms",
-                                             sum[i].last_seen_ms ? json_integer(sum[i].last_seen_ms)
-                                                                 : json_null()));
+        json_array_append_new(
+            arr, json_pack("{s:s,s:I,s:b,s:I,s:o}", "eid", hex, "counter",
+                           (json_int_t)sum[i].counter, "associated", sum[i].associated,
+                           "created_ms", (json_int_t)sum[i].created_ms, "last_seen_ms",
+                           sum[i].last_seen_ms ? json_integer(sum[i].last_seen_ms) : json_null()));
     }
     {
         char next[33] = "";
         if (n == (size_t)limit)
             eid_hex(sum[n - 1].eid, next);
-        set_ok(r, 200, json_pack("{s:O,s:o}", "devices", arr, "next", next[0] ? json_string(next) : json_null()));
+        set_ok(r, 200,
+               json_pack("{s:O,s:o}", "devices", arr, "next",
+                         next[0] ? json_string(next) : json_null()));
     }
 out:
     json_decref(arr);
@@ -856,10 +872,14 @@ struct pspec {
     bool required;
 };
 
-#define PEND {NULL, P_STR, false}
+#define PEND                                                                                       \
+    {                                                                                              \
+        NULL, P_STR, false                                                                         \
+    }
 
 static const struct pspec p_none[] = {PEND};
-static const struct pspec p_enable[] = {{"iccid", P_ICCID, true}, {"rollback", P_BOOL, false}, PEND};
+static const struct pspec p_enable[] = {
+    {"iccid", P_ICCID, true}, {"rollback", P_BOOL, false}, PEND};
 static const struct pspec p_iccid[] = {{"iccid", P_ICCID, true}, PEND};
 static const struct pspec p_list[] = {{"iccid", P_ICCID, false},
                                       {"isdpAid", P_HEX, false},
@@ -885,12 +905,10 @@ static const struct pspec p_eimcfg[] = {{"eimId", P_STR, true},
                                         {"indirectProfileDownload", P_BOOL, false},
                                         PEND};
 static const struct pspec p_eimid[] = {{"eimId", P_STR, true}, PEND};
-static const struct pspec p_edr[] = {{"tagList", P_HEX, false},
-                                     {"euiccCiPKId", P_HEX, false},
-                                     {"notificationSeq", P_INT, false},
-                                     {"notificationEvents", P_PROTOCOLS, false},
-                                     {"resultSeq", P_INT, false},
-                                     PEND};
+static const struct pspec p_edr[] = {
+    {"tagList", P_HEX, false},         {"euiccCiPKId", P_HEX, false},
+    {"notificationSeq", P_INT, false}, {"notificationEvents", P_PROTOCOLS, false},
+    {"resultSeq", P_INT, false},       PEND};
 static const struct pspec p_pdt[] = {{"activationCode", P_STR, false},
                                      {"contactDefaultSmdp", P_BOOL, false},
                                      {"contactSmds", P_BOOL, false},
@@ -1014,8 +1032,9 @@ static bool check_params(enum pl_eim_op_kind kind, json_t *params, char *err, si
                 + json_is_true(json_object_get(params, "contactDefaultSmdp"))
                 + json_is_true(json_object_get(params, "contactSmds"));
         if (n > 1) {
-            snprintf(err, cap, "params: at most one of activationCode, contactDefaultSmdp, "
-                               "contactSmds");
+            snprintf(err, cap,
+                     "params: at most one of activationCode, contactDefaultSmdp, "
+                     "contactSmds");
             return false;
         }
     }
@@ -1080,8 +1099,8 @@ static void handle_queue(struct pl_eim_api *api, const char *actor,
     }
     snprintf(r->location, sizeof(r->location), "/v1/operations/%lld", (long long)id);
     set_ok(r, 201,
-           json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)id, "eid", hex, "kind", kind_s,
-                     "state", "queued"));
+           json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)id, "eid", hex, "kind", kind_s, "state",
+                     "queued"));
     logf_(api, LOG_INFO, "event=op.queued eid=%s op=%lld kind=%s actor=%s", hex, (long long)id,
           kind_s, actor);
 out:
@@ -1109,15 +1128,14 @@ static void handle_show_op(struct pl_eim_api *api, int64_t id, struct reply *r)
            json_pack("{s:I,s:s,s:s,s:s,s:o,s:o,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id",
                      (json_int_t)op.id, "eid", hex, "kind", pl_eim_op_kind_name(op.kind), "state",
                      pl_eim_op_state_name(op.state), "params", params ? params : json_object(),
-                     "created_by", opt_str(op.created_by), "created_ms",
-                     (json_int_t)op.created_ms, "counter",
-                     op.has_counter ? json_integer(op.counter) : json_null(), "transaction_id",
-                     op.txid_len ? hex_json(op.txid, op.txid_len) : json_null(), "sent_ms",
-                     op.sent_ms ? json_integer(op.sent_ms) : json_null(), "package",
+                     "created_by", opt_str(op.created_by), "created_ms", (json_int_t)op.created_ms,
+                     "counter", op.has_counter ? json_integer(op.counter) : json_null(),
+                     "transaction_id", op.txid_len ? hex_json(op.txid, op.txid_len) : json_null(),
+                     "sent_ms", op.sent_ms ? json_integer(op.sent_ms) : json_null(), "package",
                      hex_json(op.package, op.package_len), "result",
-                     hex_json(op.result, op.result_len), "outcome", opt_str(op.outcome),
-                     "done_ms", op.done_ms ? json_integer(op.done_ms) : json_null(),
-                     "claimed_by", opt_str(op.claimed_by)));
+                     hex_json(op.result, op.result_len), "outcome", opt_str(op.outcome), "done_ms",
+                     op.done_ms ? json_integer(op.done_ms) : json_null(), "claimed_by",
+                     opt_str(op.claimed_by)));
     pl_eim_op_clear(&op);
 }
 
@@ -1495,9 +1513,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct pl_eim_api *api = cls;
     struct req_ctx *rq = *con_cls;
@@ -1506,8 +1523,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
 
     if (rq == NULL) {
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         rq = calloc(1, sizeof(*rq));
         if (rq == NULL)
             return MHD_NO;
@@ -1617,9 +1634,8 @@ int pl_eim_api_start(const struct pl_eim_api_options *opt, struct pl_eim_api **o
         return PL_ERR_NOMEM;
     api->o = *opt;
     api->d = MHD_start_daemon(flags, opt->cfg->listen_port, NULL, NULL, on_request, api,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
-                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api, MHD_OPTION_NOTIFY_COMPLETED,
+                              on_completed, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64, MHD_OPTION_END);
     if (api->d == NULL) {

@@ -5,16 +5,16 @@
 #define _POSIX_C_SOURCE 200809L
 #include "provline/eim/config.h"
 
+#include "provline/eim/b64.h"
+#include "provline/eim/counter_guard.h"
+#include "provline/protocol/hex.h"
+#include "provline/protocol/x509.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "provline/eim/b64.h"
-#include "provline/eim/counter_guard.h"
-#include "provline/protocol/hex.h"
-#include "provline/protocol/x509.h"
 
 #define FILE_MAX (1u << 20) /* a key or certificate file */
 
@@ -143,8 +143,8 @@ static int get_int(json_t *obj, const char *key, int64_t min, int64_t max, bool 
 
 /* {"certificate": FILE} (DER or PEM) or {"spki": FILE} (DER): the DER and its kind. */
 static int get_key(const struct pl_eim_config *cfg, json_t *obj, const char *key,
-                   enum pl_sgp32_key_kind *kind, uint8_t **der, size_t *der_len,
-                   const char *where, char *err, size_t cap)
+                   enum pl_sgp32_key_kind *kind, uint8_t **der, size_t *der_len, const char *where,
+                   char *err, size_t cap)
 {
     static const char *const allowed[] = {"certificate", "spki", NULL};
     json_t *v = json_object_get(obj, key);
@@ -222,10 +222,17 @@ bad:
 static int parse_identity(struct pl_eim_config *cfg, json_t *obj, struct pl_eim_identity *id,
                           const char *where, char *err, size_t cap)
 {
-    static const char *const allowed[] = {
-        "eim_id",       "eim_fqdn",    "eim_id_type",         "counter_value",
-        "association_token", "public_key", "tls_trust",        "supported_protocols",
-        "euicc_ci_pkid", "indirect_profile_download", NULL};
+    static const char *const allowed[] = {"eim_id",
+                                          "eim_fqdn",
+                                          "eim_id_type",
+                                          "counter_value",
+                                          "association_token",
+                                          "public_key",
+                                          "tls_trust",
+                                          "supported_protocols",
+                                          "euicc_ci_pkid",
+                                          "indirect_profile_download",
+                                          NULL};
     static const char *const protos[] = {"retrieveHttps", "retrieveCoaps", "injectHttps",
                                          "injectCoaps", "proprietary"};
     static const char *const types[] = {"oid", "fqdn", "proprietary"};
@@ -241,8 +248,8 @@ static int parse_identity(struct pl_eim_config *cfg, json_t *obj, struct pl_eim_
     if (!keys_ok(obj, allowed, where, err, cap))
         return PL_ERR_CONFIG;
     if ((rc = get_str(obj, "eim_id", true, PL_SGP32_EIM_ID_MAX, &id->eim_id, where, err, cap))
-        || (rc = get_str(obj, "eim_fqdn", false, PL_SGP32_ADDR_MAX, &id->eim_fqdn, where, err,
-                         cap)))
+        || (rc =
+                get_str(obj, "eim_fqdn", false, PL_SGP32_ADDR_MAX, &id->eim_fqdn, where, err, cap)))
         return rc;
     v = json_object_get(obj, "eim_id_type");
     if (v != NULL) {
@@ -255,8 +262,8 @@ static int parse_identity(struct pl_eim_config *cfg, json_t *obj, struct pl_eim_
             return PL_ERR_CONFIG;
         }
     }
-    if ((rc = get_int(obj, "counter_value", 0, PL_SGP32_COUNTER_MAX, &present, &i, where, err,
-                      cap)))
+    if ((rc =
+             get_int(obj, "counter_value", 0, PL_SGP32_COUNTER_MAX, &present, &i, where, err, cap)))
         return rc;
     id->has_counter = present;
     id->counter_value = (uint32_t)i;
@@ -264,8 +271,8 @@ static int parse_identity(struct pl_eim_config *cfg, json_t *obj, struct pl_eim_
         return rc;
     id->has_association_token = present;
     id->association_token = i;
-    if ((rc = get_key(cfg, obj, "public_key", &id->key_kind, &id->key_der, &id->key_der_len,
-                      where, err, cap))
+    if ((rc = get_key(cfg, obj, "public_key", &id->key_kind, &id->key_der, &id->key_der_len, where,
+                      err, cap))
         || (rc = get_key(cfg, obj, "tls_trust", &id->tls_kind, &id->tls_der, &id->tls_der_len,
                          where, err, cap)))
         return rc;
@@ -316,8 +323,8 @@ static int parse_identity(struct pl_eim_config *cfg, json_t *obj, struct pl_eim_
 
 static int parse_http(struct pl_eim_config *cfg, json_t *obj, char *err, size_t cap)
 {
-    static const char *const allowed[] = {"listen", "port", "port_file", "max_body",
-                                          "max_bulk_body", "max_bulk_devices", NULL};
+    static const char *const allowed[] = {
+        "listen", "port", "port_file", "max_body", "max_bulk_body", "max_bulk_devices", NULL};
     bool present = false;
     int64_t i = 0;
     int rc;
@@ -365,7 +372,7 @@ static int parse_http(struct pl_eim_config *cfg, json_t *obj, char *err, size_t 
 
 static int parse_store(struct pl_eim_config *cfg, json_t *obj, char *err, size_t cap)
 {
-    static const char *const allowed[] = {"backend", "path", "conninfo", "counter_guard",
+    static const char *const allowed[] = {"backend",     "path",        "conninfo", "counter_guard",
                                           "guard_block", "counter_max", NULL};
     bool present = false;
     int64_t i = 0;
@@ -413,8 +420,8 @@ static int parse_store(struct pl_eim_config *cfg, json_t *obj, char *err, size_t
         return rc;
     if (present)
         cfg->guard_block = (uint32_t)i;
-    if ((rc = get_int(obj, "counter_max", 1, PL_EIM_COUNTER_LIMIT, &present, &i, "store", err,
-                      cap)))
+    if ((rc =
+             get_int(obj, "counter_max", 1, PL_EIM_COUNTER_LIMIT, &present, &i, "store", err, cap)))
         return rc;
     if (present)
         cfg->counter_max = (uint32_t)i;
@@ -601,8 +608,8 @@ const struct pl_eim_identity *pl_eim_config_identity(const struct pl_eim_config 
     return NULL;
 }
 
-int pl_eim_config_open_store(const struct pl_eim_config *cfg, bool for_recovery,
-                             bool guard_create, struct pl_eim_store **out)
+int pl_eim_config_open_store(const struct pl_eim_config *cfg, bool for_recovery, bool guard_create,
+                             struct pl_eim_store **out)
 {
     struct pl_eim_store_options o;
     if (cfg == NULL || out == NULL)

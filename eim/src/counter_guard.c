@@ -5,6 +5,10 @@
 #define _DEFAULT_SOURCE
 #include "provline/eim/counter_guard.h"
 
+#include "provline/protocol/crypto.h"
+#include "provline/protocol/rd.h"
+#include "provline/protocol/secret.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,10 +18,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "provline/protocol/crypto.h"
-#include "provline/protocol/rd.h"
-#include "provline/protocol/secret.h"
 
 #define GUARD_MAGIC     "PLEIMCG1"
 #define GUARD_MAGIC_LEN 8u

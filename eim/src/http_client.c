@@ -3,6 +3,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "provline/eim/http_client.h"
 
+#include "provline/protocol/rd.h"
+
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -14,8 +16,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "provline/protocol/rd.h"
 
 static int64_t mono_ms(void)
 {
@@ -195,11 +195,10 @@ int pl_eim_http_do(const char *url, const struct pl_eim_http_req *req, size_t ma
     if (n < 0 || (size_t)n >= sizeof(head))
         return PL_ERR_INVAL;
     if (req->auth_header != NULL || req->token != NULL) {
-        int k = req->auth_header
-                    ? snprintf(head + n, sizeof(head) - (size_t)n, "Authorization: %s\r\n",
-                               req->auth_header)
-                    : snprintf(head + n, sizeof(head) - (size_t)n,
-                               "Authorization: Bearer %s\r\n", req->token);
+        int k = req->auth_header ? snprintf(head + n, sizeof(head) - (size_t)n,
+                                            "Authorization: %s\r\n", req->auth_header)
+                                 : snprintf(head + n, sizeof(head) - (size_t)n,
+                                            "Authorization: Bearer %s\r\n", req->token);
         if (k < 0 || (size_t)k >= sizeof(head) - (size_t)n)
             return PL_ERR_INVAL;
         n += k;
@@ -207,8 +206,7 @@ int pl_eim_http_do(const char *url, const struct pl_eim_http_req *req, size_t ma
     if (req->body != NULL || req->body_len > 0 || strcmp(req->method, "POST") == 0) {
         int k = snprintf(head + n, sizeof(head) - (size_t)n,
                          "Content-Type: %s\r\nContent-Length: %zu\r\n",
-                         req->content_type ? req->content_type : "application/json",
-                         req->body_len);
+                         req->content_type ? req->content_type : "application/json", req->body_len);
         if (k < 0 || (size_t)k >= sizeof(head) - (size_t)n)
             return PL_ERR_INVAL;
         n += k;

@@ -7,15 +7,15 @@
 #define _POSIX_C_SOURCE 200809L
 #include "provline/eim/store.h"
 
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "provline/eim/counter_guard.h"
-#include "store_sql.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/secret.h"
+#include "store_sql.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 struct pl_eim_store {
     const char *name;
@@ -445,8 +445,8 @@ int pl_eim_store_reserve_counter(struct pl_eim_store *s, const uint8_t eid[PL_EI
         return PL_ERR_INVAL;
     if (s->needs_recovery)
         return PL_ERR_REPLAY;
-    return s->ops->reserve_counter(s->impl, eid, pl_eim_store_bucket(eid), s->counter_max,
-                                   s->guard, out);
+    return s->ops->reserve_counter(s->impl, eid, pl_eim_store_bucket(eid), s->counter_max, s->guard,
+                                   out);
 }
 
 int pl_eim_store_counter_recover(struct pl_eim_store *s, const char *actor,
@@ -514,8 +514,7 @@ int pl_eim_store_op_get(struct pl_eim_store *s, int64_t id, struct pl_eim_op *ou
 }
 
 int pl_eim_store_op_list(struct pl_eim_store *s, const uint8_t eid[PL_EIM_EID_LEN],
-                         unsigned state_mask, struct pl_eim_op_summary *out, size_t cap,
-                         size_t *n)
+                         unsigned state_mask, struct pl_eim_op_summary *out, size_t cap, size_t *n)
 {
     if (s == NULL || eid == NULL || n == NULL || (cap > 0 && out == NULL) || cap > INT32_MAX
         || (state_mask & ~0x7Eu) != 0)
@@ -575,8 +574,7 @@ int pl_eim_store_notif_put(struct pl_eim_store *s, const struct pl_eim_notificat
     return s->ops->notif_put(s->impl, n, inserted);
 }
 
-int pl_eim_store_notif_ack(struct pl_eim_store *s, const uint8_t eid[PL_EIM_EID_LEN],
-                           uint32_t seq)
+int pl_eim_store_notif_ack(struct pl_eim_store *s, const uint8_t eid[PL_EIM_EID_LEN], uint32_t seq)
 {
     if (s == NULL || eid == NULL)
         return PL_ERR_INVAL;
@@ -633,8 +631,8 @@ int pl_eim_store_operator_put(struct pl_eim_store *s, const char *actor, const c
     return s->ops->operator_put(s->impl, actor, name, role);
 }
 
-int pl_eim_store_token_create(struct pl_eim_store *s, const char *actor,
-                              const char *operator_name, char *token, size_t cap)
+int pl_eim_store_token_create(struct pl_eim_store *s, const char *actor, const char *operator_name,
+                              char *token, size_t cap)
 {
     int rc = PL_ERR_INTERNAL;
     uint8_t rnd[8 + TOKEN_SECRET_LEN];

@@ -8,21 +8,21 @@
  * PostgreSQL 15 manual: §13.3 (explicit locking), §43 libpq PQexecParams, §9.27.10
  * advisory locks. reference/DEPENDENCIES.md §9. */
 #define _POSIX_C_SOURCE 200809L
+#include "store_sql.h"
+
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_sql.h"
-
 /* Type OIDs (PostgreSQL catalog pg_type, stable since 7.x). */
-#define OID_BOOL  16u
-#define OID_BYTEA 17u
-#define OID_NAME  19u
-#define OID_INT8  20u
-#define OID_INT2  21u
-#define OID_INT4  23u
-#define OID_TEXT  25u
+#define OID_BOOL    16u
+#define OID_BYTEA   17u
+#define OID_NAME    19u
+#define OID_INT8    20u
+#define OID_INT2    21u
+#define OID_INT4    23u
+#define OID_TEXT    25u
 #define OID_VARCHAR 1043u
 
 #define PG_MAX_PARAMS 24u

@@ -10,14 +10,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "store_sql.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "provline/eim/counter_guard.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/secret.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define NP(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -89,8 +89,7 @@ static bool cell_null(const struct pl_sql_res *r, size_t row, size_t col)
 }
 
 /* Copies a TEXT/BLOB cell into a new heap buffer (NUL-terminated); NULL cell gives NULL. */
-static int cell_dup(const struct pl_sql_res *r, size_t row, size_t col, uint8_t **out,
-                    size_t *len)
+static int cell_dup(const struct pl_sql_res *r, size_t row, size_t col, uint8_t **out, size_t *len)
 {
     const struct pl_sqlv *c = pl_sql_cell(r, row, col);
     *out = NULL;
@@ -118,8 +117,7 @@ static int cell_dup_text(const struct pl_sql_res *r, size_t row, size_t col, cha
 }
 
 /* Copies into a fixed buffer, truncating; NULL gives "". */
-static void cell_copy_str(const struct pl_sql_res *r, size_t row, size_t col, char *out,
-                          size_t cap)
+static void cell_copy_str(const struct pl_sql_res *r, size_t row, size_t col, char *out, size_t cap)
 {
     const struct pl_sqlv *c = pl_sql_cell(r, row, col);
     size_t n = 0;
@@ -198,9 +196,11 @@ static int sql_cat(char *out, size_t cap, const char *a, const char *b)
 static int audit(struct pl_sql_store *st, const char *actor, const uint8_t *eid, int64_t op_id,
                  const char *event, const char *detail)
 {
-    struct pl_sqlv p[] = {v_int(now_ms(st)), v_text(actor ? actor : "-"),
+    struct pl_sqlv p[] = {v_int(now_ms(st)),
+                          v_text(actor ? actor : "-"),
                           v_blob(eid, eid ? PL_EIM_EID_LEN : 0),
-                          op_id > 0 ? v_int(op_id) : v_null(), v_text(event),
+                          op_id > 0 ? v_int(op_id) : v_null(),
+                          v_text(event),
                           v_text(detail ? detail : "")};
     return q(st,
              "INSERT INTO audit (ts_ms, actor, eid, op_id, event, detail)"
@@ -271,8 +271,9 @@ int pl_sql_store_new(const struct pl_sql_driver *drv, void *conn,
     }
     for (int64_t b = 0; b < (int64_t)PL_EIM_GUARD_BUCKETS; b++) {
         struct pl_sqlv p[] = {v_int(b)};
-        rc = q(st, "INSERT INTO counter_buckets (bucket, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING",
-               p, NP(p), NULL, NULL);
+        rc =
+            q(st, "INSERT INTO counter_buckets (bucket, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+              p, NP(p), NULL, NULL);
         if (rc != PL_OK)
             goto out;
     }
@@ -326,8 +327,8 @@ static int sql_store_id(void *impl, char out[33])
 
 /* ---- devices ---- */
 
-#define DEVICE_COLS                                                                               \
-    "eid, euicc_cert, eum_cert, eim_id, assoc_token, counter, psk_identity, psk_key, cert_fpr, " \
+#define DEVICE_COLS                                                                                \
+    "eid, euicc_cert, eum_cert, eim_id, assoc_token, counter, psk_identity, psk_key, cert_fpr, "   \
     "profiles, eims, created_ms, updated_ms, last_seen_ms"
 
 static int device_from_row(const struct pl_sql_res *r, size_t row, struct pl_eim_device *d)
@@ -483,14 +484,14 @@ static int sql_device_update(void *impl, const char *actor, const struct pl_eim_
     int rc = PL_ERR_INTERNAL;
     char detail[64];
 
-#define SET(col, val)                                                                             \
-    do {                                                                                          \
-        p[np] = (val);                                                                            \
-        np++;                                                                                     \
-        int w_ = snprintf(sql + len, sizeof(sql) - len, ", %s = $%zu", (col), np);                \
-        if (w_ < 0 || (size_t)w_ >= sizeof(sql) - len)                                            \
-            return PL_ERR_INTERNAL;                                                               \
-        len += (size_t)w_;                                                                        \
+#define SET(col, val)                                                                              \
+    do {                                                                                           \
+        p[np] = (val);                                                                             \
+        np++;                                                                                      \
+        int w_ = snprintf(sql + len, sizeof(sql) - len, ", %s = $%zu", (col), np);                 \
+        if (w_ < 0 || (size_t)w_ >= sizeof(sql) - len)                                             \
+            return PL_ERR_INTERNAL;                                                                \
+        len += (size_t)w_;                                                                         \
     } while (0)
 
     p[np++] = v_blob(d->eid, PL_EIM_EID_LEN);
@@ -727,8 +728,8 @@ out:
 
 /* ---- operations ---- */
 
-#define OP_COLS                                                                                   \
-    "id, eid, kind, state, params, created_by, created_ms, claimed_by, claimed_ms, counter, "    \
+#define OP_COLS                                                                                    \
+    "id, eid, kind, state, params, created_by, created_ms, claimed_by, claimed_ms, counter, "      \
     "txid, package, sent_ms, result, outcome, done_ms"
 
 static int op_from_row(const struct pl_sql_res *r, size_t row, struct pl_eim_op *op)
@@ -782,10 +783,8 @@ static int sql_op_enqueue(void *impl, const char *actor, const struct pl_eim_op 
     struct pl_sql_store *st = impl;
     struct pl_sql_res r = {0};
     char detail[64];
-    struct pl_sqlv p[] = {v_blob(op->eid, PL_EIM_EID_LEN),
-                          v_text(pl_eim_op_kind_name(op->kind)),
-                          v_blob(op->params, op->params_len), v_text(actor),
-                          v_int(now_ms(st))};
+    struct pl_sqlv p[] = {v_blob(op->eid, PL_EIM_EID_LEN), v_text(pl_eim_op_kind_name(op->kind)),
+                          v_blob(op->params, op->params_len), v_text(actor), v_int(now_ms(st))};
     int rc = tx_begin(st);
     if (rc != PL_OK)
         return rc;
@@ -896,8 +895,8 @@ static int sql_op_claim(void *impl, const uint8_t eid[PL_EIM_EID_LEN], const cha
         return rc;
     /* The device row serialises every claim of this EID (PostgreSQL: FOR UPDATE; SQLite:
      * the write transaction already excludes other writers). */
-    if ((rc = sql_cat(sql, sizeof(sql), "SELECT 1 FROM devices WHERE eid = $1",
-                      st->drv->for_update))
+    if ((rc =
+             sql_cat(sql, sizeof(sql), "SELECT 1 FROM devices WHERE eid = $1", st->drv->for_update))
         != PL_OK)
         goto out;
     {
@@ -909,10 +908,10 @@ static int sql_op_claim(void *impl, const uint8_t eid[PL_EIM_EID_LEN], const cha
             goto out;
         }
         pl_sql_res_free(&r);
-        rc = q(st,
-               "SELECT count(*) FROM ops WHERE eid = $1 AND state IN ('claimed', 'sent', 'requery')",
-               p,
-               NP(p), &r, NULL);
+        rc =
+            q(st,
+              "SELECT count(*) FROM ops WHERE eid = $1 AND state IN ('claimed', 'sent', 'requery')",
+              p, NP(p), &r, NULL);
         if (rc != PL_OK)
             goto out;
         if (cell_int(&r, 0, 0) != 0) {
@@ -1033,11 +1032,11 @@ static int sql_op_finish(void *impl, const char *actor, int64_t id, enum pl_eim_
     uint8_t eid[PL_EIM_EID_LEN];
     int64_t changes = 0;
     char detail[160], event[32];
-    const char *from = to == PL_EIM_OPS_REQUERY ? "('sent')"
-                                                : "('queued', 'claimed', 'sent', 'requery')";
+    const char *from =
+        to == PL_EIM_OPS_REQUERY ? "('sent')" : "('queued', 'claimed', 'sent', 'requery')";
     char sql[256];
-    struct pl_sqlv p[] = {v_int(id), v_text(pl_eim_op_state_name(to)),
-                          v_blob(result, result_len), v_text(outcome), v_int(now_ms(st))};
+    struct pl_sqlv p[] = {v_int(id), v_text(pl_eim_op_state_name(to)), v_blob(result, result_len),
+                          v_text(outcome), v_int(now_ms(st))};
     int rc = PL_ERR_INTERNAL;
     int w = snprintf(sql, sizeof(sql),
                      "UPDATE ops SET state = $2, result = COALESCE($3, result), outcome = $4,"

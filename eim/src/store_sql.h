@@ -6,11 +6,11 @@
 #ifndef PROVLINE_EIM_STORE_SQL_H
 #define PROVLINE_EIM_STORE_SQL_H
 
+#include "provline/eim/store.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "provline/eim/store.h"
 
 enum pl_sqlv_type {
     PL_SQLV_NULL = 0,

@@ -6,12 +6,12 @@
  * SQLite 3.40 (Debian 12): UPSERT (3.24) and RETURNING (3.35) are available. Parameters
  * are written $1..$n and bound by name. reference/DEPENDENCIES.md §9. */
 #define _POSIX_C_SOURCE 200809L
+#include "store_sql.h"
+
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "store_sql.h"
 
 static const char *const sqlite_schema[] = {
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
@@ -212,8 +212,7 @@ int pl_eim_store_open_sqlite(const char *path, const struct pl_eim_store_options
         return PL_ERR_INVAL;
     *out = NULL;
     pl_eim_store_options_defaults(opt, &o);
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
-        != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
         rc = PL_ERR_DB;
         goto out;
     }

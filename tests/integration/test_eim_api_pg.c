@@ -2,12 +2,12 @@
  * one throwaway server for the binary (label postgres), a fresh database per test. Without
  * the server binaries every test FAILS. */
 #define _POSIX_C_SOURCE 200809L
+#include "eim_api_suite.h"
+#include "pl_pgtest.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <unistd.h>
-
-#include "eim_api_suite.h"
-#include "pl_pgtest.h"
 
 static struct pl_pgtest g_server;
 static struct pl_eimapi_env g_env;
@@ -48,9 +48,27 @@ static void teardown(void)
 
 TestSuite(eim_api_pg, .init = setup, .fini = teardown, .timeout = 180);
 
-Test(eim_api_pg, auth_and_roles) { pl_eimapi_auth(&g_env); }
-Test(eim_api_pg, register_devices) { pl_eimapi_register(&g_env); }
-Test(eim_api_pg, malformed_and_oversize) { pl_eimapi_malformed(&g_env); }
-Test(eim_api_pg, operations) { pl_eimapi_operations(&g_env); }
-Test(eim_api_pg, bulk_import) { pl_eimapi_bulk(&g_env); }
-Test(eim_api_pg, bootstrap) { pl_eimapi_bootstrap(&g_env); }
+Test(eim_api_pg, auth_and_roles)
+{
+    pl_eimapi_auth(&g_env);
+}
+Test(eim_api_pg, register_devices)
+{
+    pl_eimapi_register(&g_env);
+}
+Test(eim_api_pg, malformed_and_oversize)
+{
+    pl_eimapi_malformed(&g_env);
+}
+Test(eim_api_pg, operations)
+{
+    pl_eimapi_operations(&g_env);
+}
+Test(eim_api_pg, bulk_import)
+{
+    pl_eimapi_bulk(&g_env);
+}
+Test(eim_api_pg, bootstrap)
+{
+    pl_eimapi_bootstrap(&g_env);
+}

@@ -3,15 +3,15 @@
  * only) before its tests and removes it after them; each test gets fresh databases. Without
  * the server binaries every test FAILS (CI installs postgresql-15). CTest label: postgres. */
 #define _POSIX_C_SOURCE 200809L
+#include "eim_store_conformance.h"
+#include "pl_pgtest.h"
+#include "pl_test.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "eim_store_conformance.h"
-#include "pl_pgtest.h"
-#include "pl_test.h"
 
 static struct pl_pgtest g_server; /* the runner process's server */
 
@@ -106,19 +106,58 @@ static void teardown(void)
 
 TestSuite(eim_store_pg, .init = setup, .fini = teardown, .timeout = 180);
 
-Test(eim_store_pg, registry_crud) { pl_eimconf_registry_crud(&g_be); }
-Test(eim_store_pg, bulk_put) { pl_eimconf_bulk_put(&g_be); }
-Test(eim_store_pg, queue_fifo) { pl_eimconf_queue_fifo(&g_be); }
-Test(eim_store_pg, op_transitions) { pl_eimconf_op_transitions(&g_be); }
-Test(eim_store_pg, claim_one_wins) { pl_eimconf_claim_one_wins(&g_be); }
-Test(eim_store_pg, counter_basics) { pl_eimconf_counter_basics(&g_be); }
-Test(eim_store_pg, counter_processes) { pl_eimconf_counter_processes(&g_be); }
-Test(eim_store_pg, counter_threads) { pl_eimconf_counter_threads(&g_be); }
-Test(eim_store_pg, counter_restore) { pl_eimconf_counter_restore(&g_be); }
-Test(eim_store_pg, counter_restore_two_nodes) { pl_eimconf_counter_restore_two_nodes(&g_be); }
-Test(eim_store_pg, guard_mismatch) { pl_eimconf_guard_mismatch(&g_be); }
-Test(eim_store_pg, notifications) { pl_eimconf_notifications(&g_be); }
-Test(eim_store_pg, operator_tokens) { pl_eimconf_operator_tokens(&g_be); }
+Test(eim_store_pg, registry_crud)
+{
+    pl_eimconf_registry_crud(&g_be);
+}
+Test(eim_store_pg, bulk_put)
+{
+    pl_eimconf_bulk_put(&g_be);
+}
+Test(eim_store_pg, queue_fifo)
+{
+    pl_eimconf_queue_fifo(&g_be);
+}
+Test(eim_store_pg, op_transitions)
+{
+    pl_eimconf_op_transitions(&g_be);
+}
+Test(eim_store_pg, claim_one_wins)
+{
+    pl_eimconf_claim_one_wins(&g_be);
+}
+Test(eim_store_pg, counter_basics)
+{
+    pl_eimconf_counter_basics(&g_be);
+}
+Test(eim_store_pg, counter_processes)
+{
+    pl_eimconf_counter_processes(&g_be);
+}
+Test(eim_store_pg, counter_threads)
+{
+    pl_eimconf_counter_threads(&g_be);
+}
+Test(eim_store_pg, counter_restore)
+{
+    pl_eimconf_counter_restore(&g_be);
+}
+Test(eim_store_pg, counter_restore_two_nodes)
+{
+    pl_eimconf_counter_restore_two_nodes(&g_be);
+}
+Test(eim_store_pg, guard_mismatch)
+{
+    pl_eimconf_guard_mismatch(&g_be);
+}
+Test(eim_store_pg, notifications)
+{
+    pl_eimconf_notifications(&g_be);
+}
+Test(eim_store_pg, operator_tokens)
+{
+    pl_eimconf_operator_tokens(&g_be);
+}
 
 /* PostgreSQL-specific: a wrong server is a clean error, not a hang or a crash. */
 Test(eim_store_pg, unreachable_server)
@@ -127,8 +166,8 @@ Test(eim_store_pg, unreachable_server)
     struct pl_eim_store *s = NULL;
     memset(&o, 0, sizeof(o));
     o.allow_unguarded = true;
-    cr_assert_eq(pl_eim_store_open_pg("host=/nonexistent-dir port=1 dbname=x connect_timeout=2",
-                                      &o, &s),
-                 PL_ERR_DB);
+    cr_assert_eq(
+        pl_eim_store_open_pg("host=/nonexistent-dir port=1 dbname=x connect_timeout=2", &o, &s),
+        PL_ERR_DB);
     cr_assert_null(s);
 }

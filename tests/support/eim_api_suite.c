@@ -6,6 +6,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "eim_api_suite.h"
 
+#include "pl_test.h"
+#include "provline/eim/b64.h"
+#include "provline/protocol/crypto.h"
+#include "provline/protocol/hex.h"
+#include "provline/protocol/sgp32_eim_config.h"
+#include "provline/protocol/x509.h"
+#include "provline/sim/pki.h"
+
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <signal.h>
@@ -15,14 +23,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "pl_test.h"
-#include "provline/eim/b64.h"
-#include "provline/protocol/crypto.h"
-#include "provline/protocol/hex.h"
-#include "provline/protocol/sgp32_eim_config.h"
-#include "provline/protocol/x509.h"
-#include "provline/sim/pki.h"
 
 static const char *const role_names[4] = {"admin", "operator", "station", "reader"};
 
@@ -69,9 +69,9 @@ static json_t *device_json(const char *pki_path, unsigned n)
 
     mkeid(n, eid, hex);
     cr_assert_eq(pl_pki_load(pki_path, &pki), PL_OK);
-    cr_assert_eq(pl_pki_mint_euicc_with(pki, eid, &PL_RNG_SYSTEM, time(NULL), &key, der,
-                                        sizeof(der), &len),
-                 PL_OK);
+    cr_assert_eq(
+        pl_pki_mint_euicc_with(pki, eid, &PL_RNG_SYSTEM, time(NULL), &key, der, sizeof(der), &len),
+        PL_OK);
     pl_eckey_free(key);
     o = json_object();
     json_object_set_new(o, "eid", json_string(hex));
@@ -124,8 +124,8 @@ void pl_eimapi_start(struct pl_eimapi_env *env, const char *store_json)
 
     bin(exe, sizeof(exe));
     for (int r = 0; r < 4; r++) {
-        snprintf(cmd, sizeof(cmd), "%s token add --config %s --operator %s-op --role %s 2>&1",
-                 exe, env->config, role_names[r], role_names[r]);
+        snprintf(cmd, sizeof(cmd), "%s token add --config %s --operator %s-op --role %s 2>&1", exe,
+                 env->config, role_names[r], role_names[r]);
         cr_assert_eq(pl_test_run(cmd, out, sizeof(out)), 0, "token add: %s", out);
         cr_assert(strncmp(out, "pleim_", 6) == 0, "token add printed: %s", out);
         out[strcspn(out, "\n")] = '\0';
@@ -203,8 +203,8 @@ static json_t *call_full(struct pl_eimapi_env *env, int role, const char *auth, 
     req.body_len = len;
     rc = pl_eim_http_do(env->url, &req, 8u << 20, 30000, &resp);
     cr_assert_eq(rc, PL_OK, "%s %s: %s", method, path, pl_strerror(rc));
-    cr_assert_eq(resp.status, want, "%s %s: HTTP %d, want %d: %s", method, path, resp.status,
-                 want, resp.body);
+    cr_assert_eq(resp.status, want, "%s %s: HTTP %d, want %d: %s", method, path, resp.status, want,
+                 resp.body);
     j = json_loadb(resp.body, resp.body_len, 0, NULL);
     cr_assert_not_null(j, "%s %s: the body is not JSON: %s", method, path, resp.body);
     if (want >= 400) {
@@ -248,10 +248,11 @@ void pl_eimapi_auth(struct pl_eimapi_env *env)
     expect(env, -1, "GET", "/v1/health", NULL, 200); /* the only open endpoint */
     expect(env, -1, "GET", "/v1/devices", NULL, 401);
     json_decref(call_full(env, -1, "Bearer", "GET", "/v1/devices", NULL, NULL, 0, 401));
-    json_decref(call_full(env, -1, "Basic YWxpY2U6c2VjcmV0", "GET", "/v1/devices", NULL, NULL, 0,
-                          401));
-    json_decref(call_full(env, -1, "Bearer pleim_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                          "GET", "/v1/devices", NULL, NULL, 0, 401));
+    json_decref(
+        call_full(env, -1, "Basic YWxpY2U6c2VjcmV0", "GET", "/v1/devices", NULL, NULL, 0, 401));
+    json_decref(call_full(
+        env, -1, "Bearer pleim_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "GET",
+        "/v1/devices", NULL, NULL, 0, 401));
     {
         char bad[160];
         snprintf(bad, sizeof(bad), "Bearer %s", env->tokens[PL_EIMAPI_ADMIN]);
@@ -299,9 +300,9 @@ void pl_eimapi_register(struct pl_eimapi_env *env)
     eid = json_string_value(json_object_get(dev, "eid"));
     json_object_set_new(dev, "psk_identity", json_string("dev-7"));
     json_object_set_new(dev, "psk_key", json_string("00112233445566778899aabbccddeeff"));
-    json_object_set_new(dev, "profiles",
-                        json_pack("[{s:s,s:s}]", "iccid", "89440000000000000071", "state",
-                                  "enabled"));
+    json_object_set_new(
+        dev, "profiles",
+        json_pack("[{s:s,s:s}]", "iccid", "89440000000000000071", "state", "enabled"));
     j = call(env, PL_EIMAPI_STATION, "POST", "/v1/devices", dev, 201);
     cr_assert(json_is_true(json_object_get(j, "created")));
     json_decref(j);
@@ -314,12 +315,12 @@ void pl_eimapi_register(struct pl_eimapi_env *env)
     j = call(env, PL_EIMAPI_READER, "GET", path, NULL, 200);
     cr_assert_str_eq(json_string_value(json_object_get(j, "eid")), eid);
     cr_assert_eq(json_integer_value(json_object_get(j, "counter")), 0);
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "association"),
-                                                       "eim_id")),
-                     "eim.test");
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "credentials"),
-                                                       "psk_identity")),
-                     "dev-7");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(j, "association"), "eim_id")),
+        "eim.test");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(j, "credentials"), "psk_identity")),
+        "dev-7");
     cr_assert(json_is_true(json_object_get(json_object_get(j, "credentials"), "has_psk_key")));
     cr_assert_null(json_object_get(json_object_get(j, "credentials"), "psk_key")); /* never shown */
     cr_assert_eq(json_array_size(json_object_get(j, "profiles")), 1);
@@ -401,9 +402,9 @@ void pl_eimapi_register(struct pl_eimapi_env *env)
     j = call(env, PL_EIMAPI_READER, "GET", "/v1/devices/89049032000000000000000000000011", NULL,
              200);
     cr_assert_eq(json_integer_value(json_object_get(j, "counter")), 41);
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "association"),
-                                                       "eim_id")),
-                     "eim2.test");
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(j, "association"), "eim_id")),
+        "eim2.test");
     json_decref(j);
 
     /* list, paged */
@@ -428,11 +429,11 @@ void pl_eimapi_register(struct pl_eimapi_env *env)
 void pl_eimapi_malformed(struct pl_eimapi_env *env)
 {
     static const char *const bodies[] = {
-        "{",                                   /* truncated */
-        "[1,2,3]",                             /* not an object */
-        "{\"eid\": \"a\", \"eid\": \"b\"}",    /* duplicate key */
-        "{\"eid\": 12}",                       /* wrong type */
-        "",                                    /* empty */
+        "{",                                /* truncated */
+        "[1,2,3]",                          /* not an object */
+        "{\"eid\": \"a\", \"eid\": \"b\"}", /* duplicate key */
+        "{\"eid\": 12}",                    /* wrong type */
+        "",                                 /* empty */
         "{\"eid\": \"89049032000000000000000000000011\"} trailing",
         "\"just a string\"",
     };
@@ -450,8 +451,8 @@ void pl_eimapi_malformed(struct pl_eimapi_env *env)
                      "invalid_json");
     json_decref(j);
     /* wrong media type */
-    json_decref(call_full(env, PL_EIMAPI_ADMIN, NULL, "POST", "/v1/devices", "text/plain", "{}",
-                          2, 415));
+    json_decref(
+        call_full(env, PL_EIMAPI_ADMIN, NULL, "POST", "/v1/devices", "text/plain", "{}", 2, 415));
     /* over the body cap (16 KiB in this configuration): 413, and nothing stored */
     big = malloc(big_len + 1);
     cr_assert_not_null(big);
@@ -459,8 +460,8 @@ void pl_eimapi_malformed(struct pl_eimapi_env *env)
     memcpy(big, "{\"eid\": \"89049032000000000000000000000012\"", 42);
     big[big_len - 1] = '}';
     big[big_len] = '\0';
-    json_decref(call_full(env, PL_EIMAPI_ADMIN, NULL, "POST", "/v1/devices", NULL, big, big_len,
-                          413));
+    json_decref(
+        call_full(env, PL_EIMAPI_ADMIN, NULL, "POST", "/v1/devices", NULL, big, big_len, 413));
     free(big);
     expect(env, PL_EIMAPI_ADMIN, "GET", "/v1/devices/89049032000000000000000000000012", NULL, 404);
     /* the server is still fine after all that */
@@ -490,7 +491,8 @@ void pl_eimapi_operations(struct pl_eimapi_env *env)
         {"delete", "{\"iccid\": \"8944000000000000001F\"}"},
         {"listProfileInfo", "{\"tagList\": \"5a9f70\"}"},
         {"getRAT", "{}"},
-        {"configureImmediateEnable", "{\"immediateEnable\": true, \"defaultSmdpAddress\": \"smdp.example\"}"},
+        {"configureImmediateEnable",
+         "{\"immediateEnable\": true, \"defaultSmdpAddress\": \"smdp.example\"}"},
         {"setFallbackAttribute", "{\"iccid\": \"89440000000000000011\"}"},
         {"unsetFallbackAttribute", NULL},
         {"setDefaultDpAddress", "{\"address\": \"smdp.example\"}"},
@@ -717,10 +719,10 @@ void pl_eimapi_bulk(struct pl_eimapi_env *env)
 void pl_eimapi_bootstrap(struct pl_eimapi_env *env)
 {
     json_t *j = call(env, PL_EIMAPI_STATION, "GET", "/v1/bootstrap", NULL, 200);
-    const char *hex = json_string_value(
-        json_object_get(json_object_get(j, "add_initial_eim_request"), "hex"));
-    const char *b64 = json_string_value(
-        json_object_get(json_object_get(j, "add_initial_eim_request"), "base64"));
+    const char *hex =
+        json_string_value(json_object_get(json_object_get(j, "add_initial_eim_request"), "hex"));
+    const char *b64 =
+        json_string_value(json_object_get(json_object_get(j, "add_initial_eim_request"), "base64"));
     uint8_t *der = NULL, *der2 = NULL;
     size_t len = 0, len2 = 0;
     struct pl_sgp32_add_initial_eim_request req;
@@ -748,8 +750,8 @@ void pl_eimapi_bootstrap(struct pl_eimapi_env *env)
     cr_assert_eq(req.eims[0].supported_protocol, PL_SGP32_PROTO_RETRIEVE_COAPS);
     cr_assert(req.eims[0].indirect_profile_download);
     cr_assert_str_eq(json_string_value(json_object_get(j, "eim_id")), "eim.test");
-    cr_assert(strncmp(json_string_value(json_object_get(
-                          json_object_get(j, "eim_configuration_data"), "hex")),
+    cr_assert(strncmp(json_string_value(
+                          json_object_get(json_object_get(j, "eim_configuration_data"), "hex")),
                       "30", 2)
               == 0);
     free(der);
@@ -777,9 +779,9 @@ void pl_eimapi_cli(struct pl_eimapi_env *env)
     pki_dir(env, pki, sizeof(pki));
     mkeid(300, eid, hex);
     cr_assert_eq(pl_pki_load(pki, &p), PL_OK);
-    cr_assert_eq(pl_pki_mint_euicc_with(p, eid, &PL_RNG_SYSTEM, time(NULL), &key, der, sizeof(der),
-                                        &len),
-                 PL_OK);
+    cr_assert_eq(
+        pl_pki_mint_euicc_with(p, eid, &PL_RNG_SYSTEM, time(NULL), &key, der, sizeof(der), &len),
+        PL_OK);
     pl_eckey_free(key);
     snprintf(cert, sizeof(cert), "%s/euicc300.der", env->dir);
     f = fopen(cert, "wb");

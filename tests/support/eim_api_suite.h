@@ -5,10 +5,10 @@
 #ifndef PL_EIM_API_SUITE_H
 #define PL_EIM_API_SUITE_H
 
+#include "provline/eim/http_client.h"
+
 #include <stddef.h>
 #include <sys/types.h>
-
-#include "provline/eim/http_client.h"
 
 enum pl_eimapi_role { PL_EIMAPI_ADMIN, PL_EIMAPI_OPERATOR, PL_EIMAPI_STATION, PL_EIMAPI_READER };
 

@@ -7,6 +7,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "eim_store_conformance.h"
 
+#include "provline/eim/counter_guard.h"
+#include "provline/protocol/err.h"
+
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,20 +18,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "provline/eim/counter_guard.h"
-#include "provline/protocol/err.h"
-
-#define OK(expr)                                                                                  \
-    do {                                                                                          \
-        int rc_ = (expr);                                                                         \
-        cr_assert_eq(rc_, PL_OK, "%s: %d (%s)", #expr, rc_, pl_strerror(rc_));                    \
+#define OK(expr)                                                                                   \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        cr_assert_eq(rc_, PL_OK, "%s: %d (%s)", #expr, rc_, pl_strerror(rc_));                     \
     } while (0)
 
-#define EXPECT(expr, want)                                                                        \
-    do {                                                                                          \
-        int rc_ = (expr);                                                                         \
-        cr_assert_eq(rc_, (want), "%s: got %d (%s), want %d (%s)", #expr, rc_, pl_strerror(rc_),  \
-                     (want), pl_strerror(want));                                                  \
+#define EXPECT(expr, want)                                                                         \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        cr_assert_eq(rc_, (want), "%s: got %d (%s), want %d (%s)", #expr, rc_, pl_strerror(rc_),   \
+                     (want), pl_strerror(want));                                                   \
     } while (0)
 
 static void mkeid(uint8_t eid[PL_EIM_EID_LEN], unsigned n)
@@ -42,8 +42,7 @@ static void mkeid(uint8_t eid[PL_EIM_EID_LEN], unsigned n)
     eid[15] = (uint8_t)n;
 }
 
-static void guard_path(const struct pl_eimconf_backend *b, const char *name, char *out,
-                       size_t cap)
+static void guard_path(const struct pl_eimconf_backend *b, const char *name, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "%s/%s", b->dir, name);
     cr_assert(n > 0 && (size_t)n < cap);
@@ -95,7 +94,8 @@ static void fill_device(struct pl_eim_device *d, unsigned n, const char *psk_id)
     d->psk_key_len = psk_id ? sizeof(key) : 0;
     d->has_cert_fpr = true;
     memset(d->cert_fpr, 0xAB, sizeof(d->cert_fpr));
-    d->profiles_json = (char *)(uintptr_t) "[{\"iccid\":\"8944000000000000001\",\"state\":\"enabled\"}]";
+    d->profiles_json =
+        (char *)(uintptr_t) "[{\"iccid\":\"8944000000000000001\",\"state\":\"enabled\"}]";
 }
 
 /* ---- registry ---- */
@@ -228,9 +228,9 @@ void pl_eimconf_bulk_put(const struct pl_eimconf_backend *b)
 
     fill_device(&d[0], 1, NULL);
     OK(pl_eim_store_device_put(s, "station", &d[0]));
-    fill_device(&d[1], 2, NULL);                /* new */
-    fill_device(&d[2], 1, NULL);                /* same as registered: unchanged */
-    fill_device(&d[3], 1, NULL);                /* same EID, another certificate: conflict */
+    fill_device(&d[1], 2, NULL); /* new */
+    fill_device(&d[2], 1, NULL); /* same as registered: unchanged */
+    fill_device(&d[3], 1, NULL); /* same EID, another certificate: conflict */
     d[3].euicc_cert = cert_b;
     d[3].euicc_cert_len = sizeof(cert_b);
     OK(pl_eim_store_device_put_many(s, "station", &d[1], 3, res));
@@ -356,9 +356,8 @@ void pl_eimconf_queue_fifo(const struct pl_eimconf_backend *b)
     OK(pl_eim_store_op_list(s, a, 1u << PL_EIM_OPS_QUEUED, sum, 8, &n));
     cr_assert_eq(n, 0);
 
-    EXPECT(pl_eim_store_op_enqueue(s, "alice",
-                                   &(struct pl_eim_op){.kind = PL_EIM_OP_ENABLE, .eid = {0x89}},
-                                   &idb),
+    EXPECT(pl_eim_store_op_enqueue(
+               s, "alice", &(struct pl_eim_op){.kind = PL_EIM_OP_ENABLE, .eid = {0x89}}, &idb),
            PL_ERR_NOT_FOUND);
     {
         struct pl_eim_op bad;
@@ -444,8 +443,7 @@ void pl_eimconf_op_transitions(const struct pl_eimconf_backend *b)
     id1 = enqueue(s, a, PL_EIM_OP_LIST_PROFILE_INFO, NULL);
     OK(pl_eim_store_op_finish(s, "alice", id1, PL_EIM_OPS_FAILED, NULL, 0, "cancelled"));
     EXPECT(pl_eim_store_op_claim(s, a, "node1", &op), PL_ERR_NOT_FOUND);
-    EXPECT(pl_eim_store_op_finish(s, "alice", id1, PL_EIM_OPS_QUEUED, NULL, 0, NULL),
-           PL_ERR_INVAL);
+    EXPECT(pl_eim_store_op_finish(s, "alice", id1, PL_EIM_OPS_QUEUED, NULL, 0, NULL), PL_ERR_INVAL);
     EXPECT(pl_eim_store_op_finish(s, "alice", 424242, PL_EIM_OPS_DONE, NULL, 0, NULL),
            PL_ERR_NOT_FOUND);
     pl_eim_store_close(s);

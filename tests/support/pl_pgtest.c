@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pl_pgtest.h"
 
+#include "pl_test.h"
+
 #include <libpq-fe.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -10,8 +12,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "pl_test.h"
 
 #define DEFAULT_BINDIR "/usr/lib/postgresql/15/bin"
 
@@ -83,8 +83,8 @@ int pl_pgtest_start(struct pl_pgtest *pg, char *err, size_t cap)
     pg->port = 20000 + rand() % 30000; /* only names the socket: no TCP listener at all */
 
     snprintf(cmd, sizeof(cmd),
-             "%s/initdb -D %s/data -A trust -U postgres -E UTF8 --no-sync >%s/initdb.log 2>&1",
-             bin, pg->dir, pg->dir);
+             "%s/initdb -D %s/data -A trust -U postgres -E UTF8 --no-sync >%s/initdb.log 2>&1", bin,
+             pg->dir, pg->dir);
     if (run_as_postgres(cmd) != 0) {
         snprintf(err, cap, "initdb failed:");
         snprintf(path, sizeof(path), "%s/initdb.log", pg->dir);

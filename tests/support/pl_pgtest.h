@@ -9,8 +9,8 @@
 #include <stddef.h>
 
 struct pl_pgtest {
-    char dir[256];  /* data, socket and logs live here */
-    int port;       /* names the socket file; there is no TCP listener */
+    char dir[256]; /* data, socket and logs live here */
+    int port;      /* names the socket file; there is no TCP listener */
     bool running;
 };
 

@@ -1,14 +1,14 @@
 /* The eIM store conformance suite (tests/support/eim_store_conformance.c) on the SQLite
  * backend: a fresh database file and guard directory per test. */
 #define _POSIX_C_SOURCE 200809L
+#include "eim_store_conformance.h"
+#include "pl_test.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "eim_store_conformance.h"
-#include "pl_test.h"
 
 struct lite_ctx {
     char dir[256];
@@ -88,19 +88,58 @@ static void teardown(void)
 
 TestSuite(eim_store_sqlite, .init = setup, .fini = teardown, .timeout = 120);
 
-Test(eim_store_sqlite, registry_crud) { pl_eimconf_registry_crud(&g_be); }
-Test(eim_store_sqlite, bulk_put) { pl_eimconf_bulk_put(&g_be); }
-Test(eim_store_sqlite, queue_fifo) { pl_eimconf_queue_fifo(&g_be); }
-Test(eim_store_sqlite, op_transitions) { pl_eimconf_op_transitions(&g_be); }
-Test(eim_store_sqlite, claim_one_wins) { pl_eimconf_claim_one_wins(&g_be); }
-Test(eim_store_sqlite, counter_basics) { pl_eimconf_counter_basics(&g_be); }
-Test(eim_store_sqlite, counter_processes) { pl_eimconf_counter_processes(&g_be); }
-Test(eim_store_sqlite, counter_threads) { pl_eimconf_counter_threads(&g_be); }
-Test(eim_store_sqlite, counter_restore) { pl_eimconf_counter_restore(&g_be); }
-Test(eim_store_sqlite, counter_restore_two_nodes) { pl_eimconf_counter_restore_two_nodes(&g_be); }
-Test(eim_store_sqlite, guard_mismatch) { pl_eimconf_guard_mismatch(&g_be); }
-Test(eim_store_sqlite, notifications) { pl_eimconf_notifications(&g_be); }
-Test(eim_store_sqlite, operator_tokens) { pl_eimconf_operator_tokens(&g_be); }
+Test(eim_store_sqlite, registry_crud)
+{
+    pl_eimconf_registry_crud(&g_be);
+}
+Test(eim_store_sqlite, bulk_put)
+{
+    pl_eimconf_bulk_put(&g_be);
+}
+Test(eim_store_sqlite, queue_fifo)
+{
+    pl_eimconf_queue_fifo(&g_be);
+}
+Test(eim_store_sqlite, op_transitions)
+{
+    pl_eimconf_op_transitions(&g_be);
+}
+Test(eim_store_sqlite, claim_one_wins)
+{
+    pl_eimconf_claim_one_wins(&g_be);
+}
+Test(eim_store_sqlite, counter_basics)
+{
+    pl_eimconf_counter_basics(&g_be);
+}
+Test(eim_store_sqlite, counter_processes)
+{
+    pl_eimconf_counter_processes(&g_be);
+}
+Test(eim_store_sqlite, counter_threads)
+{
+    pl_eimconf_counter_threads(&g_be);
+}
+Test(eim_store_sqlite, counter_restore)
+{
+    pl_eimconf_counter_restore(&g_be);
+}
+Test(eim_store_sqlite, counter_restore_two_nodes)
+{
+    pl_eimconf_counter_restore_two_nodes(&g_be);
+}
+Test(eim_store_sqlite, guard_mismatch)
+{
+    pl_eimconf_guard_mismatch(&g_be);
+}
+Test(eim_store_sqlite, notifications)
+{
+    pl_eimconf_notifications(&g_be);
+}
+Test(eim_store_sqlite, operator_tokens)
+{
+    pl_eimconf_operator_tokens(&g_be);
+}
 
 /* SQLite-specific: the journal really is WAL and the durability FULL. */
 Test(eim_store_sqlite, refuses_memory_database)

@@ -11,11 +11,11 @@
 #ifndef PROVLINE_EIM_API_HTTP_H
 #define PROVLINE_EIM_API_HTTP_H
 
-#include <stdint.h>
-
 #include "provline/eim/config.h"
 #include "provline/eim/store.h"
 #include "provline/protocol/err.h"
+
+#include <stdint.h>
 
 struct pl_eim_api;
 

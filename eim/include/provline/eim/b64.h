@@ -3,10 +3,10 @@
 #ifndef PROVLINE_EIM_B64_H
 #define PROVLINE_EIM_B64_H
 
+#include "provline/protocol/err.h"
+
 #include <stddef.h>
 #include <stdint.h>
-
-#include "provline/protocol/err.h"
 
 /* Length of the encoding of n bytes, without the NUL. */
 size_t pl_eim_b64_len(size_t n);

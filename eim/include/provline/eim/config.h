@@ -6,14 +6,14 @@
 #ifndef PROVLINE_EIM_CONFIG_H
 #define PROVLINE_EIM_CONFIG_H
 
+#include "provline/eim/store.h"
+#include "provline/protocol/err.h"
+#include "provline/protocol/sgp32_eim_config.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "provline/eim/store.h"
-#include "provline/protocol/err.h"
-#include "provline/protocol/sgp32_eim_config.h"
 
 #define PL_EIM_CONFIG_MAX_BYTES (1u << 20)
 #define PL_EIM_CONFIG_MAX_ROOTS 8u
@@ -21,22 +21,22 @@
 /* One eIM identity this server bootstraps devices with (GET /v1/bootstrap). */
 struct pl_eim_identity {
     char *eim_id;
-    char *eim_fqdn;                 /* optional */
-    int64_t eim_id_type;            /* 0: absent, else PL_SGP32_EIM_ID_TYPE_* */
+    char *eim_fqdn;      /* optional */
+    int64_t eim_id_type; /* 0: absent, else PL_SGP32_EIM_ID_TYPE_* */
     bool has_counter;
-    uint32_t counter_value;         /* initial counterValue */
+    uint32_t counter_value; /* initial counterValue */
     bool has_association_token;
-    int64_t association_token;      /* -1 asks the eUICC to compute one */
+    int64_t association_token;       /* -1 asks the eUICC to compute one */
     enum pl_sgp32_key_kind key_kind; /* eimPublicKeyData */
-    uint8_t *key_der;               /* complete DER SPKI or certificate */
+    uint8_t *key_der;                /* complete DER SPKI or certificate */
     size_t key_der_len;
     enum pl_sgp32_key_kind tls_kind; /* trustedPublicKeyDataTls, optional */
     uint8_t *tls_der;
     size_t tls_der_len;
     bool has_protocols;
-    uint32_t protocols;             /* PL_SGP32_PROTO_* */
+    uint32_t protocols; /* PL_SGP32_PROTO_* */
     uint8_t ci_pkid[64];
-    size_t ci_pkid_len;             /* euiccCiPKId, 0: absent */
+    size_t ci_pkid_len; /* euiccCiPKId, 0: absent */
     bool indirect_profile_download;
 };
 
@@ -51,10 +51,10 @@ struct pl_eim_config {
     char *guard_path;
     uint32_t guard_block;
     uint32_t counter_max;
-    size_t max_body;          /* request body cap (default 64 KiB) */
-    size_t max_bulk_body;     /* POST /v1/devices/bulk cap (default 16 MiB) */
-    size_t max_bulk_devices;  /* devices in one batch (default 10000) */
-    size_t n_roots;           /* CI certificates: CERT.EUICC chains are checked when set */
+    size_t max_body;         /* request body cap (default 64 KiB) */
+    size_t max_bulk_body;    /* POST /v1/devices/bulk cap (default 16 MiB) */
+    size_t max_bulk_devices; /* devices in one batch (default 10000) */
+    size_t n_roots;          /* CI certificates: CERT.EUICC chains are checked when set */
     uint8_t *roots[PL_EIM_CONFIG_MAX_ROOTS];
     size_t root_len[PL_EIM_CONFIG_MAX_ROOTS];
     size_t n_eims;

@@ -21,11 +21,11 @@
 #ifndef PROVLINE_EIM_COUNTER_GUARD_H
 #define PROVLINE_EIM_COUNTER_GUARD_H
 
+#include "provline/protocol/err.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "provline/protocol/err.h"
 
 #define PL_EIM_GUARD_BUCKETS       256u
 #define PL_EIM_GUARD_DEFAULT_BLOCK 64u

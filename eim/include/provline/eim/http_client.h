@@ -6,9 +6,9 @@
 #ifndef PROVLINE_EIM_HTTP_CLIENT_H
 #define PROVLINE_EIM_HTTP_CLIENT_H
 
-#include <stddef.h>
-
 #include "provline/protocol/err.h"
+
+#include <stddef.h>
 
 struct pl_eim_http_req {
     const char *method;       /* "GET", "POST", ... */

@@ -7,7 +7,8 @@
  *  - a per-EID FIFO of operations (PSMOs, eCOs, eUICC data requests, download triggers),
  *    each going queued -> claimed -> sent -> done | failed | requery;
  *  - durable, strictly increasing per-eUICC counters (ARCHITECTURE.md §5), guarded against
- *    a restored database by the counter guard (counter_guard.h, docs/decisions/0011-eim-counter-floor.md);
+ *    a restored database by the counter guard (counter_guard.h,
+ * docs/decisions/0011-eim-counter-floor.md);
  *  - notifications received from the IPA, idempotent on (EID, seqNumber);
  *  - operators of the northbound API (name, role) and their token hashes;
  *  - an audit of every state change.
@@ -27,11 +28,11 @@
 #ifndef PROVLINE_EIM_STORE_H
 #define PROVLINE_EIM_STORE_H
 
+#include "provline/protocol/err.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "provline/protocol/err.h"
 
 #define PL_EIM_EID_LEN       16u
 #define PL_EIM_EIM_ID_MAX    128u       /* eimId UTF8String (SIZE(1..128)) */
@@ -41,7 +42,7 @@
 #define PL_EIM_BLOB_MAX      (1u << 20) /* package, result, notification, params, JSON */
 #define PL_EIM_PSK_ID_MAX    128u
 #define PL_EIM_PSK_KEY_MAX   64u
-#define PL_EIM_FPR_LEN       32u        /* SHA-256 certificate fingerprint */
+#define PL_EIM_FPR_LEN       32u         /* SHA-256 certificate fingerprint */
 #define PL_EIM_COUNTER_LIMIT 0x7FFFFFFFu /* counterValue INTEGER cap (sgp32_common.h) */
 /* Default upper bound of handed-out counters: SGP.32 eUICCs accept at least 0x7FFFFF. */
 #define PL_EIM_COUNTER_DEFAULT_MAX 0x7FFFFFu
@@ -59,18 +60,18 @@ struct pl_eim_device {
     size_t eum_cert_len;
     char *eim_id; /* this eIM's association: eimId (NULL: not associated) */
     bool has_assoc_token;
-    int64_t assoc_token;      /* associationToken returned by the eUICC */
-    uint32_t counter;         /* last counterValue handed out (initial value at registration) */
-    char *psk_identity;       /* ESipa DTLS PSK identity, optional, unique */
-    uint8_t *psk_key;         /* its key, optional */
+    int64_t assoc_token; /* associationToken returned by the eUICC */
+    uint32_t counter;    /* last counterValue handed out (initial value at registration) */
+    char *psk_identity;  /* ESipa DTLS PSK identity, optional, unique */
+    uint8_t *psk_key;    /* its key, optional */
     size_t psk_key_len;
     bool has_cert_fpr;
     uint8_t cert_fpr[PL_EIM_FPR_LEN]; /* SHA-256 of the device's (D)TLS client certificate */
-    char *profiles_json;      /* profiles last reported (JSON array text), optional */
-    char *eims_json;          /* eIM associations last reported (JSON array text), optional */
-    int64_t created_ms;       /* set by the store */
-    int64_t updated_ms;       /* set by the store */
-    int64_t last_seen_ms;     /* 0: never seen */
+    char *profiles_json;              /* profiles last reported (JSON array text), optional */
+    char *eims_json;      /* eIM associations last reported (JSON array text), optional */
+    int64_t created_ms;   /* set by the store */
+    int64_t updated_ms;   /* set by the store */
+    int64_t last_seen_ms; /* 0: never seen */
 };
 
 /* Frees the heap members and zeroes *d (the PSK key is wiped). Accepts NULL. */
@@ -156,7 +157,7 @@ struct pl_eim_op {
     bool has_counter;
     uint32_t counter; /* counterValue of the package (signed kinds) */
     uint8_t txid[PL_EIM_TXID_MAX];
-    size_t txid_len; /* eimTransactionId, 0 when absent */
+    size_t txid_len;  /* eimTransactionId, 0 when absent */
     uint8_t *package; /* the exact bytes sent (BF51 / BF52 / BF54) */
     size_t package_len;
     int64_t sent_ms;
@@ -200,8 +201,8 @@ struct pl_eim_operator {
     enum pl_eim_role role;
 };
 
-#define PL_EIM_TOKEN_ID_LEN  16u /* hex digits of the public token id */
-#define PL_EIM_TOKEN_MAX     96u /* "pleim_" id "_" secret, NUL included */
+#define PL_EIM_TOKEN_ID_LEN 16u /* hex digits of the public token id */
+#define PL_EIM_TOKEN_MAX    96u /* "pleim_" id "_" secret, NUL included */
 
 struct pl_eim_audit {
     int64_t id;
@@ -254,8 +255,8 @@ struct pl_eim_store_ops {
     int (*notif_list)(void *impl, const uint8_t eid[PL_EIM_EID_LEN], bool unacked_only,
                       struct pl_eim_notification *out, size_t cap, size_t *n);
     int (*operator_put)(void *impl, const char *actor, const char *name, enum pl_eim_role role);
-    int (*token_put)(void *impl, const char *actor, const char *operator_name,
-                     const char *token_id, const uint8_t hash[32]);
+    int (*token_put)(void *impl, const char *actor, const char *operator_name, const char *token_id,
+                     const uint8_t hash[32]);
     int (*token_lookup)(void *impl, const char *token_id, struct pl_eim_operator *op,
                         uint8_t hash[32]);
     int (*token_revoke)(void *impl, const char *actor, const char *token_id);
@@ -276,9 +277,9 @@ struct pl_eim_store_options {
     /* Create a missing guard file although the database has handed out counters: a new
      * eIM node joining a shared database. Never for a node whose guard was lost. */
     bool guard_create;
-    uint32_t guard_block;  /* counters reserved ahead per guard write; 0: default 64 */
-    uint32_t counter_max;  /* 0: PL_EIM_COUNTER_DEFAULT_MAX */
-    int busy_timeout_ms;   /* SQLite: wait for a locked database; 0: 10000 */
+    uint32_t guard_block; /* counters reserved ahead per guard write; 0: default 64 */
+    uint32_t counter_max; /* 0: PL_EIM_COUNTER_DEFAULT_MAX */
+    int busy_timeout_ms;  /* SQLite: wait for a locked database; 0: 10000 */
     /* Open even when the guard shows a restored database (PL_ERR_REPLAY otherwise), to
      * run pl_eim_store_counter_recover; reservations are refused until it has run. A
      * missing guard file is then recreated by the recovery. */
@@ -291,8 +292,7 @@ struct pl_eim_store_options {
  * backend constructors below; a new backend needs only its ops and this call. name
  * (static storage) is what pl_eim_store_backend reports; NULL gives ops->name. */
 PL_MUST_CHECK int pl_eim_store_wrap(const char *name, const struct pl_eim_store_ops *ops,
-                                    void *impl,
-                                    const struct pl_eim_store_options *opt,
+                                    void *impl, const struct pl_eim_store_options *opt,
                                     struct pl_eim_store **out);
 
 /* SQLite (WAL, synchronous=FULL, foreign keys on). Creates the file and the schema. */
@@ -327,8 +327,7 @@ PL_MUST_CHECK int pl_eim_store_device_put_many(struct pl_eim_store *s, const cha
                                                const struct pl_eim_device *d, size_t n,
                                                enum pl_eim_put_result *results);
 /* Fills *out (clear it with pl_eim_device_clear). PL_ERR_NOT_FOUND if unknown. */
-PL_MUST_CHECK int pl_eim_store_device_get(struct pl_eim_store *s,
-                                          const uint8_t eid[PL_EIM_EID_LEN],
+PL_MUST_CHECK int pl_eim_store_device_get(struct pl_eim_store *s, const uint8_t eid[PL_EIM_EID_LEN],
                                           struct pl_eim_device *out);
 /* The device whose PSK identity is `identity` (for the DTLS server). */
 PL_MUST_CHECK int pl_eim_store_device_find_psk(struct pl_eim_store *s, const char *identity,
@@ -389,8 +388,8 @@ PL_MUST_CHECK int pl_eim_store_op_claim(struct pl_eim_store *s, const uint8_t ei
 PL_MUST_CHECK int pl_eim_store_op_release(struct pl_eim_store *s, int64_t id, const char *claimer);
 /* claimed -> sent: stores sent->has_counter/counter, txid, package bytes, and the time.
  * Call before the package leaves the process. PL_ERR_STATE if not claimed by claimer. */
-PL_MUST_CHECK int pl_eim_store_op_mark_sent(struct pl_eim_store *s, int64_t id,
-                                            const char *claimer, const struct pl_eim_op *sent);
+PL_MUST_CHECK int pl_eim_store_op_mark_sent(struct pl_eim_store *s, int64_t id, const char *claimer,
+                                            const struct pl_eim_op *sent);
 /* Ends an operation: to = DONE or FAILED (from queued, claimed, sent or requery: a queued
  * operation may be cancelled), or REQUERY (from sent). result may be NULL. */
 PL_MUST_CHECK int pl_eim_store_op_finish(struct pl_eim_store *s, const char *actor, int64_t id,
@@ -407,9 +406,9 @@ PL_MUST_CHECK int pl_eim_store_notif_put(struct pl_eim_store *s,
 PL_MUST_CHECK int pl_eim_store_notif_ack(struct pl_eim_store *s, const uint8_t eid[PL_EIM_EID_LEN],
                                          uint32_t seq);
 /* In seqNumber order; clear each entry with pl_eim_notification_clear. */
-PL_MUST_CHECK int pl_eim_store_notif_list(struct pl_eim_store *s,
-                                          const uint8_t eid[PL_EIM_EID_LEN], bool unacked_only,
-                                          struct pl_eim_notification *out, size_t cap, size_t *n);
+PL_MUST_CHECK int pl_eim_store_notif_list(struct pl_eim_store *s, const uint8_t eid[PL_EIM_EID_LEN],
+                                          bool unacked_only, struct pl_eim_notification *out,
+                                          size_t cap, size_t *n);
 
 /* ---- operators and tokens ---- */
 
