@@ -626,16 +626,23 @@ static unsigned job_next(struct st_job *j)
             next = PL_JOB_RECOVER;
             goto out;
         }
-        /* 2. Results to report, then NotificationSent for accepted PIRs. */
+        /* 2. Results to report, then NotificationSent for accepted PIRs. A result the
+         * background reporter is reporting right now (it took it before this device was
+         * identified) is waited for: until it is settled, nothing new may start for the
+         * device, or a second package could be leased next to an installed one. */
+        bool busy_elsewhere = false;
         for (size_t i = 0; i < rs->n; i++) {
             const struct rowsum *r = &rs->r[i];
-            if ((r->state == PL_J_RESULT || r->state == PL_J_REPORTED)
-                && !st_claimed(j->s, r->id, j)) {
-                memcpy(j->pkg, r->id, 16);
-                j->has_pkg = true;
-                next = PL_JOB_REPORT;
-                goto out;
+            if (r->state != PL_J_RESULT && r->state != PL_J_REPORTED)
+                continue;
+            if (st_claimed(j->s, r->id, j)) {
+                busy_elsewhere = true;
+                continue;
             }
+            memcpy(j->pkg, r->id, 16);
+            j->has_pkg = true;
+            next = PL_JOB_REPORT;
+            goto out;
         }
         for (size_t i = 0; i < rs->n; i++) {
             const struct rowsum *r = &rs->r[i];
@@ -648,6 +655,15 @@ static unsigned job_next(struct st_job *j)
         }
         if (j->s->draining) {
             next = PL_JOB_PARKED;
+            goto out;
+        }
+        for (size_t i = 0; i < rs->n; i++)
+            if (rs->r[i].state == PL_J_LEASED && st_claimed(j->s, rs->r[i].id, j))
+                busy_elsewhere = true;
+        if (busy_elsewhere) {
+            st_logf(j->s, j, PL_STATION_LOG_INFO, "wait",
+                    "a package of this device is being reported in the background");
+            next = PL_JOB_WAIT;
             goto out;
         }
         for (size_t i = 0; i < rs->n; i++) {
@@ -790,8 +806,14 @@ void st_job_poll_link(struct st_job *j, uint64_t now)
         dispatch(j, PL_JEV_FX_FAIL, &e, now);
         return;
     }
-    st_audit_exchange(j->s, j, j->fx_req, j->fx_req_len, rsp.buf, rsp.len,
-                      pl_fx_body_name(j->fx_body));
+    if (j->probing) {
+        /* Audited only if the probe leads somewhere (fsm_log). */
+        struct pl_iov iov[2] = {{j->fx_req, j->fx_req_len}, {rsp.buf, rsp.len}};
+        j->probe_digest_valid = pl_sha256_iov(iov, 2, j->probe_digest) == PL_OK;
+    } else {
+        st_audit_exchange(j->s, j, j->fx_req, j->fx_req_len, rsp.buf, rsp.len,
+                          pl_fx_body_name(j->fx_body));
+    }
     provline_fixture_Msg *m = fx_new(0);
     struct st_ev e = {PL_OK, m, NULL};
     unsigned ev = PL_JEV_FX_FAIL;
@@ -892,6 +914,7 @@ static int act_idle(struct pl_fsm *fi, unsigned ev, void *data, uint64_t now)
     (void)data;
     if (drain_abandon(j, ev, now))
         return PL_OK;
+    j->probing = true;
     go(j, PL_JOB_IDENTIFY, now);
     return PL_OK;
 }
@@ -1958,6 +1981,7 @@ static int act_rest(struct pl_fsm *fi, unsigned ev, void *data, uint64_t now)
         return PL_OK;
     }
     /* Probe: a new device replaces this one, or the same one is still seated. */
+    j->probing = true;
     go(j, PL_JOB_IDENTIFY, now);
     return PL_OK;
 }
@@ -2005,6 +2029,24 @@ static void fsm_log(void *user, const struct pl_fsm *fi, enum pl_fsm_log_level l
     else if (strcmp(event, "transition") == 0)
         l = PL_STATION_LOG_INFO;
     if (strcmp(event, "transition") == 0) {
+        unsigned st = j->fsm.state;
+        if (j->probing && (st == PL_JOB_IDENTIFY || st == PL_JOB_IDLE || st == PL_JOB_DONE
+                           || st == PL_JOB_FAILED)) {
+            /* A probe that changes nothing (empty fixture, finished device still seated):
+             * neither logged above debug nor audited, or it would add records every
+             * T_PROBE for as long as the line runs. */
+            st_logf(j->s, j, PL_STATION_LOG_DEBUG, event, "%s (probe)", msg);
+            return;
+        }
+        if (j->probing) {
+            /* The probe found work: its Identify is audited now, then the new state. */
+            j->probing = false;
+            if (j->probe_digest_valid)
+                st_audit_exchange_digest(j->s, j, j->probe_digest, "identify");
+            j->probe_digest_valid = false;
+            st_audit_transition(j->s, j, NULL, pl_fsm_def_state_name(&job_def, PL_JOB_IDENTIFY),
+                                "probe");
+        }
         st_audit_transition(j->s, j, j->has_pkg ? j->pkg : NULL, pl_fsm_state_name(&j->fsm),
                             NULL);
     } else if (level <= PL_FSM_LOG_WARN) {

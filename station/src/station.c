@@ -92,6 +92,19 @@ void st_audit_transition(struct pl_station *s, const struct st_job *j, const uin
         st_fatal(s, j, rc, "audit append");
 }
 
+void st_audit_exchange_digest(struct pl_station *s, const struct st_job *j,
+                              const uint8_t digest[PL_AUDIT_HASH_LEN], const char *what)
+{
+    int rc;
+    if (s->fatal != 0)
+        return;
+    rc = pl_audit_apdu(s->audit, j != NULL ? j->cfg->name : NULL,
+                       j != NULL && j->has_dev ? j->eid : NULL,
+                       j != NULL && j->has_pkg ? j->pkg : NULL, digest, what);
+    if (rc != PL_OK)
+        st_fatal(s, j, rc, "audit append");
+}
+
 void st_audit_exchange(struct pl_station *s, const struct st_job *j, const uint8_t *req,
                        size_t req_len, const uint8_t *rsp, size_t rsp_len, const char *what)
 {
@@ -100,12 +113,11 @@ void st_audit_exchange(struct pl_station *s, const struct st_job *j, const uint8
     int rc;
     if (s->fatal != 0)
         return;
-    if ((rc = pl_sha256_iov(iov, 2, digest)) == PL_OK)
-        rc = pl_audit_apdu(s->audit, j != NULL ? j->cfg->name : NULL,
-                           j != NULL && j->has_dev ? j->eid : NULL,
-                           j != NULL && j->has_pkg ? j->pkg : NULL, digest, what);
-    if (rc != PL_OK)
-        st_fatal(s, j, rc, "audit append");
+    if ((rc = pl_sha256_iov(iov, 2, digest)) != PL_OK) {
+        st_fatal(s, j, rc, "audit digest");
+        return;
+    }
+    st_audit_exchange_digest(s, j, digest, what);
 }
 
 uint64_t st_unix_now(void)
@@ -126,16 +138,28 @@ int st_km_ident(struct pl_station *s, struct pl_kmclient_ident *id)
     if (pl_kmclient_last_seq(s->km) > last)
         last = pl_kmclient_last_seq(s->km);
     id->seq = last + 1u;
-    return pl_journal_meta_raise(s->j, "last_seq", id->seq);
+    if ((rc = pl_journal_meta_raise(s->j, "last_seq", id->seq)) == PL_OK && id->seq > s->saved_seq)
+        s->saved_seq = id->seq;
+    return rc;
+}
+
+/* Writes only what moved: a journal write is an fsync. */
+static void seq_save(struct pl_station *s)
+{
+    uint64_t seq = pl_kmclient_last_seq(s->km), ack = pl_kmclient_last_seq_ack(s->km);
+    int rc = PL_OK;
+    if (seq > s->saved_seq && (rc = pl_journal_meta_raise(s->j, "last_seq", seq)) == PL_OK)
+        s->saved_seq = seq;
+    if (rc == PL_OK && ack > s->saved_seq_ack
+        && (rc = pl_journal_meta_raise(s->j, "last_seq_ack", ack)) == PL_OK)
+        s->saved_seq_ack = ack;
+    if (rc != PL_OK)
+        st_fatal(s, NULL, rc, "journal seq");
 }
 
 void st_km_seq_save(struct pl_station *s)
 {
-    int rc = pl_journal_meta_raise(s->j, "last_seq", pl_kmclient_last_seq(s->km));
-    if (rc == PL_OK)
-        rc = pl_journal_meta_raise(s->j, "last_seq_ack", pl_kmclient_last_seq_ack(s->km));
-    if (rc != PL_OK)
-        st_fatal(s, NULL, rc, "journal seq");
+    seq_save(s);
 }
 
 int st_journal_package(struct pl_station *s, const struct pl_kmclient_pkg *p, bool prefetched)
@@ -622,6 +646,8 @@ int pl_station_new(const struct pl_station_config *cfg, pl_station_log_fn log, v
     if ((rc = pl_journal_meta_get(s->j, "last_seq", &last_seq)) != PL_OK
         || (rc = pl_journal_meta_get(s->j, "last_seq_ack", &last_ack)) != PL_OK)
         goto out;
+    s->saved_seq = last_seq;
+    s->saved_seq_ack = last_ack;
     pl_kmclient_config_init(&kc);
     kc.endpoint = cfg->km_endpoint;
     kc.server_public_file = cfg->km_server_public;
@@ -727,8 +753,7 @@ static void route_completions(struct pl_station *s, uint64_t now)
         pl_kmclient_done_free(&d);
     }
     /* Highest Key Maker seq processed (Hello.last_seq_ack after a restart). */
-    if (pl_journal_meta_raise(s->j, "last_seq_ack", pl_kmclient_last_seq_ack(s->km)) != PL_OK)
-        st_fatal(s, NULL, PL_ERR_DB, "journal seq");
+    seq_save(s);
 }
 
 static bool all_parked(const struct pl_station *s)

@@ -60,6 +60,9 @@ struct st_job {
     bool fetched;               /* FetchResults done since the last Identify */
     bool eim_repeat;            /* an AddInitialEim was sent before this one */
     bool receipt_gave_up;       /* the Key Maker did not answer the receipt this session */
+    bool probing;               /* an Identify probe of an empty fixture or finished device */
+    bool probe_digest_valid;
+    uint8_t probe_digest[PL_AUDIT_HASH_LEN];
     uint16_t skip_otk[ST_SKIP_OTK_MAX];
     size_t n_skip;
     /* the package being worked on */
@@ -97,6 +100,7 @@ struct pl_station {
     uint64_t bg_km_id;
     uint8_t bg_pkg[16];
     uint64_t bg_next;
+    uint64_t saved_seq, saved_seq_ack; /* last values written to the journal */
     uint64_t bg_cp_seq;
     uint8_t bg_cp_h[PL_AUDIT_HASH_LEN];
     bool bg_cp_valid;
@@ -118,6 +122,9 @@ void st_audit_transition(struct pl_station *s, const struct st_job *j, const uin
                          const char *state, const char *detail);
 void st_audit_exchange(struct pl_station *s, const struct st_job *j, const uint8_t *req,
                        size_t req_len, const uint8_t *rsp, size_t rsp_len, const char *what);
+/* The same with a digest already computed. */
+void st_audit_exchange_digest(struct pl_station *s, const struct st_job *j,
+                              const uint8_t digest[PL_AUDIT_HASH_LEN], const char *what);
 /* Unix seconds (wall clock). */
 uint64_t st_unix_now(void);
 /* A fresh pinned identity for a Key Maker request that is journaled before it leaves. */
