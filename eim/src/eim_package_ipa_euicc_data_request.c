@@ -13,7 +13,6 @@
 
 #include "eim_engine_internal.h"
 #include "eim_package_json.h"
-#include "provline/protocol/hex.h"
 
 int pl_eimi_params_edr(const uint8_t *params, size_t len, struct pl_eimi_arena *arena,
                        struct pl_sgp32_ipa_euicc_data_request *req, char *err, size_t err_cap)
@@ -32,12 +31,11 @@ int pl_eimi_params_edr(const uint8_t *params, size_t len, struct pl_eimi_arena *
                                err_cap)))
         return rc;
     if (req->tag_list.p == NULL) {
-        static uint8_t def[sizeof(PL_EIM_DEFAULT_EDR_TAGS) / 2];
-        size_t n = 0;
-        if (pl_hex_decode(PL_EIM_DEFAULT_EDR_TAGS, def, sizeof(def), &n) != PL_OK)
-            return PL_ERR_INTERNAL;
+        /* PL_EIM_DEFAULT_EDR_TAGS: defaultSmdpAddress, associationToken, eumCertificate,
+         * euiccCertificate, ipaCapabilities, deviceInfo, euiccInfo1, euiccInfo2 */
+        static const uint8_t def[] = {0x81, 0x84, 0xA5, 0xA6, 0xA8, 0xA9, 0xBF, 0x20, 0xBF, 0x22};
         req->tag_list.p = def;
-        req->tag_list.len = n;
+        req->tag_list.len = sizeof(def);
     }
     if ((rc = pl_eimi_json_hex(obj, "euiccCiPKId", false, 1, 64, arena, &req->euicc_ci_pkid, err,
                                err_cap)))

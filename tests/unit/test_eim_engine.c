@@ -1487,3 +1487,54 @@ Test(eim_engine, handler_status_codes)
     pl_wr_free(&r);
     pl_wr_free(&w);
 }
+
+/* With an associationToken configured, both signatures cover '84 len token' (SGP.32
+ * §2.11.1.1, minimal two's complement: 300 = 84 02 01 2C); a result signed over another
+ * token is rejected. */
+Test(eim_engine, association_token_in_both_signatures)
+{
+    struct pl_eim_device d;
+    memset(&d, 0, sizeof(d));
+    cr_assert_eq(pl_eim_store_device_get(T.store, T.eid, &d), PL_OK);
+    d.has_assoc_token = true;
+    d.assoc_token = 300;
+    cr_assert_eq(pl_eim_store_device_update(T.store, "test", &d, PL_EIM_DEV_ASSOCIATION), PL_OK);
+    pl_eim_device_clear(&d);
+    struct pl_sgp32_euicc_package_request req;
+    int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_ENABLE, "{\"iccid\":\"" ICCID1 "\"}");
+    uint8_t *b = NULL;
+    struct pl_sgp32_buf raw = poll_package(PL_SGP32_EIM_PACKAGE_EUICC_PACKAGE_REQUEST, &b);
+    /* an eUICC without the token refuses the package */
+    cr_assert_eq(pl_eimt_euicc_accept(&T, raw.p, raw.len, &req), PL_ERR_BAD_SIGNATURE);
+    T.has_token = true;
+    T.token = 300;
+    cr_assert_eq(pl_eimt_euicc_accept(&T, raw.p, raw.len, &req), PL_OK);
+    struct pl_sgp32_euicc_result r = code_result(PL_SGP32_RESULT_ENABLE, 0);
+    uint8_t *epr = NULL;
+    size_t len = 0;
+    T.token = 299;
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, NULL, false, &epr, &len), PL_OK);
+    provide_rejected(epr, len, 127);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_SENT);
+    free(epr);
+    T.token = 300;
+    uint32_t seq = T.euicc_seq;
+    cr_assert_eq(pl_eimt_epr(&T, &req, &r, 1, NULL, false, &epr, &len), PL_OK);
+    provide_accepted(epr, len, seq);
+    cr_assert_eq(op_state(id, NULL, 0), PL_EIM_OPS_DONE);
+    free(epr);
+    free(b);
+}
+
+/* deleteEim of this eIM's own association ends it in the registry. */
+Test(eim_engine, delete_own_eim_clears_association)
+{
+    run_ok(PL_EIM_OP_DELETE_EIM, "{\"eimId\":\"" PL_EIMT_EIM_ID "\"}",
+           code_result(PL_SGP32_RESULT_DELETE_EIM, 0));
+    struct pl_eim_device d;
+    memset(&d, 0, sizeof(d));
+    cr_assert_eq(pl_eim_store_device_get(T.store, T.eid, &d), PL_OK);
+    cr_assert(d.eim_id == NULL || d.eim_id[0] == '\0', "association still %s", d.eim_id);
+    cr_assert_not(d.has_assoc_token);
+    pl_eim_device_clear(&d);
+}
