@@ -183,7 +183,7 @@ int pl_eimi_json_iccid(json_t *obj, const char *key, bool required, bool *presen
     memcpy(txt, s.p, s.len);
     txt[s.len] = '\0';
     if (pl_eimi_iccid_parse(txt, iccid) != PL_OK) {
-        pl_eimi_err(err, cap, "\"%s\" must be an ICCID of 18 to 20 digits", key);
+        pl_eimi_err(err, cap, "\"%s\" must be an ICCID (18 to 20 digits, F for padding)", key);
         return PL_ERR_INVAL;
     }
     *present = true;

@@ -19,31 +19,39 @@
 
 void pl_eimi_iccid_text(const uint8_t iccid[PL_SGP32_ICCID_LEN], char out[21])
 {
+    /* ITU-T E.118 / SGP.22 Iccid: BCD with the nibbles of each byte swapped, padded with F.
+     * Every nibble is printed (a non-digit as 'F', so that the text always maps back to the
+     * same bytes), then the trailing padding is dropped. */
+    static const char hex[] = "0123456789FFFFFF";
     size_t o = 0;
     for (size_t i = 0; i < PL_SGP32_ICCID_LEN; i++) {
-        uint8_t lo = iccid[i] & 0x0F, hi = iccid[i] >> 4;
-        if (lo <= 9)
-            out[o++] = (char)('0' + lo);
-        if (hi <= 9)
-            out[o++] = (char)('0' + hi);
+        out[o++] = hex[iccid[i] & 0x0F];
+        out[o++] = hex[iccid[i] >> 4];
     }
+    while (o > 0 && out[o - 1] == 'F')
+        o--;
     out[o] = '\0';
 }
 
 int pl_eimi_iccid_parse(const char *s, uint8_t iccid[PL_SGP32_ICCID_LEN])
 {
     size_t n = strlen(s);
-    if (n > 0 && (s[n - 1] == 'F' || s[n - 1] == 'f'))
-        n--;
-    if (n < 18 || n > 20)
+    if (n > 2 * PL_SGP32_ICCID_LEN)
         return PL_ERR_INVAL;
+    size_t digits = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
+        if (s[i] >= '0' && s[i] <= '9')
+            digits++;
+        else if (s[i] != 'F' && s[i] != 'f')
             return PL_ERR_INVAL;
     }
+    if (digits < 18)
+        return PL_ERR_INVAL;
     for (size_t i = 0; i < PL_SGP32_ICCID_LEN; i++) {
-        uint8_t lo = 2 * i < n ? (uint8_t)(s[2 * i] - '0') : 0x0F;
-        uint8_t hi = 2 * i + 1 < n ? (uint8_t)(s[2 * i + 1] - '0') : 0x0F;
+        char a = 2 * i < n ? s[2 * i] : 'F';
+        char b = 2 * i + 1 < n ? s[2 * i + 1] : 'F';
+        uint8_t lo = a >= '0' && a <= '9' ? (uint8_t)(a - '0') : 0x0F;
+        uint8_t hi = b >= '0' && b <= '9' ? (uint8_t)(b - '0') : 0x0F;
         iccid[i] = (uint8_t)(hi << 4 | lo);
     }
     return PL_OK;

@@ -131,7 +131,9 @@ PL_MUST_CHECK int pl_eim_engine_handle_notification(struct pl_eim_engine *eng,
 /* ---- operation parameters ----
  * The store keeps each operation's parameters as the JSON object the northbound API
  * received (store.h: params). The engine reads these members (unknown members are an
- * error; ICCIDs are the 18..20 digits as printed on the card, optionally ending in 'F';
+ * error; ICCIDs are written as printed on the card (ITU-T E.118: the digits in order, each
+ * byte's nibbles swapped on the wire), 18..20 digits, 'F' for a padding nibble (trailing
+ * padding may be left out) - the form the engine uses in the device view;
  * hex strings are even-length, case-insensitive):
  *   enable                    {"iccid": s, "rollback"?: bool}
  *   disable, delete, setFallbackAttribute   {"iccid": s}
