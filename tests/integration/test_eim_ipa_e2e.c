@@ -4,6 +4,7 @@
  * (one profile by IFPP, factory closed, AddInitialEim naming this eIM with the test PKI's eIM
  * certificate), so every eIM signature is checked by the eUICC and every result signature by
  * the eIM, both with real keys and both sides' codecs.
+ * The same scenarios run on the PostgreSQL store in test_eim_ipa_e2e_pg.c (PL_E2E_PG).
  * GSMA SGP.32 v1.2 §2.11, §3 (eIM Package retrieval), §6.3; docs/eim-engine.md. */
 #define _POSIX_C_SOURCE 200809L
 
@@ -12,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pl_ipa_test.h"
+#include "pl_pgtest.h"
 #include "provline/eim/engine.h"
 #include "provline/eim/esipa_server.h"
 #include "provline/eim/store.h"
@@ -24,6 +27,9 @@
 #define EIM_ID   "eim.e2e.test"
 #define EIM_FQDN "eim.e2e.test"
 #define POLLS    40
+#ifndef PL_E2E_PG
+#define PL_E2E_PG 0
+#endif
 
 static struct pl_et T;
 static struct pl_euicc *E;
@@ -131,7 +137,18 @@ static void setup(void)
     memset(&so, 0, sizeof(so));
     so.guard_path = GUARD;
     so.now = store_now;
-    cr_assert_eq(pl_eim_store_open_sqlite(DB, &so, &S), PL_OK);
+    if (PL_E2E_PG) {
+        struct pl_pgtest pg;
+        char err[2048], sql[128], ci[512], db[64];
+        cr_assert_eq(pl_pgtest_import(&pg, err, sizeof(err)), 0, "%s", err);
+        snprintf(db, sizeof(db), "e2e_%ld", (long)getpid());
+        snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+        cr_assert_eq(pl_pgtest_sql(&pg, sql, err, sizeof(err)), 0, "%s", err);
+        pl_pgtest_conninfo(&pg, db, ci, sizeof(ci));
+        cr_assert_eq(pl_eim_store_open_pg(ci, &so, &S), PL_OK);
+    } else {
+        cr_assert_eq(pl_eim_store_open_sqlite(DB, &so, &S), PL_OK);
+    }
     const uint8_t *ec = NULL, *mc = NULL;
     size_t ec_len = 0, mc_len = 0;
     pl_euicc_cert_euicc(E, &ec, &ec_len);
