@@ -3,7 +3,9 @@
  * SGP.22 v2.5 §2.5.4 BPP generation; reference/IFPP.md §3, §5, §6.1, §6.3;
  * ARCHITECTURE.md §4-§7; docs/station-keymaker-protocol.md.
  * The daemon's main() owns the process-wide state: arguments, signals, stdout/stderr,
- * the exit status. Logs: one line per event on stderr. */
+ * the exit status. ARCHITECTURE.md §7: --config FILE (docs/keymaker.conf.5.md) with flags
+ * overriding it, --check-config, SIGTERM, structured logs (one line per event on stderr), a
+ * metrics endpoint (--metrics), docs/man/provline-keymaker.8. */
 #define _POSIX_C_SOURCE 200809L
 #include "provline/protocol/bpp_bind.h"
 #include "provline/protocol/crypto.h"
@@ -14,7 +16,6 @@
 #include "provline/sim/keymaker.h"
 #include "provline/sim/pki.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,9 +55,12 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: provline-keymaker <command> [options]\n"
             "\n"
-            "  serve --pki DIR --db FILE --profiles DIR --bind ENDPOINT --curve-secret FILE\n"
-            "        --allow FILE [--lease-seconds N] [--rsk] [--verbose] [--check-config]\n"
-            "      Serve stations over ZeroMQ (ROUTER, CurveZMQ, ZAP allow-list).\n"
+            "  serve [--config FILE] [--check-config] [--pki DIR] [--db FILE] [--profiles DIR]\n"
+            "        [--bind ENDPOINT] [--curve-secret FILE] [--allow FILE] [--lease-seconds N]\n"
+            "        [--id NAME] [--metrics 127.0.0.1:PORT] [--rsk] [--verbose]\n"
+            "      Serve stations over ZeroMQ (ROUTER, CurveZMQ, ZAP allow-list). Settings come\n"
+            "      from the INI file (keymaker.conf(5)); flags override it. --check-config\n"
+            "      validates them, names each problem and exits 0 or 1.\n"
             "  keygen --out PREFIX\n"
             "      Write a CurveZMQ key pair: PREFIX.key (secret, 0600) and PREFIX.pub (Z85).\n"
             "  bind --pki DIR --eid HEX --otk-pub HEX --upp FILE --out BPP.der\n"
@@ -113,81 +117,119 @@ static const char *need(const struct opt *o, const char *cmd)
 
 /* ---------------------------------------------------------------------- serve ---- */
 
+/* Settings problems: for --check-config one human line each on stderr; when serving, one
+ * structured log line each (then the daemon exits 1). */
+static void on_problem(void *user, const char *where, const char *setting, const char *what)
+{
+    const bool *checking = user;
+    if (*checking) {
+        fprintf(stderr, "provline-keymaker: %s: %s%s%s\n", where, setting,
+                setting[0] ? ": " : "", what);
+        return;
+    }
+    char line[1024];
+    snprintf(line, sizeof(line), "event=config_error where=\"%s\" setting=%s problem=\"%s\"",
+             where, setting[0] ? setting : "-", what);
+    log_stderr(NULL, PL_KM_LOG_ERROR, line);
+}
+
+/* Flags of `serve` that are settings (docs/keymaker.conf.5.md): --NAME VALUE, or a switch. */
+static bool is_switch(const char *name)
+{
+    return strcmp(name, "--rsk") == 0 || strcmp(name, "--verbose") == 0;
+}
+
+/* --NAME is a setting (pl_km_setting_name, '-' for '_'). */
+static bool known_flag(const char *flag)
+{
+    char key[32];
+    size_t n = strlen(flag);
+    if (n < 3 || n - 2 >= sizeof(key) || strncmp(flag, "--", 2) != 0)
+        return false;
+    for (size_t i = 2; i <= n; i++)
+        key[i - 2] = flag[i] == '-' ? '_' : flag[i];
+    for (unsigned k = 0; k < PL_KM_SETTINGS; k++)
+        if (strcmp(key, pl_km_setting_name((enum pl_km_setting)k)) == 0)
+            return true;
+    return false;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
-    struct opt o[] = {
-        {"--pki", false, NULL, false},          {"--db", false, NULL, false},
-        {"--profiles", false, NULL, false},     {"--bind", false, NULL, false},
-        {"--curve-secret", false, NULL, false}, {"--allow", false, NULL, false},
-        {"--check-config", true, NULL, false},  {"--lease-seconds", false, NULL, false},
-        {"--rsk", true, NULL, false},           {"--verbose", true, NULL, false},
-        {"--id", false, NULL, false},
-    };
+    struct pl_km_settings s;
+    struct pl_km_daemon d;
     struct pl_km *km = NULL;
-    struct pl_km_config kc;
-    struct pl_km_server_config sc;
+    const char *config = NULL;
+    bool checking = false;
     int rc = PL_ERR_INTERNAL;
 
-    if (parse_opts(argc, argv, o, sizeof(o) / sizeof(o[0])) != 0)
-        return EXIT_USAGE;
-    const char *pki = need(&o[0], "serve"), *db = need(&o[1], "serve"),
-               *profiles = need(&o[2], "serve"), *bind = need(&o[3], "serve"),
-               *secret = need(&o[4], "serve"), *allow = need(&o[5], "serve");
-    if (!pki || !db || !profiles || !bind || !secret || !allow)
-        return EXIT_USAGE;
-    if (o[9].set)
-        g_level = PL_KM_LOG_DEBUG;
-    pl_km_config_init(&kc);
-    kc.db_path = db;
-    kc.pki_dir = pki;
-    kc.keymaker_id = o[10].set ? o[10].value : NULL;
-    kc.replace_session_keys = o[8].set;
-    kc.log = log_stderr;
-    if (o[7].set) {
-        char *end = NULL;
-        unsigned long v = strtoul(o[7].value, &end, 10);
-        if (end == o[7].value || *end != '\0' || v == 0 || v > 30ul * 86400ul) {
-            fprintf(stderr, "provline-keymaker serve: bad --lease-seconds\n");
+    /* --config and --check-config first: the file is read before the flags, which
+     * override it whatever their order. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check-config") == 0) {
+            checking = true;
+        } else if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "provline-keymaker serve: --config needs a value\n");
+                return EXIT_USAGE;
+            }
+            config = argv[++i];
+        } else if (!known_flag(argv[i])) {
+            fprintf(stderr, "provline-keymaker serve: unknown option '%s'\n", argv[i]);
+            usage(stderr);
             return EXIT_USAGE;
+        } else if (!is_switch(argv[i])) {
+            i++; /* a setting's value, applied below */
         }
-        kc.lease_seconds = (uint32_t)v;
     }
-    memset(&sc, 0, sizeof(sc));
-    sc.bind = bind;
-    sc.curve_secret_file = secret;
-    sc.allow_file = allow;
-
-    if (o[6].set) {
-        /* Validate everything that can be validated without binding or writing. */
-        struct pl_pki *p = NULL;
-        if ((rc = pl_km_server_check(&sc))) {
-            fprintf(stderr, "provline-keymaker: key or allow-list file: %s\n", pl_strerror(rc));
+    pl_km_settings_init(&s, on_problem, &checking);
+    if (config != NULL && pl_km_settings_load(&s, config) == PL_ERR_NOMEM) {
+        fprintf(stderr, "provline-keymaker: out of memory\n");
+        pl_km_settings_free(&s);
+        return 1;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check-config") == 0)
+            continue;
+        if (strcmp(argv[i], "--config") == 0) {
+            i++;
+            continue;
+        }
+        const char *flag = argv[i], *value = "true";
+        if (!is_switch(flag)) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "provline-keymaker serve: %s needs a value\n", flag);
+                pl_km_settings_free(&s);
+                return EXIT_USAGE;
+            }
+            value = argv[++i];
+        }
+        if ((rc = pl_km_settings_set(&s, flag + 2, value, flag))) {
+            fprintf(stderr, "provline-keymaker: out of memory\n");
+            pl_km_settings_free(&s);
             return 1;
         }
-        if ((rc = pl_pki_load(pki, &p))) {
-            fprintf(stderr, "provline-keymaker: PKI %s: %s\n", pki, pl_strerror(rc));
+    }
+    /* Everything that can be checked without binding, creating or writing anything. */
+    (void)pl_km_settings_check(&s, time(NULL));
+    if (checking) {
+        unsigned n = s.problems;
+        pl_km_settings_free(&s);
+        if (n > 0) {
+            fprintf(stderr, "provline-keymaker: configuration has %u problem%s\n", n,
+                    n == 1 ? "" : "s");
             return 1;
         }
-        rc = pl_cert_verify_chain(pl_pki_cert(p, PL_PKI_DPF), NULL, 0, pl_pki_cert(p, PL_PKI_CI),
-                                  PL_CERT_ROLE_DPPB, time(NULL));
-        pl_pki_free(p);
-        if (rc) {
-            fprintf(stderr, "provline-keymaker: SM-DPf certificate: %s\n", pl_strerror(rc));
-            return 1;
-        }
-        if (strncmp(bind, "tcp://", 6) != 0 && strncmp(bind, "ipc://", 6) != 0) {
-            fprintf(stderr, "provline-keymaker: --bind must be tcp:// or ipc://\n");
-            return 1;
-        }
-        DIR *d = opendir(profiles);
-        if (d == NULL) {
-            fprintf(stderr, "provline-keymaker: profiles directory %s unreadable\n", profiles);
-            return 1;
-        }
-        closedir(d);
         printf("configuration OK\n");
         return 0;
     }
+    if (s.problems > 0 || pl_km_settings_apply(&s, &d) != PL_OK) {
+        pl_km_settings_free(&s);
+        return 1;
+    }
+    if (d.verbose)
+        g_level = PL_KM_LOG_DEBUG;
+    d.km.log = log_stderr;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -198,23 +240,30 @@ static int cmd_serve(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 
-    if ((rc = pl_km_open(&kc, &km))) {
-        fprintf(stderr, "provline-keymaker: cannot open: %s\n", pl_strerror(rc));
+    char line[512];
+    if ((rc = pl_km_open(&d.km, &km))) {
+        snprintf(line, sizeof(line), "event=fatal step=open error=\"%s\"", pl_strerror(rc));
+        log_stderr(NULL, PL_KM_LOG_ERROR, line);
+        pl_km_settings_free(&s);
         return 1;
     }
     unsigned added = 0, skipped = 0;
-    if ((rc = pl_km_load_profiles(km, profiles, &added, &skipped))) {
-        fprintf(stderr, "provline-keymaker: profiles %s: %s\n", profiles, pl_strerror(rc));
+    if ((rc = pl_km_load_profiles(km, d.profiles, &added, &skipped))) {
+        snprintf(line, sizeof(line), "event=fatal step=profiles dir=\"%s\" error=\"%s\"",
+                 d.profiles, pl_strerror(rc));
+        log_stderr(NULL, PL_KM_LOG_ERROR, line);
         pl_km_close(km);
+        pl_km_settings_free(&s);
         return 1;
     }
-    char line[128];
     snprintf(line, sizeof(line), "event=profiles_loaded added=%u skipped=%u", added, skipped);
     log_stderr(NULL, PL_KM_LOG_INFO, line);
-    rc = pl_km_serve(km, &sc, &g_stop);
+    rc = pl_km_serve(km, &d.server, &g_stop);
     pl_km_close(km);
+    pl_km_settings_free(&s);
     if (rc) {
-        fprintf(stderr, "provline-keymaker: serve: %s\n", pl_strerror(rc));
+        snprintf(line, sizeof(line), "event=fatal step=serve error=\"%s\"", pl_strerror(rc));
+        log_stderr(NULL, PL_KM_LOG_ERROR, line);
         return 1;
     }
     log_stderr(NULL, PL_KM_LOG_INFO, "event=stopped");
@@ -409,8 +458,8 @@ static int cmd_status(int argc, char **argv)
            s.otk_void);
     printf("packages: issued=%u installed=%u failed=%u possibly-used=%u\n", s.pkg_issued,
            s.pkg_installed, s.pkg_failed, s.pkg_possibly_used);
-    printf("stations: %u\nprocessed-messages: %u\ndeletion-tokens: %u\n", s.stations,
-           s.dedup_entries, s.deletion_tokens);
+    printf("stations: %u\nprocessed-messages: %u\ndeletion-tokens: %u\naudit-checkpoints: %u\n",
+           s.stations, s.dedup_entries, s.deletion_tokens, s.audit_checkpoints);
     return 0;
 }
 

@@ -689,6 +689,7 @@ int pl_km_stats(struct pl_km *km, struct pl_km_stats *out)
         {offsetof(struct pl_km_stats, stations), "SELECT count(*) FROM station"},
         {offsetof(struct pl_km_stats, dedup_entries), "SELECT count(*) FROM dedup"},
         {offsetof(struct pl_km_stats, deletion_tokens), "SELECT count(*) FROM deletion_token"},
+        {offsetof(struct pl_km_stats, audit_checkpoints), "SELECT count(*) FROM audit_checkpoint"},
     };
     int rc = PL_ERR_INTERNAL;
 

@@ -1206,6 +1206,7 @@ int pl_km_handle(struct pl_km *km, const char *station, const uint8_t *req, size
         rc = reply_unrecorded(km, NULL,
                               drc == PL_ERR_UNSUPPORTED ? E(UNSUPPORTED_VERSION) : E(MALFORMED),
                               pl_strerror(drc), rep, reply);
+        pl_km_count_reply(km, 0, rep);
         goto out;
     }
     if ((rc = pl_sha256(req, len, digest)))
@@ -1227,6 +1228,8 @@ int pl_km_handle(struct pl_km *km, const char *station, const uint8_t *req, size
         if (same && (rc = pl_km_db_col_wr(st, 1, reply)) == PL_OK) {
             pl_km_logf(km, PL_KM_LOG_INFO, "event=request_replayed station=%s msg=%s seq=%llu", sk,
                        pl_km_body_name(m->which_body), (unsigned long long)m->seq);
+            km->counters.dedup_hits++;
+            pl_km_count_reply(km, m->which_body, NULL);
             goto out;
         }
         sqlite3_finalize(st);
@@ -1238,6 +1241,7 @@ int pl_km_handle(struct pl_km *km, const char *station, const uint8_t *req, size
                        sk);
             rc = reply_unrecorded(km, m, E(MSG_ID_REUSED),
                                   "msg_id already used for another request", rep, reply);
+            pl_km_count_reply(km, m->which_body, rep);
             goto out;
         }
         goto internal;
@@ -1321,6 +1325,7 @@ int pl_km_handle(struct pl_km *km, const char *station, const uint8_t *req, size
         goto internal;
     pl_wr_bytes(reply, enc.buf, enc.len);
     rc = pl_wr_status(reply);
+    pl_km_count_reply(km, m->which_body, rep);
     if (c.refusal.code == E(NONE))
         pl_km_logf(km, PL_KM_LOG_INFO, "event=request station=%s msg=%s seq=%llu reply=%s", sk,
                    pl_km_body_name(m->which_body), (unsigned long long)m->seq,
@@ -1337,8 +1342,8 @@ internal:
     }
     pl_km_logf(km, PL_KM_LOG_ERROR, "event=request_failed station=%s msg=%s error=\"%s\"", sk,
                m ? pl_km_body_name(m->which_body) : "none", pl_strerror(rc));
-    rc =
-        reply_unrecorded(km, m, E(INTERNAL), "internal error", rep, reply);
+    rc = reply_unrecorded(km, m, E(INTERNAL), "internal error", rep, reply);
+    pl_km_count_reply(km, m ? m->which_body : 0u, rep);
 out:
     sqlite3_finalize(st);
     if (in_tx)

@@ -6,10 +6,13 @@
 
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/err.h"
+#include "provline/protocol/secret.h"
 #include "provline/protocol/wr.h"
 #include "provline/protocol/x509.h"
 #include "provline/sim/keymaker.h"
 #include "provline/sim/pki.h"
+
+#include "provline/proto/km_msg.h"
 
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <zmq.h>
 
 #if defined(__GNUC__) || defined(__clang__)
 #define PL_KM_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -47,6 +51,8 @@ struct pl_km {
     const struct pl_cert *dpf; /* CERT.DPpb: binding, envelope and token signer */
     const struct pl_eckey *dpf_key;
     enum pl_curve curve;
+
+    struct pl_km_counters counters; /* metrics (keymaker_metrics.c) */
 };
 
 time_t pl_km_now(const struct pl_km *km);
@@ -57,6 +63,34 @@ void pl_km_logf(const struct pl_km *km, enum pl_km_log_level level, const char *
     PL_KM_PRINTF(3, 4);
 /* Lowercase hex of n bytes into out (cap >= 2n+1), truncated safely; returns out. */
 const char *pl_km_hex(const uint8_t *p, size_t n, char *out, size_t cap);
+
+/* ---- counters (keymaker_metrics.c) ---- */
+
+/* Counts one request answered with rep (body tag of the request, 0 when it did not decode):
+ * the message type and every error code the reply carries. */
+void pl_km_count_reply(struct pl_km *km, unsigned request, const provline_keymaker_Msg *rep);
+
+/* ---- the metrics endpoint (keymaker_metrics.c): a tiny HTTP/1.0 responder polled by the
+ * serve loop's zmq_poll. ---- */
+
+#define PL_KM_HTTP_CLIENTS 8u
+#define PL_KM_HTTP_ITEMS   (1u + PL_KM_HTTP_CLIENTS) /* poll items it may need */
+
+struct pl_km_http;
+/* Parses "127.x.y.z:PORT" (numeric IPv4 loopback, PORT 0..65535). PL_ERR_CONFIG. */
+PL_MUST_CHECK int pl_km_metrics_addr(const char *text, uint32_t *ip, uint16_t *port);
+/* Binds and listens (non-blocking) on the address. PL_ERR_CONFIG, PL_ERR_IO. Returns owned
+ * *out; *bound gets the port bound. */
+PL_MUST_CHECK int pl_km_http_open(struct pl_km *km, const char *addr, struct pl_km_http **out,
+                                  uint16_t *bound);
+void pl_km_http_close(struct pl_km_http *h); /* accepts NULL */
+/* Fills up to cap zmq poll items (fd items: the listener, each client); returns how many. */
+size_t pl_km_http_items(const struct pl_km_http *h, zmq_pollitem_t *items, size_t cap);
+/* Serves what the poll reported (items as filled, with revents) and drops clients past
+ * their deadline. Never blocks. */
+void pl_km_http_handle(struct pl_km_http *h, const zmq_pollitem_t *items, size_t n);
+/* Milliseconds until the earliest client deadline, -1 when none. */
+int pl_km_http_timeout_ms(const struct pl_km_http *h);
 
 /* ---- SQLite helpers (keymaker_db.c). Parameter formats, one char per parameter:
  * 'b' blob (const void *, size_t), 'i' integer (int64_t), 't' text (const char *),

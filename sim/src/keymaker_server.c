@@ -187,6 +187,21 @@ out:
     return rc;
 }
 
+int pl_km_allow_check(const char *path, size_t *n)
+{
+    struct allow a = {0};
+    int rc = PL_ERR_INTERNAL;
+
+    if (path == NULL)
+        return PL_ERR_INVAL;
+    if ((rc = allow_load(path, &a)))
+        return rc;
+    if (n)
+        *n = a.n;
+    allow_free(&a);
+    return PL_OK;
+}
+
 static bool allow_has(const struct allow *a, const uint8_t key[32])
 {
     bool found = false;
@@ -198,7 +213,6 @@ static bool allow_has(const struct allow *a, const uint8_t key[32])
 int pl_km_server_check(const struct pl_km_server_config *cfg)
 {
     uint8_t sk[32];
-    struct allow a = {0};
     int rc = PL_ERR_INTERNAL;
 
     if (cfg == NULL || cfg->bind == NULL || cfg->curve_secret_file == NULL
@@ -207,10 +221,7 @@ int pl_km_server_check(const struct pl_km_server_config *cfg)
     if ((rc = pl_km_read_key(cfg->curve_secret_file, sk)))
         return rc;
     pl_memzero(sk, sizeof(sk));
-    if ((rc = allow_load(cfg->allow_file, &a)))
-        return rc;
-    allow_free(&a);
-    return PL_OK;
+    return pl_km_allow_check(cfg->allow_file, NULL);
 }
 
 /* ------------------------------------------------------------- ZAP handler ---- */
@@ -346,6 +357,7 @@ static void serve_one(struct pl_km *km, void *router)
         goto out;
     if (!zmq_msg_more(&id) || zmq_msg_size(&id) == 0 || zmq_msg_size(&id) > ROUTING_ID_MAX) {
         pl_km_logf(km, PL_KM_LOG_WARN, "event=frame_dropped reason=bad_routing_id");
+        km->counters.frames_dropped++;
         if (zmq_msg_more(&id))
             drain(router);
         goto out;
@@ -354,6 +366,7 @@ static void serve_one(struct pl_km *km, void *router)
         goto out;
     if (zmq_msg_more(&body)) {
         pl_km_logf(km, PL_KM_LOG_WARN, "event=frame_dropped reason=more_than_one_frame");
+        km->counters.frames_dropped++;
         drain(router);
         goto out;
     }
@@ -361,12 +374,14 @@ static void serve_one(struct pl_km *km, void *router)
     const char *uid = zmq_msg_gets(&body, "User-Id");
     if (uid == NULL || strlen(uid) != PL_KM_Z85_KEY_LEN) {
         pl_km_logf(km, PL_KM_LOG_WARN, "event=frame_dropped reason=unauthenticated");
+        km->counters.frames_dropped++;
         goto out;
     }
     memcpy(station, uid, PL_KM_Z85_KEY_LEN + 1);
     if (zmq_msg_size(&body) > PL_KM_FRAME_MAX) {
         pl_km_logf(km, PL_KM_LOG_WARN, "event=frame_dropped reason=too_big bytes=%zu",
                    zmq_msg_size(&body));
+        km->counters.frames_dropped++;
         goto out;
     }
     if (pl_km_handle(km, station, zmq_msg_data(&body), zmq_msg_size(&body), &reply) != PL_OK
@@ -394,6 +409,7 @@ int pl_km_serve(struct pl_km *km, const struct pl_km_server_config *cfg,
     struct zap z;
     uint8_t sk[32];
     void *ctx = NULL, *router = NULL, *zap = NULL;
+    struct pl_km_http *http = NULL;
     thrd_t thread;
     bool thread_up = false;
     int rc = PL_ERR_INTERNAL;
@@ -453,22 +469,37 @@ int pl_km_serve(struct pl_km *km, const struct pl_km_server_config *cfg,
     if (zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, endpoint, &elen) != 0 || elen == 0
         || endpoint[elen - 1] != '\0')
         pl_km_set_str(endpoint, sizeof(endpoint), cfg->bind);
+    if (cfg->metrics != NULL) {
+        uint16_t port = 0;
+        if ((rc = pl_km_http_open(km, cfg->metrics, &http, &port)))
+            goto out;
+        char host[64];
+        size_t hl = strcspn(cfg->metrics, ":");
+        pl_km_set_str(host, hl + 1 < sizeof(host) ? hl + 1 : sizeof(host), cfg->metrics);
+        pl_km_logf(km, PL_KM_LOG_INFO, "event=metrics_listening address=\"%s:%u\" path=/metrics",
+                   host, (unsigned)port);
+    }
     pl_km_logf(km, PL_KM_LOG_INFO, "event=listening endpoint=\"%s\" stations=%zu", endpoint,
                allow.n);
 
     int tick = cfg->poll_ms > 0 ? cfg->poll_ms : 500;
     time_t last_expire = 0;
     while (!*stop) {
-        zmq_pollitem_t it = {router, 0, ZMQ_POLLIN, 0};
-        int n = zmq_poll(&it, 1, tick);
+        /* One zmq_poll for the ROUTER and the metrics endpoint's sockets. */
+        zmq_pollitem_t it[1 + PL_KM_HTTP_ITEMS];
+        it[0] = (zmq_pollitem_t){router, 0, ZMQ_POLLIN, 0};
+        size_t n_it = 1 + pl_km_http_items(http, it + 1, PL_KM_HTTP_ITEMS);
+        int wait = pl_km_http_timeout_ms(http);
+        int n = zmq_poll(it, (int)n_it, wait >= 0 && wait < tick ? wait : tick);
         if (n < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             rc = PL_ERR_IO;
             goto out;
         }
-        if (n > 0 && (it.revents & ZMQ_POLLIN))
+        if (n > 0 && (it[0].revents & ZMQ_POLLIN))
             serve_one(km, router);
+        pl_km_http_handle(http, it + 1, n_it - 1);
         time_t now = pl_km_now(km);
         if (now != last_expire) {
             last_expire = now;
@@ -480,6 +511,7 @@ int pl_km_serve(struct pl_km *km, const struct pl_km_server_config *cfg,
     rc = PL_OK;
 out:
     pl_memzero(sk, sizeof(sk));
+    pl_km_http_close(http);
     if (router)
         zmq_close(router);
     if (zap)

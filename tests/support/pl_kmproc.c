@@ -83,15 +83,10 @@ int pl_kmproc_init(struct pl_kmproc *k, enum pl_curve curve)
     return write_text(path, line, 0644);
 }
 
-int pl_kmproc_start(struct pl_kmproc *k)
+/* Forks `provline-keymaker` with argv (argv[0] ignored) logging to k->log, and waits for its
+ * "listening" event; k->endpoint gets the resolved endpoint. */
+static int spawn(struct pl_kmproc *k, const char *const *argv)
 {
-    char pki[300], profiles[512], secret[300], allow[300];
-    const char *bind = k->endpoint[0] ? k->endpoint : "tcp://127.0.0.1:*";
-
-    snprintf(pki, sizeof(pki), "%s/pki", k->t.dir);
-    snprintf(secret, sizeof(secret), "%s/km.key", k->t.dir);
-    snprintf(allow, sizeof(allow), "%s/allow", k->t.dir);
-    pl_test_src(profiles, sizeof(profiles), "tests/data/ts48");
     /* A fresh log per start: the "listening" line found is this process's. */
     if (unlink(k->log) != 0 && access(k->log, F_OK) == 0)
         return -1;
@@ -106,9 +101,12 @@ int pl_kmproc_start(struct pl_kmproc *k)
         int nul = open("/dev/null", O_WRONLY);
         if (fd < 0 || nul < 0 || dup2(fd, 2) < 0 || dup2(nul, 1) < 0)
             _exit(127);
-        execl(k->bin, k->bin, "serve", "--pki", pki, "--db", k->db, "--profiles", profiles,
-              "--bind", bind, "--curve-secret", secret, "--allow", allow, "--verbose",
-              (char *)NULL);
+        char *av[32];
+        size_t n = 0;
+        for (; argv[n] != NULL && n + 1 < sizeof(av) / sizeof(av[0]); n++)
+            av[n] = strdup(argv[n]); /* the child owns copies: execv wants non-const */
+        av[n] = NULL;
+        execv(k->bin, av);
         _exit(127);
     }
     for (int i = 0; i < 2000; i++) {
@@ -134,6 +132,33 @@ int pl_kmproc_start(struct pl_kmproc *k)
         sleep_ms(10);
     }
     return -1;
+}
+
+void pl_kmproc_paths(const struct pl_kmproc *k, struct pl_kmproc_paths *p)
+{
+    snprintf(p->pki, sizeof(p->pki), "%s/pki", k->t.dir);
+    snprintf(p->secret, sizeof(p->secret), "%s/km.key", k->t.dir);
+    snprintf(p->allow, sizeof(p->allow), "%s/allow", k->t.dir);
+    pl_test_src(p->profiles, sizeof(p->profiles), "tests/data/ts48");
+}
+
+int pl_kmproc_start(struct pl_kmproc *k)
+{
+    struct pl_kmproc_paths p;
+    char bind[sizeof(k->endpoint)];
+    snprintf(bind, sizeof(bind), "%s", k->endpoint[0] ? k->endpoint : "tcp://127.0.0.1:*");
+    pl_kmproc_paths(k, &p);
+    const char *const argv[] = {"provline-keymaker", "serve",    "--pki",   p.pki,
+                                "--db",              k->db,      "--profiles", p.profiles,
+                                "--bind",            bind,       "--curve-secret", p.secret,
+                                "--allow",           p.allow,    "--verbose",  NULL};
+    return spawn(k, argv);
+}
+
+int pl_kmproc_start_config(struct pl_kmproc *k, const char *config)
+{
+    const char *const argv[] = {"provline-keymaker", "serve", "--config", config, NULL};
+    return spawn(k, argv);
 }
 
 int pl_kmproc_stop(struct pl_kmproc *k, int sig)

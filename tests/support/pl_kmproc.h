@@ -31,6 +31,14 @@ int pl_kmproc_init(struct pl_kmproc *k, enum pl_curve curve);
 /* Starts serve: on "tcp://127.0.0.1:*" the first time, then on the same endpoint; waits
  * (up to 20 s) for its "listening" event. 0 or -1. */
 int pl_kmproc_start(struct pl_kmproc *k);
+/* Starts `serve --config config` (the file names the endpoint) and waits as
+ * pl_kmproc_start does. 0 or -1. */
+int pl_kmproc_start_config(struct pl_kmproc *k, const char *config);
+/* The files pl_kmproc_init made, for a configuration file. */
+struct pl_kmproc_paths {
+    char pki[300], secret[300], allow[300], profiles[512];
+};
+void pl_kmproc_paths(const struct pl_kmproc *k, struct pl_kmproc_paths *p);
 /* Sends sig and reaps the process. Returns its wait status, or -1. */
 int pl_kmproc_stop(struct pl_kmproc *k, int sig);
 /* Stops a running process (SIGKILL) and removes the temp dir. */

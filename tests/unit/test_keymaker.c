@@ -1316,3 +1316,120 @@ Test(keymaker, report_audit_checkpoint_signed_and_forks_refused)
     teuicc_fini(&e);
     fx_fini(&f);
 }
+
+/* ------------------------------------------------------ counters, metrics ---- */
+
+static bool has_line(const struct pl_wr *w, const char *line)
+{
+    char want[256];
+    snprintf(want, sizeof(want), "\n%s\n", line);
+    size_t n = strlen(want);
+    for (size_t i = 0; i + n <= w->len; i++)
+        if (memcmp(w->buf + i, want, n) == 0)
+            return true;
+    return false;
+}
+
+Test(keymaker, counters_and_metrics_text)
+{
+    struct fx f;
+    struct teuicc e;
+    struct pl_km_counters k;
+    fx_init(&f, PL_CURVE_P256, true);
+    teuicc_init(&e, f.p, 22, f.now);
+    pl_km_counters(f.km, &k);
+    cr_assert_eq(k.messages[PL_KM_LEASE_REQUEST], 0);
+
+    upload_ok(&f, &e);
+    provline_keymaker_Package p;
+    uint8_t iccid[10];
+    lease_one(&f, &e, 0, &p, iccid);
+    provline_keymaker_Msg *r = jit(&f, 0, ST_A, e.eid, 1); /* the same OTK again */
+    expect_error(r, provline_keymaker_ErrorCode_ERROR_OTK_NOT_FREE);
+    msg_free(r);
+    static const uint8_t junk[] = {0xFF, 0xFF, 0xFF};
+    r = send_raw(&f, ST_A, junk, sizeof(junk), NULL);
+    msg_free(r);
+    /* A retried request: answered from the record. */
+    provline_keymaker_Msg *m = msg_new(&f, 0, PL_KM_TOKEN_REQUEST);
+    cr_assert_eq(PL_KM_SET_BYTES(m->body.otk_deletion_token_request.eid, e.eid, 16), PL_OK);
+    msg_free(send_msg(&f, ST_A, m, NULL));
+    msg_free(send_msg(&f, ST_A, m, NULL));
+    msg_free(m);
+    /* A reply type sent as a request. */
+    m = msg_new(&f, 0, PL_KM_ACK_RESULT);
+    m->body.ack_result.lease_id.size = 16;
+    msg_free(send_msg(&f, ST_A, m, NULL));
+    msg_free(m);
+
+    pl_km_counters(f.km, &k);
+    cr_assert_eq(k.messages[PL_KM_OTK_UPLOAD], 1);
+    cr_assert_eq(k.messages[PL_KM_LEASE_REQUEST], 2);
+    cr_assert_eq(k.messages[PL_KM_TOKEN_REQUEST], 2);
+    cr_assert_eq(k.messages[0], 1);
+    cr_assert_eq(k.errors[provline_keymaker_ErrorCode_ERROR_OTK_NOT_FREE], 1);
+    cr_assert_eq(k.errors[provline_keymaker_ErrorCode_ERROR_MALFORMED], 1);
+    cr_assert_eq(k.errors[provline_keymaker_ErrorCode_ERROR_UNEXPECTED], 1);
+    cr_assert_eq(k.dedup_hits, 1);
+
+    struct pl_wr w;
+    pl_wr_init_dyn(&w, 1u << 20);
+    cr_assert_eq(pl_km_metrics_render(f.km, &w), PL_OK);
+    cr_assert(has_line(&w, "provline_keymaker_packages{state=\"issued\"} 1"));
+    cr_assert(has_line(&w, "provline_keymaker_packages_issued_total 1"));
+    cr_assert(has_line(&w, "provline_keymaker_otks{state=\"BOUND\"} 1"));
+    cr_assert(has_line(&w, "provline_keymaker_otks{state=\"FREE\"} 3"));
+    cr_assert(has_line(&w, "provline_keymaker_messages_total{type=\"lease_request\"} 2"));
+    cr_assert(has_line(&w, "provline_keymaker_messages_total{type=\"invalid\"} 1"));
+    cr_assert(has_line(&w, "provline_keymaker_messages_total{type=\"unexpected\"} 1"));
+    cr_assert(has_line(&w, "provline_keymaker_errors_total{code=\"OTK_NOT_FREE\"} 1"));
+    cr_assert(has_line(&w, "provline_keymaker_errors_total{code=\"AUDIT_FORK\"} 0"));
+    cr_assert(has_line(&w, "provline_keymaker_dedup_hits_total 1"));
+    cr_assert(has_line(&w, "# TYPE provline_keymaker_errors_total counter"));
+    pl_wr_free(&w);
+    teuicc_fini(&e);
+    fx_fini(&f);
+}
+
+/* The settings API without the daemon: names, unknown settings, apply. */
+static void count_problem(void *user, const char *where, const char *setting, const char *what)
+{
+    (void)where;
+    (void)setting;
+    (void)what;
+    (*(unsigned *)user)++;
+}
+
+Test(keymaker, settings_set_check_apply)
+{
+    struct pl_km_settings s;
+    struct pl_km_daemon d;
+    unsigned seen = 0;
+    pl_km_settings_init(&s, count_problem, &seen);
+    cr_assert_str_eq(pl_km_setting_name(PL_KM_SET_CURVE_SECRET), "curve_secret");
+    cr_assert_null(pl_km_setting_name((enum pl_km_setting)PL_KM_SETTINGS));
+    cr_assert_eq(pl_km_settings_set(&s, "colour", "blue", "test"), PL_ERR_CONFIG);
+    cr_assert_eq(seen, 1);
+    cr_assert_eq(pl_km_settings_apply(&s, &d), PL_ERR_CONFIG); /* required ones missing */
+    cr_assert_eq(pl_km_settings_check(&s, time(NULL)), 6);     /* each required one */
+    cr_assert_eq(seen, 7);
+    const char *good[][2] = {{"pki", "/p"},        {"db", "/d"},
+                             {"profiles", "/pr"},  {"bind", "tcp://127.0.0.1:1"},
+                             {"curve-secret", "/k"}, {"allow", "/a"},
+                             {"lease_seconds", "60"}, {"rsk", "on"},
+                             {"verbose", "0"},      {"metrics", "127.0.0.1:9"}};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        cr_assert_eq(pl_km_settings_set(&s, good[i][0], good[i][1], "test"), PL_OK);
+    cr_assert_eq(pl_km_settings_set(&s, "lease_seconds", "120", "--lease-seconds"), PL_OK);
+    cr_assert_eq(pl_km_settings_apply(&s, &d), PL_OK);
+    cr_assert_str_eq(d.server.curve_secret_file, "/k");
+    cr_assert_str_eq(d.server.metrics, "127.0.0.1:9");
+    cr_assert_eq(d.km.lease_seconds, 120); /* the later value wins */
+    cr_assert(d.km.replace_session_keys);
+    cr_assert_not(d.verbose);
+    cr_assert_null(d.km.keymaker_id);
+    cr_assert_eq(pl_km_settings_set(&s, "rsk", "sometimes", "test"), PL_OK);
+    cr_assert_eq(pl_km_settings_apply(&s, &d), PL_ERR_CONFIG);
+    pl_km_settings_free(&s);
+    cr_assert_null(s.value[PL_KM_SET_PKI]);
+}

@@ -14,7 +14,13 @@
  * either nothing or the whole effect plus the reply a retry will get (idempotency).
  *
  * The SM-DPf binding key (the PKI's dpf.key) and every ephemeral key stay inside this
- * process and are never logged. Not thread-safe: one thread per struct pl_km. */
+ * process and are never logged. It also signs the stations' audit checkpoints (protocol
+ * version 2, docs/decisions/0016-audit-checkpoint-key.md). Not thread-safe: one thread per
+ * struct pl_km.
+ *
+ * The daemon around it (ARCHITECTURE.md §7): settings from an INI file and flags
+ * (pl_km_settings_*, docs/keymaker.conf.5.md), a Prometheus metrics endpoint served from the
+ * same loop (pl_km_metrics_render), structured logs through the injected sink. */
 #ifndef PROVLINE_SIM_KEYMAKER_H
 #define PROVLINE_SIM_KEYMAKER_H
 
@@ -115,6 +121,7 @@ struct pl_km_stats {
     unsigned otk_free, otk_bound, otk_consumed, otk_void;
     unsigned pkg_issued, pkg_installed, pkg_failed, pkg_possibly_used;
     unsigned stations, dedup_entries, deletion_tokens;
+    unsigned audit_checkpoints; /* checkpoints signed (one per station, chain, seq) */
 };
 PL_MUST_CHECK int pl_km_stats(struct pl_km *km, struct pl_km_stats *out);
 /* PL_ERR_NOT_FOUND if unknown. */
@@ -125,6 +132,29 @@ PL_MUST_CHECK int pl_km_package_state(struct pl_km *km, const uint8_t package_id
 /* Opens db_path read-only and fills *out (for `status` while a daemon runs). */
 PL_MUST_CHECK int pl_km_stats_file(const char *db_path, struct pl_km_stats *out);
 
+/* ---- counters and metrics ---- */
+
+#define PL_KM_MSG_TYPES   32u /* counters by Msg body tag (keymaker.proto field number) */
+#define PL_KM_ERROR_CODES 32u /* counters by ErrorCode */
+
+/* Counted by this process since pl_km_open (not stored: a restart starts at 0, which
+ * Prometheus reads as a counter reset). */
+struct pl_km_counters {
+    uint64_t messages[PL_KM_MSG_TYPES]; /* requests by body tag; [0] = frames that did not
+                                         * decode */
+    uint64_t errors[PL_KM_ERROR_CODES]; /* error codes answered: Error replies, rejected OTKs,
+                                         * refused report entries, refused checkpoints */
+    uint64_t dedup_hits;                /* retried msg_ids answered from the dedup record */
+    uint64_t checkpoints;               /* signed audit checkpoints returned */
+    uint64_t frames_dropped;            /* by the server: not [routing id][one frame] */
+    uint64_t internal_errors;           /* requests that failed inside the Key Maker */
+};
+void pl_km_counters(const struct pl_km *km, struct pl_km_counters *out);
+
+/* Appends the Prometheus text exposition (format 0.0.4) of the database views
+ * (pl_km_stats: packages, OTKs and profiles by state) and the counters to out. */
+PL_MUST_CHECK int pl_km_metrics_render(struct pl_km *km, struct pl_wr *out);
+
 /* ---- CurveZMQ keys (Z85 text files) ---- */
 
 /* Writes a fresh CurveZMQ key pair: prefix.key (secret, mode 0600) and prefix.pub, one
@@ -133,6 +163,9 @@ PL_MUST_CHECK int pl_km_keygen(const char *prefix);
 /* Reads a key file holding one Z85 key (40 characters, optional trailing newline) and
  * decodes it into 32 bytes. PL_ERR_CONFIG for a malformed file, PL_ERR_IO. */
 PL_MUST_CHECK int pl_km_read_key(const char *path, uint8_t key[32]);
+/* Checks an allow-list file (one Z85 station key per line, '#' comments, not empty); *n
+ * (may be NULL) gets the number of keys. PL_ERR_CONFIG, PL_ERR_OVERFLOW, PL_ERR_IO. */
+PL_MUST_CHECK int pl_km_allow_check(const char *path, size_t *n);
 
 /* ---- the ZeroMQ server ---- */
 
@@ -141,6 +174,9 @@ struct pl_km_server_config {
     const char *curve_secret_file; /* the Key Maker's CurveZMQ secret key (Z85) */
     const char *allow_file;        /* station public keys, one Z85 per line; '#' comments */
     int poll_ms;                   /* loop tick for stop checks and lease expiry; 0 = 500 */
+    /* Metrics endpoint "127.x.y.z:PORT" (IPv4 loopback only; PORT 0 = the kernel picks one,
+     * logged as event=metrics_listening); NULL = none. HTTP/1.0 GET /metrics. */
+    const char *metrics;
 };
 
 /* Checks the server configuration without binding: the key file and the allow-list
@@ -151,8 +187,77 @@ PL_MUST_CHECK int pl_km_server_check(const struct pl_km_server_config *cfg);
  * ZMQ_CURVE_SERVER, ZMQ_LINGER 0, ZMQ_MAXMSGSIZE; a ZAP handler thread on
  * inproc://zeromq.zap.01 that admits only the allow-listed station keys (others get no
  * answer at all). Each accepted frame pair (routing id, one protobuf frame) goes through
- * pl_km_handle; anything else is dropped and logged. PL_OK after a clean stop. */
+ * pl_km_handle; anything else is dropped and logged. With cfg->metrics, the metrics
+ * endpoint's sockets are polled by the same zmq_poll (no thread). PL_OK after a clean
+ * stop; PL_ERR_IO if a socket cannot be set up (bind, metrics port in use). */
 PL_MUST_CHECK int pl_km_serve(struct pl_km *km, const struct pl_km_server_config *cfg,
                               volatile sig_atomic_t *stop);
+
+/* ---- daemon settings (provline-keymaker serve --config FILE and flags;
+ * docs/keymaker.conf.5.md) ---- */
+
+enum pl_km_setting {
+    PL_KM_SET_PKI = 0,
+    PL_KM_SET_DB = 1,
+    PL_KM_SET_PROFILES = 2,
+    PL_KM_SET_BIND = 3,
+    PL_KM_SET_CURVE_SECRET = 4,
+    PL_KM_SET_ALLOW = 5,
+    PL_KM_SET_LEASE_SECONDS = 6,
+    PL_KM_SET_RSK = 7,
+    PL_KM_SET_VERBOSE = 8,
+    PL_KM_SET_ID = 9,
+    PL_KM_SET_METRICS = 10,
+};
+#define PL_KM_SETTINGS          11u
+#define PL_KM_LEASE_SECONDS_MAX (30u * 86400u)
+
+/* Every problem found goes to the sink, one call per problem: where (e.g. "km.conf:7",
+ * "--bind", "km.conf"), the setting's name (or "" for the file itself) and what is wrong. */
+struct pl_km_settings {
+    char *value[PL_KM_SETTINGS]; /* owned copies of the text given; NULL = not set */
+    char *where[PL_KM_SETTINGS]; /* owned: where each value came from */
+    void (*problem)(void *user, const char *where, const char *setting, const char *what);
+    void *problem_user;
+    unsigned problems; /* problems reported so far */
+};
+/* Empty settings reporting to problem (may be NULL). Cannot fail. */
+void pl_km_settings_init(struct pl_km_settings *s,
+                         void (*problem)(void *user, const char *where, const char *setting,
+                                         const char *what),
+                         void *user);
+void pl_km_settings_free(struct pl_km_settings *s); /* accepts an initialised struct */
+/* The INI key of a setting ("pki", "curve_secret", ...); NULL for an unknown one. */
+const char *pl_km_setting_name(enum pl_km_setting k);
+
+/* Sets one setting by its INI key (the flag without "--", '-' read as '_'), replacing an
+ * earlier value (flags override the file); copies name, value and where. An unknown name is
+ * a problem (PL_ERR_CONFIG). PL_ERR_NOMEM. */
+PL_MUST_CHECK int pl_km_settings_set(struct pl_km_settings *s, const char *name, const char *value,
+                                     const char *where);
+/* Reads an INI file: settings as "key = value" lines in one [keymaker] section; '#' and ';'
+ * start comments. An unknown section or key, a key outside the section, a key given twice
+ * and a syntax error are problems (PL_ERR_CONFIG). PL_ERR_IO (also a problem) if the file
+ * cannot be read. */
+PL_MUST_CHECK int pl_km_settings_load(struct pl_km_settings *s, const char *path);
+/* Validates every setting without creating or changing anything: the required ones (pki, db,
+ * profiles, bind, curve_secret, allow) are set; numbers, booleans, the endpoint, the id and
+ * the loopback metrics address parse; the PKI loads and its CERT.DPpb chains to its CI at
+ * now; the key file and the allow-list parse; the profiles directory is readable; the
+ * database's directory is writable. One problem per bad setting. Returns the number of
+ * problems found by this call (0: the settings are usable). */
+unsigned pl_km_settings_check(struct pl_km_settings *s, time_t now);
+
+/* The daemon's configuration, from settings that passed pl_km_settings_check (strings
+ * borrowed from s). */
+struct pl_km_daemon {
+    struct pl_km_config km;            /* db_path, pki_dir, keymaker_id, lease_seconds, rsk */
+    struct pl_km_server_config server; /* bind, curve_secret_file, allow_file, metrics */
+    const char *profiles;
+    bool verbose;
+};
+/* Fills *out (pl_km_config_init defaults for the rest). PL_ERR_CONFIG if a value does not
+ * parse (settings not checked). */
+PL_MUST_CHECK int pl_km_settings_apply(const struct pl_km_settings *s, struct pl_km_daemon *out);
 
 #endif
