@@ -5,14 +5,14 @@
  * seqNumbers). Design: docs/eim-engine.md. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "eim_engine_internal.h"
+#include "provline/protocol/hex.h"
+#include "provline/protocol/secret.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "eim_engine_internal.h"
-#include "provline/protocol/hex.h"
-#include "provline/protocol/secret.h"
 
 static bool claimer_ok(const char *s)
 {

@@ -3,14 +3,14 @@
 #ifndef PROVLINE_EIM_ENGINE_INTERNAL_H
 #define PROVLINE_EIM_ENGINE_INTERNAL_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "provline/eim/engine.h"
 #include "provline/eim/store.h"
 #include "provline/protocol/sgp32_euicc_package.h"
 #include "provline/protocol/sgp32_ipa_data.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #if defined(__GNUC__) || defined(__clang__)
 #define PL_EIMI_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -18,10 +18,10 @@
 #define PL_EIMI_PRINTF(a, b)
 #endif
 
-#define PL_EIMI_PKG_MAX   (64u * 1024u) /* one eIM Package we build */
-#define PL_EIMI_RSP_MAX   (16u * 1024u) /* one answer to the IPA */
-#define PL_EIMI_TXID_LEN  16u           /* eimTransactionId we assign (random) */
-#define PL_EIMI_SCAN_OPS  256u          /* operations scanned per EID for a replayed result */
+#define PL_EIMI_PKG_MAX  (64u * 1024u) /* one eIM Package we build */
+#define PL_EIMI_RSP_MAX  (16u * 1024u) /* one answer to the IPA */
+#define PL_EIMI_TXID_LEN 16u           /* eimTransactionId we assign (random) */
+#define PL_EIMI_SCAN_OPS 256u          /* operations scanned per EID for a replayed result */
 
 struct pl_eim_engine {
     struct pl_eim_store *store;
@@ -98,12 +98,10 @@ PL_MUST_CHECK int pl_eimi_package_build(struct pl_eim_engine *eng, const struct 
                                         const char **fail);
 
 /* ---- eim_package_ipa_euicc_data_request.c / eim_package_profile_download_trigger.c ---- */
-PL_MUST_CHECK int pl_eimi_params_edr(const uint8_t *params, size_t len,
-                                     struct pl_eimi_arena *arena,
+PL_MUST_CHECK int pl_eimi_params_edr(const uint8_t *params, size_t len, struct pl_eimi_arena *arena,
                                      struct pl_sgp32_ipa_euicc_data_request *req, char *err,
                                      size_t err_cap);
-PL_MUST_CHECK int pl_eimi_params_pdt(const uint8_t *params, size_t len,
-                                     struct pl_eimi_arena *arena,
+PL_MUST_CHECK int pl_eimi_params_pdt(const uint8_t *params, size_t len, struct pl_eimi_arena *arena,
                                      struct pl_sgp32_profile_download_trigger_request *req,
                                      char *err, size_t err_cap);
 /* The requery of a signed operation whose result is lost (docs/eim-engine.md §4):
@@ -111,8 +109,8 @@ PL_MUST_CHECK int pl_eimi_params_pdt(const uint8_t *params, size_t len,
  * seqNumber and less than 2 result timeouts passed since the package was sent; then phase B
  * BF52 { 5C 'A2', 83 alternate txid } (every stored result). Only a phase-B answer without
  * the result proves that the package never ran. */
-PL_MUST_CHECK int pl_eimi_requery_build(const struct pl_eim_engine *eng,
-                                        const struct pl_eim_op *op, struct pl_wr *out);
+PL_MUST_CHECK int pl_eimi_requery_build(const struct pl_eim_engine *eng, const struct pl_eim_op *op,
+                                        struct pl_wr *out);
 /* The phase-B transaction id: the operation's with the first byte inverted. */
 void pl_eimi_requery_alt_txid(const struct pl_eim_op *op, uint8_t out[PL_EIM_TXID_MAX]);
 /* True while a requery may still search by seqNumber (phase A window). */

@@ -10,17 +10,17 @@
  * are committed with the operation (op_mark_sent) before they are handed to the transport. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <jansson.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "eim_engine_internal.h"
 #include "eim_package_json.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/secret.h"
 #include "provline/protocol/sgp32_ipa_data.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 void pl_eimi_arena_free(struct pl_eimi_arena *a)
 {
@@ -139,8 +139,7 @@ int pl_eimi_json_hex(json_t *obj, const char *key, bool required, size_t min, si
     return PL_OK;
 }
 
-int pl_eimi_json_bool(json_t *obj, const char *key, bool *present, bool *out, char *err,
-                      size_t cap)
+int pl_eimi_json_bool(json_t *obj, const char *key, bool *present, bool *out, char *err, size_t cap)
 {
     json_t *v = json_object_get(obj, key);
     *present = false;
@@ -278,8 +277,7 @@ static int params_eim_config(json_t *obj, struct pl_eimi_arena *arena,
     int64_t v;
     int rc;
     memset(cfg, 0, sizeof(*cfg));
-    if ((rc = pl_eimi_json_str(obj, "eimId", true, 1, PL_SGP32_EIM_ID_MAX, &cfg->eim_id, err,
-                               cap)))
+    if ((rc = pl_eimi_json_str(obj, "eimId", true, 1, PL_SGP32_EIM_ID_MAX, &cfg->eim_id, err, cap)))
         return rc;
     if ((rc = pl_eimi_json_str(obj, "eimFqdn", false, 1, PL_SGP32_ADDR_MAX, &cfg->eim_fqdn, err,
                                cap)))
@@ -374,8 +372,9 @@ static int params_psmo(enum pl_eim_op_kind kind, json_t *obj, struct pl_eimi_are
             pl_eimi_err(err, cap, "at most one search criterion");
             return PL_ERR_INVAL;
         }
-        op->list_profile_info.search = has_iccid                               ? PL_SGP32_SEARCH_ICCID
-                                       : op->list_profile_info.isdp_aid.p != NULL ? PL_SGP32_SEARCH_ISDP_AID
+        op->list_profile_info.search = has_iccid ? PL_SGP32_SEARCH_ICCID
+                                       : op->list_profile_info.isdp_aid.p != NULL
+                                           ? PL_SGP32_SEARCH_ISDP_AID
                                        : has_class ? PL_SGP32_SEARCH_PROFILE_CLASS
                                                    : PL_SGP32_SEARCH_NONE;
         op->list_profile_info.profile_class = pc;
@@ -565,8 +564,8 @@ static int build_signed(struct pl_eim_engine *eng, const struct pl_eim_device *d
     memset(&arena, 0, sizeof(arena));
     if (pkg == NULL)
         return PL_ERR_NOMEM;
-    rc = pl_eimi_params_package(op->kind, op->params, op->params_len, &arena, pkg, err,
-                                sizeof(err));
+    rc =
+        pl_eimi_params_package(op->kind, op->params, op->params_len, &arena, pkg, err, sizeof(err));
     if (rc != PL_OK) {
         if (!pl_eimi_is_fatal(rc)) {
             pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, op, "invalid parameters: %s", err);

@@ -7,18 +7,18 @@
  * Design of the requery: docs/eim-engine.md §4. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "eim_engine_internal.h"
+#include "eim_package_json.h"
+
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "eim_engine_internal.h"
-#include "eim_package_json.h"
-
 int pl_eimi_params_edr(const uint8_t *params, size_t len, struct pl_eimi_arena *arena,
                        struct pl_sgp32_ipa_euicc_data_request *req, char *err, size_t err_cap)
 {
-    static const char *const allowed[] = {"tagList", "euiccCiPKId", "notificationSeq",
-                                          "notificationEvents", "resultSeq", NULL};
+    static const char *const allowed[] = {
+        "tagList", "euiccCiPKId", "notificationSeq", "notificationEvents", "resultSeq", NULL};
     static const char *const events[] = {"install", "enable", "disable", "delete"};
     json_t *obj = NULL;
     bool present;
@@ -27,8 +27,7 @@ int pl_eimi_params_edr(const uint8_t *params, size_t len, struct pl_eimi_arena *
     memset(req, 0, sizeof(*req));
     if ((rc = pl_eimi_json_open(params, len, arena, allowed, &obj, err, err_cap)))
         return rc;
-    if ((rc = pl_eimi_json_hex(obj, "tagList", false, 1, 64, arena, &req->tag_list, err,
-                               err_cap)))
+    if ((rc = pl_eimi_json_hex(obj, "tagList", false, 1, 64, arena, &req->tag_list, err, err_cap)))
         return rc;
     if (req->tag_list.p == NULL) {
         /* PL_EIM_DEFAULT_EDR_TAGS: defaultSmdpAddress, associationToken, eumCertificate,

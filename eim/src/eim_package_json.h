@@ -5,20 +5,20 @@
 #ifndef PROVLINE_EIM_PACKAGE_JSON_H
 #define PROVLINE_EIM_PACKAGE_JSON_H
 
+#include "eim_engine_internal.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "eim_engine_internal.h"
-
 /* snprintf(err, cap, fmt, ...) when err is not NULL. */
 void pl_eimi_err(char *err, size_t cap, const char *fmt, ...) PL_EIMI_PRINTF(3, 4);
 /* Parses params (NULL/empty: {}) into arena->json; the members must all be in `allowed`
  * (NULL-terminated). *obj borrows the arena. */
-PL_MUST_CHECK int pl_eimi_json_open(const uint8_t *params, size_t len,
-                                    struct pl_eimi_arena *arena, const char *const *allowed,
-                                    json_t **obj, char *err, size_t cap);
+PL_MUST_CHECK int pl_eimi_json_open(const uint8_t *params, size_t len, struct pl_eimi_arena *arena,
+                                    const char *const *allowed, json_t **obj, char *err,
+                                    size_t cap);
 /* A string member of min..max bytes without NUL; absent: out->p == NULL (or PL_ERR_INVAL
  * when required). Borrows the JSON. */
 PL_MUST_CHECK int pl_eimi_json_str(json_t *obj, const char *key, bool required, size_t min,

@@ -6,11 +6,11 @@
  * SGP.22 v2.5 §4.1 (activation code format "1$SM-DP+ address$matching id[...]"). */
 #define _POSIX_C_SOURCE 200809L
 
-#include <jansson.h>
-#include <string.h>
-
 #include "eim_engine_internal.h"
 #include "eim_package_json.h"
+
+#include <jansson.h>
+#include <string.h>
 
 /* SGP.22 §4.1: AC_Format "1", then '$'-separated fields; the SM-DP+ address is not empty. */
 static bool activation_code_ok(struct pl_sgp32_buf ac)
@@ -42,8 +42,8 @@ int pl_eimi_params_pdt(const uint8_t *params, size_t len, struct pl_eimi_arena *
         return rc;
     if ((rc = pl_eimi_json_bool(obj, "contactSmds", &has_ds, &ds, err, err_cap)))
         return rc;
-    if ((rc = pl_eimi_json_str(obj, "smdsAddress", false, 1, PL_SGP32_ADDR_MAX,
-                               &req->smds_address, err, err_cap)))
+    if ((rc = pl_eimi_json_str(obj, "smdsAddress", false, 1, PL_SGP32_ADDR_MAX, &req->smds_address,
+                               err, err_cap)))
         return rc;
     if ((has_dp && !dp) || (has_ds && !ds)) {
         pl_eimi_err(err, err_cap, "contactDefaultSmdp / contactSmds may only be true");
@@ -51,8 +51,9 @@ int pl_eimi_params_pdt(const uint8_t *params, size_t len, struct pl_eimi_arena *
     }
     int arms = (req->activation_code.p != NULL) + (int)dp + (int)ds;
     if (arms > 1) {
-        pl_eimi_err(err, err_cap, "activationCode, contactDefaultSmdp and contactSmds are "
-                                  "exclusive");
+        pl_eimi_err(err, err_cap,
+                    "activationCode, contactDefaultSmdp and contactSmds are "
+                    "exclusive");
         return PL_ERR_INVAL;
     }
     if (req->smds_address.p != NULL && !ds) {

@@ -10,11 +10,11 @@
  * Nothing is written before every check passed: a rejected result changes nothing. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "eim_engine_internal.h"
 #include "provline/protocol/sgp32_euicc_package.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 const char *pl_eimi_result_code_name(enum pl_sgp32_result_kind kind, int64_t code)
 {
@@ -63,32 +63,32 @@ const char *pl_eimi_result_code_name(enum pl_sgp32_result_kind kind, int64_t cod
             return "unknownResult";
         }
     case PL_SGP32_RESULT_DELETE_EIM:
-        return code == 1 ? "eimNotFound"
+        return code == 1   ? "eimNotFound"
                : code == 2 ? "lastEimDeleted"
                : code == 7 ? "commandError"
                            : "unknownResult";
     case PL_SGP32_RESULT_UPDATE_EIM:
-        return code == 1 ? "eimNotFound"
+        return code == 1   ? "eimNotFound"
                : code == 3 ? "ciPKUnknown"
                : code == 6 ? "counterValueOutOfRange"
                : code == 7 ? "commandError"
                            : "unknownResult";
     case PL_SGP32_RESULT_SET_FALLBACK_ATTRIBUTE:
-        return code == 1 ? "iccidOrAidNotFound"
+        return code == 1   ? "iccidOrAidNotFound"
                : code == 2 ? "fallbackNotAllowed"
                : code == 3 ? "fallbackProfileEnabled"
                            : "unknownResult";
     case PL_SGP32_RESULT_UNSET_FALLBACK_ATTRIBUTE:
-        return code == 2 ? "noFallbackAttribute"
+        return code == 2   ? "noFallbackAttribute"
                : code == 3 ? "fallbackProfileEnabled"
                : code == 7 ? "commandError"
                            : "unknownResult";
     case PL_SGP32_RESULT_LIST_PROFILE_INFO:
-        return code == 1 ? "incorrectInputValues"
+        return code == 1    ? "incorrectInputValues"
                : code == 11 ? "profileChangeOngoing"
                             : "unknownResult";
     case PL_SGP32_RESULT_PROCESSING_TERMINATED:
-        return code == 1 ? "resultSizeOverflow"
+        return code == 1   ? "resultSizeOverflow"
                : code == 2 ? "unknownOrDamagedCommand"
                : code == 3 ? "interruption"
                            : "processingTerminated";
@@ -170,8 +170,8 @@ static bool result_ok(const struct pl_sgp32_euicc_result *r)
  * nothing is applied again, its seqNumber is acknowledged again. PL_ERR_NOT_FOUND if it is
  * not such a copy. */
 static int replayed(struct pl_eim_engine *eng, const struct pl_eim_device *dev,
-                    const struct pl_sgp32_euicc_package_result *res, const uint8_t *raw,
-                    size_t len, struct pl_eimi_acks *acks)
+                    const struct pl_sgp32_euicc_package_result *res, const uint8_t *raw, size_t len,
+                    struct pl_eimi_acks *acks)
 {
     int rc = PL_ERR_NOT_FOUND;
     struct pl_eim_op_summary *s = calloc(PL_EIMI_SCAN_OPS, sizeof(*s));
@@ -322,8 +322,8 @@ int pl_eimi_result_epr(struct pl_eim_engine *eng, const struct pl_eim_device *de
         pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, &op,
                     "euiccPackageErrorUnsigned (cannot be verified): requery");
         if (op.state == PL_EIM_OPS_SENT)
-            rc = pl_eim_store_op_finish(eng->store, eng->claimer, op.id, PL_EIM_OPS_REQUERY,
-                                        NULL, 0, "euiccPackageErrorUnsigned");
+            rc = pl_eim_store_op_finish(eng->store, eng->claimer, op.id, PL_EIM_OPS_REQUERY, NULL,
+                                        0, "euiccPackageErrorUnsigned");
         else
             rc = PL_OK;
         goto out;
@@ -352,14 +352,12 @@ int pl_eimi_result_epr(struct pl_eim_engine *eng, const struct pl_eim_device *de
             /* The eUICC already holds this counter: the package ran before (its result was
              * lost) or the eUICC is ahead. Its stored results tell which. */
             pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, &op, "replayError: requery");
-            rc = op.state == PL_EIM_OPS_SENT
-                     ? pl_eim_store_op_finish(eng->store, eng->claimer, op.id, PL_EIM_OPS_REQUERY,
-                                              NULL, 0, name)
-                     : PL_OK;
+            rc = op.state == PL_EIM_OPS_SENT ? pl_eim_store_op_finish(
+                     eng->store, eng->claimer, op.id, PL_EIM_OPS_REQUERY, NULL, 0, name)
+                                             : PL_OK;
             goto out;
         }
-        pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, &op, "eUICC refused the package: %s",
-                    name);
+        pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, &op, "eUICC refused the package: %s", name);
         rc = pl_eim_store_op_finish(eng->store, eng->claimer, op.id, PL_EIM_OPS_FAILED, raw, len,
                                     name);
         goto out;
@@ -373,8 +371,7 @@ int pl_eimi_result_epr(struct pl_eim_engine *eng, const struct pl_eim_device *de
     if (rc == PL_ERR_EXISTS) {
         /* The eUICC's seqNumber already names other bytes: applied, not acknowledged. */
         pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, &op,
-                    "seqNumber %u already stored with other content",
-                    (unsigned)res->seq_number);
+                    "seqNumber %u already stored with other content", (unsigned)res->seq_number);
         rc = PL_OK;
     }
     if (rc != PL_OK)
@@ -414,10 +411,9 @@ int pl_eimi_result_ipa_error(struct pl_eim_engine *eng, const struct pl_eim_devi
                 name);
     if (pl_eim_op_kind_is_signed(op.kind)) {
         /* Unsigned word of the IPA: whether the eUICC ran the package is asked of the eUICC. */
-        rc = op.state == PL_EIM_OPS_SENT
-                 ? pl_eim_store_op_finish(eng->store, eng->claimer, op.id, PL_EIM_OPS_REQUERY,
-                                          NULL, 0, name)
-                 : PL_OK;
+        rc = op.state == PL_EIM_OPS_SENT ? pl_eim_store_op_finish(eng->store, eng->claimer, op.id,
+                                                                  PL_EIM_OPS_REQUERY, NULL, 0, name)
+                                         : PL_OK;
         goto out;
     }
     rc = pl_eim_store_op_finish(eng->store, eng->claimer, op.id, PL_EIM_OPS_FAILED, NULL, 0, name);

@@ -10,11 +10,11 @@
  * chain and EID, EPRs and notifications through the eUICC signature. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "eim_engine_internal.h"
 #include "provline/protocol/der.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 static const char *edr_error_name(int64_t code)
 {
@@ -120,8 +120,8 @@ int pl_eimi_result_edr(struct pl_eim_engine *eng, const struct pl_eim_device *de
     if (rc != PL_OK && rc != PL_ERR_NOT_FOUND)
         goto out;
     bool requery = rc == PL_OK && op.state == PL_EIM_OPS_REQUERY;
-    bool edr = rc == PL_OK && op.state == PL_EIM_OPS_SENT
-               && op.kind == PL_EIM_OP_IPA_EUICC_DATA_REQUEST;
+    bool edr =
+        rc == PL_OK && op.state == PL_EIM_OPS_SENT && op.kind == PL_EIM_OP_IPA_EUICC_DATA_REQUEST;
     struct pl_sgp32_buf optx = {op.txid_len ? op.txid : NULL, op.txid_len};
     uint8_t alt[PL_EIM_TXID_MAX];
     pl_eimi_requery_alt_txid(&op, alt);
@@ -158,8 +158,8 @@ int pl_eimi_result_edr(struct pl_eim_engine *eng, const struct pl_eim_device *de
     if (data->epr_list.p != NULL) {
         pl_sgp32_iter_init(&it, &data->epr_list);
         while ((rc = pl_sgp32_iter_next(&it, &item)) == PL_OK) {
-            int erc = pl_eimi_result_epr(eng, &fresh, item.raw, item.raw_len,
-                                         PL_EIMI_EPR_REQUERY, acks);
+            int erc =
+                pl_eimi_result_epr(eng, &fresh, item.raw, item.raw_len, PL_EIMI_EPR_REQUERY, acks);
             if (pl_eimi_is_fatal(erc)) {
                 rc = erc;
                 goto out;

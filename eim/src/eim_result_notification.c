@@ -9,12 +9,12 @@
  * check and are not accepted. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "eim_engine_internal.h"
 #include "provline/protocol/notif.h"
 #include "provline/protocol/pir.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 int pl_eimi_notification(struct pl_eim_engine *eng, const struct pl_eim_device *dev,
                          const uint8_t *raw, size_t len, struct pl_eimi_acks *acks, bool *stored)
@@ -86,9 +86,9 @@ int pl_eimi_notification(struct pl_eim_engine *eng, const struct pl_eim_device *
     rc = pl_eimi_keep_for_ack(eng, dev->eid, (uint32_t)seq, raw, len, acks, stored);
 out:
     if (rc != PL_OK)
-        pl_eimi_log(eng, pl_eimi_is_fatal(rc) ? PL_EIM_LOG_ERR : PL_EIM_LOG_WARNING, dev->eid,
-                    NULL, "notification (seqNumber %llu) not accepted: %s",
-                    (unsigned long long)seq, pl_strerror(rc));
+        pl_eimi_log(eng, pl_eimi_is_fatal(rc) ? PL_EIM_LOG_ERR : PL_EIM_LOG_WARNING, dev->eid, NULL,
+                    "notification (seqNumber %llu) not accepted: %s", (unsigned long long)seq,
+                    pl_strerror(rc));
     pl_eckey_free(key);
     free(pir);
     free(other);

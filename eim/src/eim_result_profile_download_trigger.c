@@ -7,12 +7,12 @@
  * Only a PIR verified with the device's eUICC key counts as installed. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "eim_engine_internal.h"
+#include "provline/protocol/pir.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "eim_engine_internal.h"
-#include "provline/protocol/pir.h"
 
 int pl_eimi_result_pdt(struct pl_eim_engine *eng, const struct pl_eim_device *dev,
                        const uint8_t *raw, size_t len, struct pl_eimi_acks *acks)
@@ -34,8 +34,8 @@ int pl_eimi_result_pdt(struct pl_eim_engine *eng, const struct pl_eim_device *de
     if (rc != PL_OK && rc != PL_ERR_NOT_FOUND)
         goto out;
     struct pl_sgp32_buf optx = {op.txid_len ? op.txid : NULL, op.txid_len};
-    if (rc != PL_OK || op.state != PL_EIM_OPS_SENT
-        || op.kind != PL_EIM_OP_PROFILE_DOWNLOAD_TRIGGER || !pl_sgp32_buf_eq(res.eim_txid, optx)) {
+    if (rc != PL_OK || op.state != PL_EIM_OPS_SENT || op.kind != PL_EIM_OP_PROFILE_DOWNLOAD_TRIGGER
+        || !pl_sgp32_buf_eq(res.eim_txid, optx)) {
         pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, NULL,
                     "ProfileDownloadTriggerResult rejected: no matching trigger in flight");
         rc = PL_ERR_NOT_FOUND;
@@ -50,8 +50,7 @@ int pl_eimi_result_pdt(struct pl_eim_engine *eng, const struct pl_eim_device *de
                                     outcome);
         goto out;
     }
-    rc = pl_pir_decode(res.profile_installation_result.p, res.profile_installation_result.len,
-                       pir);
+    rc = pl_pir_decode(res.profile_installation_result.p, res.profile_installation_result.len, pir);
     if (rc != PL_OK) {
         if (pl_eimi_is_fatal(rc))
             rc = PL_ERR_MALFORMED;

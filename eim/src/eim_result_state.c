@@ -8,14 +8,14 @@
  * '9F26'. JSON shapes: docs/eim-engine.md §6. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <jansson.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "eim_engine_internal.h"
 #include "provline/protocol/der.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/notif.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
 
 void pl_eimi_iccid_text(const uint8_t iccid[PL_SGP32_ICCID_LEN], char out[21])
 {
@@ -327,8 +327,8 @@ static int profiles_replace(json_t *arr, const void *arg)
         return rc;
     }
     if (lr->full) {
-        rc = json_array_clear(arr) == 0 && json_array_extend(arr, fresh) == 0 ? PL_OK
-                                                                              : PL_ERR_NOMEM;
+        rc =
+            json_array_clear(arr) == 0 && json_array_extend(arr, fresh) == 0 ? PL_OK : PL_ERR_NOMEM;
         json_decref(fresh);
         return rc;
     }
@@ -492,8 +492,7 @@ int pl_eimi_state_apply(struct pl_eim_engine *eng, const struct pl_eim_device *d
     case PL_SGP32_PSMO_UNSET_FALLBACK_ATTRIBUTE:
         return pl_eimi_state_profile_event(eng, dev, EV_FALLBACK_UNSET, NULL);
     case PL_SGP32_PSMO_LIST_PROFILE_INFO: {
-        struct list_replace lr = {&res->list,
-                                  op->list_profile_info.search == PL_SGP32_SEARCH_NONE};
+        struct list_replace lr = {&res->list, op->list_profile_info.search == PL_SGP32_SEARCH_NONE};
         return edit_view(eng, dev->eid, VIEW_PROFILES, profiles_replace, &lr);
     }
     case PL_SGP32_PSMO_GET_RAT:

@@ -7,12 +7,12 @@
  * results), §4.3 (counters). Operation state machine: docs/eim-engine.md §2. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "eim_engine_internal.h"
+#include "provline/protocol/sgp32_esipa.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "eim_engine_internal.h"
-#include "provline/protocol/sgp32_esipa.h"
 
 #define MAX_STEPS 8 /* operations ended on the way (bad parameters, timeouts) per poll */
 
@@ -55,12 +55,13 @@ static enum pl_sgp32_eim_package_kind package_kind(enum pl_eim_op_kind k)
  * FIFO order.
  * The cause and rPLMN are recorded with it (its parameters hold only search criteria, so
  * they go to the log and the store's audit of the enqueue). */
-static int state_change(struct pl_eim_engine *eng, const struct pl_sgp32_get_eim_package_request *req)
+static int state_change(struct pl_eim_engine *eng,
+                        const struct pl_sgp32_get_eim_package_request *req)
 {
     struct pl_eim_op_summary s[64];
     size_t n = 0;
-    unsigned mask = (1u << PL_EIM_OPS_QUEUED) | (1u << PL_EIM_OPS_CLAIMED)
-                    | (1u << PL_EIM_OPS_SENT) | (1u << PL_EIM_OPS_REQUERY);
+    unsigned mask = (1u << PL_EIM_OPS_QUEUED) | (1u << PL_EIM_OPS_CLAIMED) | (1u << PL_EIM_OPS_SENT)
+                    | (1u << PL_EIM_OPS_REQUERY);
     int rc = pl_eim_store_op_list(eng->store, req->eid, mask, s, 64, &n);
     if (rc != PL_OK)
         return rc;
@@ -157,8 +158,8 @@ static int step(struct pl_eim_engine *eng, const struct pl_eim_device *dev, stru
         }
         if (!pl_eim_op_kind_is_signed(op.kind)) {
             pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, &op, "no result in time");
-            rc = pl_eim_store_op_finish(eng->store, eng->claimer, op.id, PL_EIM_OPS_FAILED, NULL,
-                                        0, "noResult");
+            rc = pl_eim_store_op_finish(eng->store, eng->claimer, op.id, PL_EIM_OPS_FAILED, NULL, 0,
+                                        "noResult");
             goto out;
         }
         /* EIM.md §1.6: the result is lost; ask the eUICC's stored results. */
@@ -172,8 +173,8 @@ static int step(struct pl_eim_engine *eng, const struct pl_eim_device *dev, stru
     if (op.state == PL_EIM_OPS_REQUERY) {
         if (timed_out(eng, op.sent_ms, eng->requery_timeout_ms)) {
             pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, &op, "result lost for good");
-            rc = pl_eim_store_op_finish(eng->store, eng->claimer, op.id, PL_EIM_OPS_FAILED, NULL,
-                                        0, "resultLost");
+            rc = pl_eim_store_op_finish(eng->store, eng->claimer, op.id, PL_EIM_OPS_FAILED, NULL, 0,
+                                        "resultLost");
             goto out;
         }
         {
@@ -182,8 +183,7 @@ static int step(struct pl_eim_engine *eng, const struct pl_eim_device *dev, stru
             rc = pl_eimi_requery_build(eng, &op, &q);
             if (rc == PL_OK) {
                 *done = true;
-                rc = answer_package(rsp, PL_SGP32_EIM_PACKAGE_IPA_EUICC_DATA_REQUEST, q.buf,
-                                    q.len);
+                rc = answer_package(rsp, PL_SGP32_EIM_PACKAGE_IPA_EUICC_DATA_REQUEST, q.buf, q.len);
             }
             pl_wr_free(&q);
         }

@@ -6,12 +6,12 @@
  * (the items are stored unacknowledged). */
 #define _POSIX_C_SOURCE 200809L
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "eim_engine_internal.h"
 #include "esipa_internal.h"
 #include "provline/protocol/notif.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 /* Without an authenticated peer, the EID of an OtherSignedNotification is the one of the
  * CERT.EUICC it carries (checked again by the signature: it must verify with the registered
@@ -33,8 +33,7 @@ static int eid_of_notification(const uint8_t *raw, size_t len, uint8_t eid[PL_EI
 }
 
 int pl_eim_engine_handle_notification(struct pl_eim_engine *eng, const uint8_t *peer_eid,
-                                      const struct pl_sgp32_handle_notification *req,
-                                      bool *stored)
+                                      const struct pl_sgp32_handle_notification *req, bool *stored)
 {
     int rc = PL_ERR_INTERNAL;
     struct pl_eim_device dev;

@@ -3,10 +3,10 @@
 #ifndef PROVLINE_EIM_ESIPA_INTERNAL_H
 #define PROVLINE_EIM_ESIPA_INTERNAL_H
 
-#include <stdint.h>
-
 #include "eim_engine_internal.h"
 #include "provline/protocol/sgp32_esipa.h"
+
+#include <stdint.h>
 
 /* Processes a ProvideEimPackageResult body. PL_OK with *err_code 0 (accepted; acks filled,
  * eid_out set) or with *err_code the provideEimPackageResultError to answer; PL_ERR_DENIED

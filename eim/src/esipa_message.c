@@ -9,12 +9,12 @@
  * SGP.32 error arm undefinedError(127), so a conforming IPA falls back cleanly. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "eim_engine_internal.h"
 #include "provline/eim/esipa_server.h"
 #include "provline/protocol/sgp32_esipa.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 #define RELAY_UNDEFINED_ERROR 127
 
@@ -93,8 +93,7 @@ int pl_eim_esipa_handle(struct pl_eim_engine *eng, const uint8_t *peer_eid, cons
     case PL_SGP32_ESIPA_GET_BOUND_PROFILE_PACKAGE:
     case PL_SGP32_ESIPA_CANCEL_SESSION:
         pl_eimi_log(eng, PL_EIM_LOG_INFO, peer_eid, NULL,
-                    "indirect download relay (arm %d) not offered: undefinedError",
-                    (int)msg->kind);
+                    "indirect download relay (arm %d) not offered: undefinedError", (int)msg->kind);
         rc = relay_unsupported(msg->kind, &out);
         break;
     case PL_SGP32_ESIPA_TRANSFER_EIM_PACKAGE:

@@ -9,13 +9,13 @@
  * to ack"). Error mapping: docs/eim-engine.md §7. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "eim_engine_internal.h"
 #include "esipa_internal.h"
 #include "provline/protocol/sgp32_esipa.h"
 #include "provline/protocol/sgp32_ipa_data.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 #define PL_SGP32_PROVIDE_ERR_EID_NOT_FOUND 2
 #define PL_SGP32_PROVIDE_ERR_INVALID_EID   3

@@ -13,18 +13,19 @@
  * docs/eim-engine.md §7. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "provline/eim/esipa_server.h"
+
+#include "eim_engine_internal.h"
+#include "provline/protocol/clock.h"
+#include "provline/protocol/secret.h"
+
 #include <arpa/inet.h>
 #include <coap3/coap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "eim_engine_internal.h"
-#include "provline/eim/esipa_server.h"
-#include "provline/protocol/clock.h"
-#include "provline/protocol/secret.h"
-
-#define PARTIAL_IDLE_MS 60000u
+#define PARTIAL_IDLE_MS       60000u
 #define PL_EIM_ESIPA_PATH_MAX 4096u /* a block-wise body not continued for this long is dropped */
 
 struct partial {
@@ -213,8 +214,7 @@ static void hnd_post(coap_resource_t *resource, coap_session_t *session, const c
     if (coap_get_block_b(session, req, COAP_OPTION_BLOCK1, &block)) {
         coap_opt_t *size1 = coap_check_option(req, COAP_OPTION_SIZE1, &oi);
         if (size1 != NULL
-            && coap_decode_var_bytes(coap_opt_value(size1), coap_opt_length(size1))
-                   > s->max_body) {
+            && coap_decode_var_bytes(coap_opt_value(size1), coap_opt_length(size1)) > s->max_body) {
             p = partial_find(s, session);
             if (p != NULL)
                 partial_drop(p);

@@ -5,14 +5,14 @@
  * wiped at once. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "eim_engine_internal.h"
+#include "provline/eim/esipa_server.h"
+#include "provline/protocol/secret.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "eim_engine_internal.h"
-#include "provline/eim/esipa_server.h"
-#include "provline/protocol/secret.h"
 
 #define KEY_FILE_MAX (16u * 1024u)
 #define PATH_MAX_LEN 4096u
@@ -67,8 +67,8 @@ static int load_key(const char *path, struct pl_eckey **out)
 }
 
 /* A string member (absent: *out = def). */
-static int get_str(const json_t *sec, const char *key, const char *def, const char **out,
-                   char *err, size_t cap)
+static int get_str(const json_t *sec, const char *key, const char *def, const char **out, char *err,
+                   size_t cap)
 {
     const json_t *v = json_object_get(sec, key);
     *out = def;
@@ -83,15 +83,14 @@ static int get_str(const json_t *sec, const char *key, const char *def, const ch
     return PL_OK;
 }
 
-static int get_uint(const json_t *sec, const char *key, uint64_t def, uint64_t max,
-                    uint64_t *out, char *err, size_t cap)
+static int get_uint(const json_t *sec, const char *key, uint64_t def, uint64_t max, uint64_t *out,
+                    char *err, size_t cap)
 {
     const json_t *v = json_object_get(sec, key);
     *out = def;
     if (v == NULL)
         return PL_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < 0
-        || (uint64_t)json_integer_value(v) > max) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max) {
         err_set(err, cap, key, "must be an integer in range");
         return PL_ERR_CONFIG;
     }
@@ -101,11 +100,22 @@ static int get_uint(const json_t *sec, const char *key, uint64_t def, uint64_t m
 
 static int check_keys(const json_t *sec, char *err, size_t cap)
 {
-    static const char *const known[] = {
-        "signing_key", "eim_id",      "claimer",           "address",  "port",
-        "path",        "security",    "certificate",       "private_key", "client_ca",
-        "psk_hint",    "insecure_plain_udp", "max_body",   "result_timeout_ms",
-        "requery_timeout_ms", NULL};
+    static const char *const known[] = {"signing_key",
+                                        "eim_id",
+                                        "claimer",
+                                        "address",
+                                        "port",
+                                        "path",
+                                        "security",
+                                        "certificate",
+                                        "private_key",
+                                        "client_ca",
+                                        "psk_hint",
+                                        "insecure_plain_udp",
+                                        "max_body",
+                                        "result_timeout_ms",
+                                        "requery_timeout_ms",
+                                        NULL};
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)(uintptr_t)sec, key, v)
@@ -199,8 +209,9 @@ int pl_eim_esipa_service_start(const struct pl_eim_esipa_service_options *o,
     }
     bool plain = pu != NULL && json_is_true(pu);
     if ((plain && security != 0) || (!plain && security == 0)) {
-        err_set(err, cap, "security", "plain UDP needs \"security\": [] and "
-                                      "\"insecure_plain_udp\": true, and nothing else does");
+        err_set(err, cap, "security",
+                "plain UDP needs \"security\": [] and "
+                "\"insecure_plain_udp\": true, and nothing else does");
         return PL_ERR_CONFIG;
     }
     if ((security & PL_EIM_ESIPA_SEC_PKI) && (s_cert == NULL || s_pkey == NULL)) {
@@ -243,8 +254,9 @@ int pl_eim_esipa_service_start(const struct pl_eim_esipa_service_options *o,
     ec.log = o->log;
     rc = pl_eim_engine_new(o->store, &ec, &svc->eng);
     if (rc != PL_OK) {
-        err_set(err, cap, "eim_id", "engine refused the settings (eimId 1..128 bytes, claimer "
-                                    "1..64 of [A-Za-z0-9._@-])");
+        err_set(err, cap, "eim_id",
+                "engine refused the settings (eimId 1..128 bytes, claimer "
+                "1..64 of [A-Za-z0-9._@-])");
         goto out;
     }
     struct pl_eim_esipa_config sc;
@@ -261,10 +273,10 @@ int pl_eim_esipa_service_start(const struct pl_eim_esipa_service_options *o,
     sc.max_body = (size_t)max_body;
     rc = pl_eim_esipa_start(&sc, svc->eng, o->store, &svc->srv);
     if (rc != PL_OK) {
-        err_set(err, cap, "address", rc == PL_ERR_IO ? "cannot bind the UDP port"
-                                     : rc == PL_ERR_CONFIG
-                                         ? "certificate or key file unusable"
-                                         : "invalid endpoint settings");
+        err_set(err, cap, "address",
+                rc == PL_ERR_IO       ? "cannot bind the UDP port"
+                : rc == PL_ERR_CONFIG ? "certificate or key file unusable"
+                                      : "invalid endpoint settings");
         goto out;
     }
     *out = svc;

@@ -12,12 +12,12 @@
  * device's counter never goes down. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "eim_test_env.h"
+#include "provline/protocol/sgp32_esipa.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "eim_test_env.h"
-#include "provline/protocol/sgp32_esipa.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,8 +37,8 @@ static void refill(void)
 {
     struct pl_eim_op_summary s[4];
     size_t n = 0;
-    unsigned mask = (1u << PL_EIM_OPS_QUEUED) | (1u << PL_EIM_OPS_CLAIMED)
-                    | (1u << PL_EIM_OPS_SENT) | (1u << PL_EIM_OPS_REQUERY);
+    unsigned mask = (1u << PL_EIM_OPS_QUEUED) | (1u << PL_EIM_OPS_CLAIMED) | (1u << PL_EIM_OPS_SENT)
+                    | (1u << PL_EIM_OPS_REQUERY);
     if (pl_eim_store_op_list(ENV->store, ENV->eid, mask, s, 4, &n) != PL_OK || n > 0)
         return;
     (void)pl_eimt_enqueue(ENV, PL_EIM_OP_ENABLE, "{\"iccid\":\"89001012012341234012\"}");

@@ -8,13 +8,6 @@
  * GSMA SGP.32 v1.2 §2.11, §3 (eIM Package retrieval), §6.3; docs/eim-engine.md. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <criterion/criterion.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
 #include "pl_ipa_test.h"
 #include "pl_pgtest.h"
 #include "provline/eim/engine.h"
@@ -23,6 +16,13 @@
 #include "provline/ipa/ipa.h"
 #include "provline/protocol/hex.h"
 #include "provline/sim/euicc.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define EIM_ID   "eim.e2e.test"
 #define EIM_FQDN "eim.e2e.test"

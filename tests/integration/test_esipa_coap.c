@@ -8,6 +8,10 @@
  * GSMA SGP.32 v1.2 §6.1, §6.2, §6.3; RFC 7252, RFC 7959; docs/eim-engine.md §7. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "eim_test_env.h"
+#include "pl_test.h"
+#include "provline/protocol/notif.h"
+
 #include <arpa/inet.h>
 #include <coap3/coap.h>
 #include <criterion/criterion.h>
@@ -16,10 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "eim_test_env.h"
-#include "pl_test.h"
-#include "provline/protocol/notif.h"
 
 #define STEPS 12000 /* loop bound: 12000 x 5 ms at most (a refused handshake takes ~6 s) */
 
@@ -157,9 +157,9 @@ static int post(struct client *c, const char *path, const uint8_t *body, size_t 
     c->done = false;
     c->nack = 0;
     c->code = 0;
-    coap_pdu_t *pdu = coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_POST,
-                                    coap_new_message_id(c->session),
-                                    coap_session_max_pdu_size(c->session));
+    coap_pdu_t *pdu =
+        coap_pdu_init(COAP_MESSAGE_CON, COAP_REQUEST_CODE_POST, coap_new_message_id(c->session),
+                      coap_session_max_pdu_size(c->session));
     cr_assert_not_null(pdu);
     coap_session_new_token(c->session, &tlen, token);
     cr_assert(coap_add_token(pdu, tlen, token));
@@ -180,8 +180,8 @@ static int post(struct client *c, const char *path, const uint8_t *body, size_t 
 
 static struct client *CLIENT;
 
-static int coap_exchange(void *user, const uint8_t *req, size_t len, uint8_t **rsp,
-                         size_t *rsp_len, int *code)
+static int coap_exchange(void *user, const uint8_t *req, size_t len, uint8_t **rsp, size_t *rsp_len,
+                         int *code)
 {
     struct client *c = user;
     int r = post(c, PL_EIM_ESIPA_DEFAULT_PATH, req, len);
@@ -254,8 +254,7 @@ static void enable_cycle(void)
     cr_assert_gt(id, 0);
     cr_assert_eq(pl_eimt_get_package(&T, false, &m, &buf), PL_OK, "%s", T.log);
     cr_assert_eq(m.get_eim_package.kind, PL_SGP32_EIM_PACKAGE_EUICC_PACKAGE_REQUEST);
-    cr_assert_eq(pl_eimt_euicc_accept(&T, m.get_eim_package.raw.p, m.get_eim_package.raw.len,
-                                      &req),
+    cr_assert_eq(pl_eimt_euicc_accept(&T, m.get_eim_package.raw.p, m.get_eim_package.raw.len, &req),
                  PL_OK);
     struct pl_sgp32_euicc_result r;
     memset(&r, 0, sizeof(r));
@@ -318,8 +317,8 @@ Test(esipa_coap, wrong_psk_fails_handshake)
     memset(bad, 0x43, sizeof(bad));
     client_psk(CLIENT, "dev-0163", bad, sizeof(bad));
     int64_t id = pl_eimt_enqueue(&T, PL_EIM_OP_LIST_EIM, NULL);
-    static const uint8_t body[] = {0xBF, 0x4F, 0x12, 0x5A, 0x10, 0x89, 0x04, 0x90, 0x32, 0, 0,
-                                   0,    0,    0,    0,    0,    0,    0,    0,    0x01, 0x23, 0x45};
+    static const uint8_t body[] = {0xBF, 0x4F, 0x12, 0x5A, 0x10, 0x89, 0x04, 0x90, 0x32, 0,   0, 0,
+                                   0,    0,    0,    0,    0,    0,    0,    0x01, 0x23, 0x45};
     int r = post(CLIENT, PL_EIM_ESIPA_DEFAULT_PATH, body, sizeof(body));
     cr_assert_lt(r, 0, "no answer over a failed handshake (got %d)", r);
     cr_assert_eq(-r - 1, COAP_NACK_TLS_FAILED, "NACK reason %d", -r - 1);
@@ -397,8 +396,7 @@ Test(esipa_coap, blockwise_request_and_answer)
     cr_assert_eq(pl_eimt_get_package(&T, false, &m, &buf), PL_OK, "%s", T.log);
     cr_assert_gt(m.get_eim_package.raw.len, 1300, "answer spans several blocks (%zu)",
                  m.get_eim_package.raw.len);
-    cr_assert_eq(pl_eimt_euicc_accept(&T, m.get_eim_package.raw.p, m.get_eim_package.raw.len,
-                                      &req),
+    cr_assert_eq(pl_eimt_euicc_accept(&T, m.get_eim_package.raw.p, m.get_eim_package.raw.len, &req),
                  PL_OK);
     cr_assert_eq(req.pkg.eco[0].eim_config.eim_public_key_data.kind, PL_SGP32_KEY_CERT);
 
@@ -514,14 +512,13 @@ Test(esipa_coap, service_from_configuration_section)
         "{\"signing_key\":\"eim.key\",\"security\":[\"pki\"],\"port\":0}",
         "{\"signing_key\":\"eim.key\",\"security\":[],\"port\":0}",
     };
-    const char *where[] = {"signing_key", "port", "colour", "signing_key", "certificate",
-                           "security"};
+    const char *where[] = {"signing_key", "port",        "colour",
+                           "signing_key", "certificate", "security"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         json_t *sec = json_loads(bad[i], 0, NULL);
         cr_assert_not_null(sec);
         o.section = sec;
-        cr_assert_neq(pl_eim_esipa_service_start(&o, &SVC, err, sizeof(err)), PL_OK, "%s",
-                      bad[i]);
+        cr_assert_neq(pl_eim_esipa_service_start(&o, &SVC, err, sizeof(err)), PL_OK, "%s", bad[i]);
         cr_assert_null(SVC);
         cr_assert(strstr(err, where[i]) != NULL, "%s -> %s", bad[i], err);
         json_decref(sec);
@@ -550,8 +547,8 @@ Test(esipa_coap, service_from_configuration_section)
     setup.psk_info.identity.length = 8;
     setup.psk_info.key.s = PSK;
     setup.psk_info.key.length = sizeof(PSK);
-    CLIENT->session = coap_new_client_session_psk2(CLIENT->ctx, NULL, &dst, COAP_PROTO_DTLS,
-                                                   &setup);
+    CLIENT->session =
+        coap_new_client_session_psk2(CLIENT->ctx, NULL, &dst, COAP_PROTO_DTLS, &setup);
     cr_assert_not_null(CLIENT->session);
     pl_eimt_enqueue(&T, PL_EIM_OP_LIST_EIM, NULL);
     struct pl_sgp32_esipa_ipa_msg req;
@@ -583,8 +580,7 @@ Test(esipa_coap, service_from_configuration_section)
     cr_assert_eq(pl_sgp32_esipa_eim_msg_decode(CLIENT->body, CLIENT->len, &m), PL_OK);
     cr_assert_eq(m.get_eim_package.kind, PL_SGP32_EIM_PACKAGE_EUICC_PACKAGE_REQUEST);
     struct pl_sgp32_euicc_package_request pkg;
-    cr_assert_eq(pl_eimt_euicc_accept(&T, m.get_eim_package.raw.p, m.get_eim_package.raw.len,
-                                      &pkg),
+    cr_assert_eq(pl_eimt_euicc_accept(&T, m.get_eim_package.raw.p, m.get_eim_package.raw.len, &pkg),
                  PL_OK, "signed with the key of the section");
     pl_wr_free(&w);
     /* run() returns when told to stop */

@@ -4,15 +4,15 @@
 
 #include "eim_test_env.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "pl_test.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/notif.h"
 #include "provline/protocol/pir.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #define WR_MAX (256u * 1024u)
 
@@ -106,7 +106,8 @@ int pl_eimt_init(struct pl_eimt *t, uint64_t result_timeout_ms)
     if ((rc = pl_hex_decode(PL_EIMT_EID_HEX, t->eid, sizeof(t->eid), &n)) != PL_OK)
         return rc;
     if ((rc = pl_pki_mint_euicc_with(t->pki, t->eid, &rng, now, &t->euicc_key, t->euicc_cert,
-                                     sizeof(t->euicc_cert), &t->euicc_cert_len)) != PL_OK)
+                                     sizeof(t->euicc_cert), &t->euicc_cert_len))
+        != PL_OK)
         return rc;
     struct pl_eim_store_options o = store_opts(t);
     if ((rc = pl_eim_store_open_sqlite(t->store_path, &o, &t->store)) != PL_OK)
@@ -308,8 +309,8 @@ static int finish(struct pl_wr *w, int rc, uint8_t **out, size_t *out_len)
 }
 
 int pl_eimt_epr(struct pl_eimt *t, const struct pl_sgp32_euicc_package_request *req,
-                const struct pl_sgp32_euicc_result *results, size_t n,
-                const struct pl_eckey *key, bool der_sig, uint8_t **out, size_t *out_len)
+                const struct pl_sgp32_euicc_result *results, size_t n, const struct pl_eckey *key,
+                bool der_sig, uint8_t **out, size_t *out_len)
 {
     struct pl_sgp32_euicc_package_result *res = calloc(1, sizeof(*res));
     struct pl_wr w;
@@ -349,8 +350,8 @@ int pl_eimt_epe(struct pl_eimt *t, const struct pl_sgp32_euicc_package_request *
     res->counter = req->pkg.counter;
     res->eim_txid = req->pkg.eim_txid;
     res->error_code = code;
-    int rc = pl_sgp32_euicc_package_result_sign(res, t->has_token ? &t->token : NULL,
-                                                t->euicc_key, &rng, &w);
+    int rc = pl_sgp32_euicc_package_result_sign(res, t->has_token ? &t->token : NULL, t->euicc_key,
+                                                &rng, &w);
     free(res);
     return finish(&w, rc, out, out_len);
 }
@@ -359,8 +360,8 @@ int pl_eimt_pir(struct pl_eimt *t, const uint8_t iccid[10], uint8_t **out, size_
 {
     static const uint8_t tid[4] = {1, 2, 3, 4};
     static const uint8_t oid[3] = {0x88, 0x37, 0x01};
-    static const uint8_t aid[16] = {0xA0, 0, 0, 5, 0x59, 0x10, 0x10, 0xFF,
-                                    0xFF, 0xFF, 0xFF, 0x89, 0, 0, 0x10, 0};
+    static const uint8_t aid[16] = {0xA0, 0,    0,    5,    0x59, 0x10, 0x10, 0xFF,
+                                    0xFF, 0xFF, 0xFF, 0x89, 0,    0,    0x10, 0};
     static const uint8_t sima[3] = {0x30, 0x01, 0x00};
     struct pl_pir *p = calloc(1, sizeof(*p));
     struct pl_wr w;

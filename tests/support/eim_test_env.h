@@ -8,10 +8,6 @@
 #ifndef PL_EIM_TEST_ENV_H
 #define PL_EIM_TEST_ENV_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "provline/eim/engine.h"
 #include "provline/eim/esipa_server.h"
 #include "provline/eim/store.h"
@@ -20,7 +16,11 @@
 #include "provline/protocol/sgp32_ipa_data.h"
 #include "provline/sim/pki.h"
 
-#define PL_EIMT_EIM_ID "eim.provline.test"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PL_EIMT_EIM_ID  "eim.provline.test"
 #define PL_EIMT_EID_HEX "89049032000000000000000000012345"
 #define PL_EIMT_LOG_MAX 16384u
 
@@ -81,8 +81,8 @@ int pl_eimt_euicc_accept(struct pl_eimt *t, const uint8_t *bf51, size_t len,
 /* Builds the signed EPR answering req with the given results (seqNumber = the next one).
  * key NULL: the device key. der_sig: the signature as a DER ECDSA-Sig-Value. */
 int pl_eimt_epr(struct pl_eimt *t, const struct pl_sgp32_euicc_package_request *req,
-                const struct pl_sgp32_euicc_result *results, size_t n,
-                const struct pl_eckey *key, bool der_sig, uint8_t **out, size_t *out_len);
+                const struct pl_sgp32_euicc_result *results, size_t n, const struct pl_eckey *key,
+                bool der_sig, uint8_t **out, size_t *out_len);
 /* The same for an EPE (euiccPackageErrorSigned) with error code. */
 int pl_eimt_epe(struct pl_eimt *t, const struct pl_sgp32_euicc_package_request *req, int64_t code,
                 uint8_t **out, size_t *out_len);

@@ -7,16 +7,16 @@
  * docs/eim-engine.md. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <criterion/criterion.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "eim_test_env.h"
 #include "pl_test.h"
 #include "provline/protocol/der.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/notif.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static struct pl_eimt T;
 
@@ -1130,8 +1130,8 @@ Test(eim_engine, profile_download_trigger_and_verified_pir)
     free(b1);
 
     /* the other profileDownloadData arms */
-    int64_t id2 = pl_eimt_enqueue(&T, PL_EIM_OP_PROFILE_DOWNLOAD_TRIGGER,
-                                  "{\"contactDefaultSmdp\":true}");
+    int64_t id2 =
+        pl_eimt_enqueue(&T, PL_EIM_OP_PROFILE_DOWNLOAD_TRIGGER, "{\"contactDefaultSmdp\":true}");
     raw = poll_package(PL_SGP32_EIM_PACKAGE_PROFILE_DOWNLOAD_TRIGGER, &b1);
     cr_assert_eq(pl_sgp32_profile_download_trigger_request_decode(raw.p, raw.len, &q), PL_OK);
     cr_assert_eq(q.kind, PL_SGP32_PDD_CONTACT_DEFAULT_SMDP);
@@ -1212,25 +1212,21 @@ Test(eim_engine, notifications_stored_then_acknowledged_in_next_answer)
     /* with the peer authenticated (DTLS PSK identity) it is; a forged one is not */
     bool stored = false;
     n2[l2 - 1] ^= 0x01;
-    cr_assert_eq(pl_eim_engine_handle_notification(T.eng, T.eid, &req.handle_notification,
-                                                   &stored),
+    cr_assert_eq(pl_eim_engine_handle_notification(T.eng, T.eid, &req.handle_notification, &stored),
                  PL_OK);
     cr_assert_not(stored);
     n2[l2 - 1] ^= 0x01;
-    cr_assert_eq(pl_eim_engine_handle_notification(T.eng, T.eid, &req.handle_notification,
-                                                   &stored),
+    cr_assert_eq(pl_eim_engine_handle_notification(T.eng, T.eid, &req.handle_notification, &stored),
                  PL_OK);
     cr_assert(stored);
-    cr_assert_eq(pl_eim_engine_handle_notification(T.eng, T.eid, &req.handle_notification,
-                                                   &stored),
+    cr_assert_eq(pl_eim_engine_handle_notification(T.eng, T.eid, &req.handle_notification, &stored),
                  PL_OK);
     cr_assert_not(stored, "stored once");
     /* another EID than the authenticated one */
     uint8_t other[16];
     memcpy(other, T.eid, 16);
     other[0] ^= 1;
-    cr_assert_eq(pl_eim_engine_handle_notification(T.eng, other, &req.handle_notification,
-                                                   &stored),
+    cr_assert_eq(pl_eim_engine_handle_notification(T.eng, other, &req.handle_notification, &stored),
                  PL_OK);
     cr_assert_not(stored);
 
@@ -1300,8 +1296,7 @@ Test(eim_engine, notify_state_change_queues_one_list_profile_info)
     struct pl_sgp32_euicc_package_request req;
     cr_assert_eq(pl_eimt_get_package(&T, true, &m, &b), PL_OK);
     cr_assert_eq(m.get_eim_package.kind, PL_SGP32_EIM_PACKAGE_EUICC_PACKAGE_REQUEST, "%s", T.log);
-    cr_assert_eq(pl_eimt_euicc_accept(&T, m.get_eim_package.raw.p, m.get_eim_package.raw.len,
-                                      &req),
+    cr_assert_eq(pl_eimt_euicc_accept(&T, m.get_eim_package.raw.p, m.get_eim_package.raw.len, &req),
                  PL_OK);
     cr_assert_eq(req.pkg.psmo[0].kind, PL_SGP32_PSMO_LIST_PROFILE_INFO);
     cr_assert_eq(req.pkg.psmo[0].list_profile_info.search, PL_SGP32_SEARCH_NONE);
@@ -1336,9 +1331,9 @@ Test(eim_engine, invalid_parameters_fail_operation_without_a_counter)
     }
     cr_assert_eq(op_state(good, NULL, 0), PL_EIM_OPS_SENT);
     char err[128];
-    cr_assert_eq(pl_eim_engine_check_params(PL_EIM_OP_ENABLE, (const uint8_t *)"{}", 2, err,
-                                            sizeof(err)),
-                 PL_ERR_INVAL);
+    cr_assert_eq(
+        pl_eim_engine_check_params(PL_EIM_OP_ENABLE, (const uint8_t *)"{}", 2, err, sizeof(err)),
+        PL_ERR_INVAL);
     cr_assert(strstr(err, "iccid") != NULL, "%s", err);
     const uint8_t *der = NULL;
     size_t der_len = 0;
@@ -1347,12 +1342,12 @@ Test(eim_engine, invalid_parameters_fail_operation_without_a_counter)
     int n = snprintf(ok, 64, "{\"eimId\":\"e\",\"eimCertificate\":\"");
     cr_assert_eq(pl_hex_encode(der, der_len, ok + n, 2 * der_len + 1), PL_OK);
     strcat(ok, "\"}");
-    cr_assert_eq(pl_eim_engine_check_params(PL_EIM_OP_ADD_EIM, (const uint8_t *)ok, strlen(ok),
-                                            err, sizeof(err)),
+    cr_assert_eq(pl_eim_engine_check_params(PL_EIM_OP_ADD_EIM, (const uint8_t *)ok, strlen(ok), err,
+                                            sizeof(err)),
                  PL_OK, "%s", err);
     ok[n + 2] = 'x';
-    cr_assert_eq(pl_eim_engine_check_params(PL_EIM_OP_ADD_EIM, (const uint8_t *)ok, strlen(ok),
-                                            err, sizeof(err)),
+    cr_assert_eq(pl_eim_engine_check_params(PL_EIM_OP_ADD_EIM, (const uint8_t *)ok, strlen(ok), err,
+                                            sizeof(err)),
                  PL_ERR_INVAL);
     free(ok);
     free(b);

@@ -12,15 +12,16 @@
  *      -o /tmp/s && /tmp/s tests/fuzz/corpus/esipa_server
  */
 #define _POSIX_C_SOURCE 200809L
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include "provline/protocol/hex.h"
-#include "provline/protocol/pir.h"
 #include "provline/protocol/notif.h"
+#include "provline/protocol/pir.h"
 #include "provline/protocol/sgp32_esipa.h"
 #include "provline/protocol/sgp32_euicc_package.h"
 #include "provline/protocol/sgp32_ipa_data.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const char *DIR_;
 static uint8_t EID[16];
@@ -74,18 +75,26 @@ static struct pl_wr pir(void)
 {
     static const uint8_t tid[4] = {1, 2, 3, 4};
     static const uint8_t oid[3] = {0x88, 0x37, 0x01};
-    static const uint8_t aid[16] = {0xA0, 0, 0, 5, 0x59, 0x10, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0x89, 0, 0, 0x10, 0};
+    static const uint8_t aid[16] = {0xA0, 0,    0,    5,    0x59, 0x10, 0x10, 0xFF,
+                                    0xFF, 0xFF, 0xFF, 0x89, 0,    0,    0x10, 0};
     static const uint8_t sima[3] = {0x30, 0x01, 0x00};
     struct pl_pir *p = calloc(1, sizeof(*p));
     struct pl_wr w;
     pl_wr_init_dyn(&w, 65536);
-    p->tid = tid; p->tid_len = 4;
-    p->meta.seq = 11; p->meta.ops = PL_NOTIF_EV_INSTALL;
+    p->tid = tid;
+    p->tid_len = 4;
+    p->meta.seq = 11;
+    p->meta.ops = PL_NOTIF_EV_INSTALL;
     snprintf(p->meta.addr, sizeof(p->meta.addr), "smdp.example.com");
     p->meta.has_iccid = true;
     memset(p->meta.iccid, 0x98, 10);
-    p->smdp_oid = oid; p->smdp_oid_len = 3;
-    p->success = true; p->aid = aid; p->aid_len = 16; p->sima = sima; p->sima_len = 3;
+    p->smdp_oid = oid;
+    p->smdp_oid_len = 3;
+    p->success = true;
+    p->aid = aid;
+    p->aid_len = 16;
+    p->sima = sima;
+    p->sima_len = 3;
     if (pl_pir_encode(p, K, &RNG, &w) != PL_OK)
         exit(3);
     free(p);
@@ -98,7 +107,8 @@ int main(int argc, char **argv)
     (void)argc;
     RNG = PL_RNG_SYSTEM;
     size_t n;
-    if (pl_hex_decode("89049032000000000000000000012345", EID, 16, &n) || pl_eckey_generate(PL_CURVE_P256, &RNG, &K))
+    if (pl_hex_decode("89049032000000000000000000012345", EID, 16, &n)
+        || pl_eckey_generate(PL_CURVE_P256, &RNG, &K))
         return 9;
     struct pl_sgp32_esipa_ipa_msg m;
     memset(&m, 0, sizeof(m));

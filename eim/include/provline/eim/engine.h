@@ -20,10 +20,6 @@
 #ifndef PROVLINE_EIM_ENGINE_H
 #define PROVLINE_EIM_ENGINE_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "provline/eim/store.h"
 #include "provline/protocol/clock.h"
 #include "provline/protocol/crypto.h"
@@ -31,6 +27,10 @@
 #include "provline/protocol/sgp32_esipa.h"
 #include "provline/protocol/wr.h"
 #include "provline/protocol/x509.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* Log levels (syslog numbering). */
 #define PL_EIM_LOG_ERR     3
@@ -44,8 +44,8 @@ struct pl_eim_log_ops {
     void *user;
 };
 
-#define PL_EIM_DEFAULT_RESULT_TIMEOUT_MS  (10u * 60u * 1000u)          /* 10 min */
-#define PL_EIM_DEFAULT_REQUERY_TIMEOUT_MS (24u * 60u * 60u * 1000u)    /* 24 h */
+#define PL_EIM_DEFAULT_RESULT_TIMEOUT_MS  (10u * 60u * 1000u)       /* 10 min */
+#define PL_EIM_DEFAULT_REQUERY_TIMEOUT_MS (24u * 60u * 60u * 1000u) /* 24 h */
 #define PL_EIM_MAX_CI_ROOTS               8u
 /* The tagList of a requery (searchCriteriaEuiccPackageResult): euiccPackageResultList. */
 #define PL_EIM_REQUERY_TAG 0xA2u

@@ -29,14 +29,14 @@
 #ifndef PROVLINE_EIM_ESIPA_SERVER_H
 #define PROVLINE_EIM_ESIPA_SERVER_H
 
+#include "provline/eim/engine.h"
+#include "provline/protocol/err.h"
+#include "provline/protocol/wr.h"
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "provline/eim/engine.h"
-#include "provline/protocol/err.h"
-#include "provline/protocol/wr.h"
 
 #define PL_EIM_ESIPA_DEFAULT_PATH     "gsma/rsp2/asn1"
 #define PL_EIM_ESIPA_DEFAULT_MAX_BODY (64u * 1024u)
@@ -155,8 +155,7 @@ PL_MUST_CHECK int pl_eim_esipa_service_start(const struct pl_eim_esipa_service_o
                                              struct pl_eim_esipa_service **out, char *err,
                                              size_t err_cap);
 /* One round of I/O, as pl_eim_esipa_poll. */
-PL_MUST_CHECK int pl_eim_esipa_service_poll(struct pl_eim_esipa_service *svc,
-                                            unsigned timeout_ms);
+PL_MUST_CHECK int pl_eim_esipa_service_poll(struct pl_eim_esipa_service *svc, unsigned timeout_ms);
 /* Polls (200 ms rounds) until *stop becomes non-zero; for a dedicated thread (another thread
  * sets *stop, then joins). PL_OK, or the first poll error. */
 PL_MUST_CHECK int pl_eim_esipa_service_run(struct pl_eim_esipa_service *svc,
