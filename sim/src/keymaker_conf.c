@@ -131,13 +131,28 @@ struct ini_ctx {
     int rc;
 };
 
-/* fgets that counts lines, so each problem names its line. */
+/* fgets that counts lines, so each problem names its line. A line longer than inih's buffer
+ * would reach it in pieces (the value cut short, the rest a line of its own): it is reported
+ * here, read to its end, and handed on as a blank line. */
 static char *reader(char *str, int num, void *stream)
 {
     struct ini_ctx *c = stream;
     char *r = fgets(str, num, c->f);
-    if (r)
-        c->line++;
+    if (r == NULL)
+        return NULL;
+    c->line++;
+    size_t n = strlen(str);
+    if (n > 0 && str[n - 1] != '\n' && !feof(c->f) && num >= 2) {
+        int ch;
+        while ((ch = fgetc(c->f)) != EOF && ch != '\n')
+            continue;
+        char where[WHERE_MAX];
+        snprintf(where, sizeof(where), "%s:%u", c->path, c->line);
+        problem(c->s, where, "", "line longer than %d characters", num - 2);
+        c->rc = PL_ERR_CONFIG;
+        str[0] = '\n';
+        str[1] = '\0';
+    }
     return r;
 }
 
@@ -193,8 +208,7 @@ int pl_km_settings_load(struct pl_km_settings *s, const char *path)
     if (r > 0) {
         char where[WHERE_MAX];
         snprintf(where, sizeof(where), "%s:%d", path, r);
-        problem(s, where, "",
-                "not a [section] or key = value line (or a line of 200 characters or more)");
+        problem(s, where, "", "not a [section] or key = value line");
         return PL_ERR_CONFIG;
     }
     return c.rc;

@@ -227,6 +227,17 @@ Test(keymaker_daemon, check_config_rejects_bad_lines_and_missing_settings)
     write_conf(NULL, NULL, "this line has no equals sign\n");
     cr_assert_eq(check_config(NULL, out, sizeof(out)), 1);
     cr_assert(strstr(out, ":15: not a [section] or key = value line") != NULL, "%s", out);
+    /* A line too long for the parser is a problem, never a value cut short; the lines after
+     * it keep their numbers. */
+    char longline[400];
+    memset(longline, 'x', sizeof(longline));
+    memcpy(longline, "id = ", 5);
+    memcpy(longline + 250, "\ncolour = red\n", 15);
+    write_conf("id", NULL, longline); /* lines 14 and 15 */
+    cr_assert_eq(check_config(NULL, out, sizeof(out)), 1);
+    cr_assert(strstr(out, ":14: line longer than 198 characters") != NULL, "%s", out);
+    cr_assert(strstr(out, ":15: colour: unknown setting") != NULL, "%s", out);
+    cr_assert(strstr(out, "configuration has 2 problems") != NULL, "%s", out);
     /* A missing file. */
     char cmd[1400];
     snprintf(cmd, sizeof(cmd), "'%s' serve --config '%s/none.conf' --check-config 2>&1", g_k.bin,
