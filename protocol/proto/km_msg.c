@@ -468,24 +468,35 @@ void pl_km_checkpoint_tbs(const uint8_t station_key[PL_KM_STATION_KEY_LEN],
     pl_wr_bytes(&w, h, PL_KM_AUDIT_LEN); /* exactly fills out: cannot fail */
 }
 
+int pl_km_checkpoint_set(provline_keymaker_AuditCheckpoint *cp,
+                         const uint8_t station_key[PL_KM_STATION_KEY_LEN],
+                         const struct pl_km_audit_head *a, const uint8_t sig[PL_KM_SIG_LEN])
+{
+    int rc = PL_ERR_INTERNAL;
+
+    if (cp == NULL || station_key == NULL || a == NULL || sig == NULL)
+        return PL_ERR_INVAL;
+    cp->seq = a->seq;
+    if ((rc = PL_KM_SET_BYTES(cp->station_key, station_key, PL_KM_STATION_KEY_LEN))
+        || (rc = PL_KM_SET_BYTES(cp->chain_id, a->chain_id, PL_KM_CHAIN_ID_LEN))
+        || (rc = PL_KM_SET_BYTES(cp->head, a->h, PL_KM_AUDIT_LEN)))
+        return rc;
+    return PL_KM_SET_BYTES(cp->signature, sig, PL_KM_SIG_LEN);
+}
+
 int pl_km_checkpoint_sign(const struct pl_eckey *key, const struct pl_rng *rng,
                           const uint8_t station_key[PL_KM_STATION_KEY_LEN],
                           const struct pl_km_audit_head *a, provline_keymaker_AuditCheckpoint *cp)
 {
-    uint8_t tbs[PL_KM_CHECKPOINT_TBS_LEN];
+    uint8_t tbs[PL_KM_CHECKPOINT_TBS_LEN], sig[PL_KM_SIG_LEN];
     int rc = PL_ERR_INTERNAL;
 
     if (key == NULL || rng == NULL || station_key == NULL || a == NULL || cp == NULL)
         return PL_ERR_INVAL;
     pl_km_checkpoint_tbs(station_key, a->chain_id, a->seq, a->h, tbs);
-    if ((rc = pl_ecdsa_sign(key, tbs, sizeof(tbs), rng, cp->signature.bytes)))
+    if ((rc = pl_ecdsa_sign(key, tbs, sizeof(tbs), rng, sig)))
         return rc;
-    cp->signature.size = PL_KM_SIG_LEN;
-    cp->seq = a->seq;
-    if ((rc = PL_KM_SET_BYTES(cp->station_key, station_key, PL_KM_STATION_KEY_LEN))
-        || (rc = PL_KM_SET_BYTES(cp->chain_id, a->chain_id, PL_KM_CHAIN_ID_LEN)))
-        return rc;
-    return PL_KM_SET_BYTES(cp->head, a->h, PL_KM_AUDIT_LEN);
+    return pl_km_checkpoint_set(cp, station_key, a, sig);
 }
 
 int pl_km_checkpoint_verify(const struct pl_eckey *key, const provline_keymaker_AuditCheckpoint *cp)

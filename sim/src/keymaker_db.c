@@ -251,26 +251,38 @@ int pl_km_db_exec(struct pl_km *km, int *changes, const char *sql, const char *f
     return rc;
 }
 
+/* Prepares and runs to the first row: PL_OK (a row), PL_ERR_NOT_FOUND (none), PL_ERR_DB. */
+static int row_va(struct pl_km *km, sqlite3_stmt **st, const char *sql, const char *fmt,
+                  va_list ap)
+{
+    int rc = prepare_va(km, st, sql, fmt, ap);
+    if (rc)
+        return rc;
+    int r = sqlite3_step(*st);
+    if (r == SQLITE_ROW)
+        return PL_OK;
+    return r == SQLITE_DONE ? PL_ERR_NOT_FOUND : PL_ERR_DB;
+}
+
+int pl_km_db_row(struct pl_km *km, sqlite3_stmt **st, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = row_va(km, st, sql, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 int pl_km_db_int(struct pl_km *km, int64_t *v, const char *sql, const char *fmt, ...)
 {
     sqlite3_stmt *st = NULL;
     va_list ap;
-    int rc = PL_ERR_INTERNAL;
 
     va_start(ap, fmt);
-    rc = prepare_va(km, &st, sql, fmt, ap);
+    int rc = row_va(km, &st, sql, fmt, ap);
     va_end(ap);
-    if (rc)
-        return rc;
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    if (rc == PL_OK)
         *v = (int64_t)sqlite3_column_int64(st, 0);
-        rc = PL_OK;
-    } else if (r == SQLITE_DONE) {
-        rc = PL_ERR_NOT_FOUND;
-    } else {
-        rc = PL_ERR_DB;
-    }
     sqlite3_finalize(st);
     return rc;
 }
@@ -728,15 +740,11 @@ int pl_km_otk_state(struct pl_km *km, const uint8_t eid[16], uint16_t otk_id, in
 
     if (km == NULL || eid == NULL || state == NULL)
         return PL_ERR_INVAL;
-    if ((rc = pl_km_db_prepare(km, &st, "SELECT state FROM otk WHERE eid = ? AND otk_id = ?", "bi",
-                               eid, (size_t)16, (int64_t)otk_id)))
-        return rc;
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    rc = pl_km_db_row(km, &st, "SELECT state FROM otk WHERE eid = ? AND otk_id = ?", "bi", eid,
+                      (size_t)16, (int64_t)otk_id);
+    if (rc == PL_OK) {
         *state = pl_km_otk_state_from_db(sqlite3_column_text(st, 0));
         rc = *state ? PL_OK : PL_ERR_DB;
-    } else {
-        rc = r == SQLITE_DONE ? PL_ERR_NOT_FOUND : PL_ERR_DB;
     }
     sqlite3_finalize(st);
     return rc;
@@ -749,15 +757,11 @@ int pl_km_package_state(struct pl_km *km, const uint8_t package_id[16], int *sta
 
     if (km == NULL || package_id == NULL || state == NULL)
         return PL_ERR_INVAL;
-    if ((rc = pl_km_db_prepare(km, &st, "SELECT state FROM package WHERE package_id = ?", "b",
-                               package_id, (size_t)16)))
-        return rc;
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    rc = pl_km_db_row(km, &st, "SELECT state FROM package WHERE package_id = ?", "b", package_id,
+                      (size_t)16);
+    if (rc == PL_OK) {
         *state = pl_km_pkg_state_from_db(sqlite3_column_text(st, 0));
         rc = *state ? PL_OK : PL_ERR_DB;
-    } else {
-        rc = r == SQLITE_DONE ? PL_ERR_NOT_FOUND : PL_ERR_DB;
     }
     sqlite3_finalize(st);
     return rc;

@@ -58,14 +58,9 @@ static int euicc_pub(struct pl_km *km, const uint8_t eid[16], struct pl_eckey **
     int rc = PL_ERR_INTERNAL;
 
     *pub = NULL;
-    if ((rc = pl_km_db_prepare(km, &st, "SELECT cert_euicc FROM euicc WHERE eid = ?", "b", eid,
-                               (size_t)16)))
-        return rc;
-    int r = sqlite3_step(st);
-    if (r != SQLITE_ROW) {
-        rc = r == SQLITE_DONE ? PL_ERR_NOT_FOUND : PL_ERR_DB;
+    if ((rc = pl_km_db_row(km, &st, "SELECT cert_euicc FROM euicc WHERE eid = ?", "b", eid,
+                           (size_t)16)))
         goto out;
-    }
     const void *der = sqlite3_column_blob(st, 0);
     int len = sqlite3_column_bytes(st, 0);
     if (der == NULL || len <= 0) {
@@ -187,11 +182,9 @@ static int on_otk_upload(struct ctx *c)
     const uint8_t *der;
     size_t der_len;
     pl_cert_der(euicc, &der, &der_len);
-    if ((rc = pl_km_db_prepare(c->km, &st, "SELECT cert_euicc FROM euicc WHERE eid = ?", "b",
-                               u->eid.bytes, (size_t)16)))
-        goto out;
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    rc = pl_km_db_row(c->km, &st, "SELECT cert_euicc FROM euicc WHERE eid = ?", "b", u->eid.bytes,
+                      (size_t)16);
+    if (rc == PL_OK) {
         bool same = same_blob(st, 0, der, der_len);
         sqlite3_finalize(st);
         st = NULL;
@@ -200,7 +193,7 @@ static int on_otk_upload(struct ctx *c)
                         "another CERT.EUICC is registered for this EID");
             goto out;
         }
-    } else if (r == SQLITE_DONE) {
+    } else if (rc == PL_ERR_NOT_FOUND) {
         sqlite3_finalize(st);
         st = NULL;
         const uint8_t *eum_der;
@@ -213,7 +206,6 @@ static int on_otk_upload(struct ctx *c)
                                 (int64_t)c->km->curve, c->now)))
             goto out;
     } else {
-        rc = PL_ERR_DB;
         goto out;
     }
 
@@ -236,15 +228,12 @@ static int on_otk_upload(struct ctx *c)
             code = E(OTK_SIGNATURE_INVALID);
         pl_eckey_free(pt);
         if (code == E(NONE)) {
-            if ((rc = pl_km_db_prepare(c->km, &st,
-                                       "SELECT otpk FROM otk WHERE eid = ? AND otk_id = ?", "bi",
-                                       u->eid.bytes, (size_t)16, (int64_t)otk.otk_id)))
-                goto out;
-            r = sqlite3_step(st);
-            if (r == SQLITE_ROW) {
+            rc = pl_km_db_row(c->km, &st, "SELECT otpk FROM otk WHERE eid = ? AND otk_id = ?",
+                              "bi", u->eid.bytes, (size_t)16, (int64_t)otk.otk_id);
+            if (rc == PL_OK) {
                 if (!same_blob(st, 0, otk.otpk, PL_EC_PUB_LEN))
                     code = E(OTK_CONFLICT); /* never overwrite a registered key */
-            } else if (r == SQLITE_DONE) {
+            } else if (rc == PL_ERR_NOT_FOUND) {
                 sqlite3_finalize(st);
                 st = NULL;
                 if ((rc =
@@ -256,7 +245,6 @@ static int on_otk_upload(struct ctx *c)
                                        (size_t)PL_ECDSA_SIG_LEN, c->station, c->now)))
                     goto out;
             } else {
-                rc = PL_ERR_DB;
                 goto out;
             }
             sqlite3_finalize(st);
@@ -294,19 +282,12 @@ static int otk_free(struct pl_km *km, const uint8_t eid[16], uint16_t otk_id,
     sqlite3_stmt *st = NULL;
     int rc = PL_ERR_INTERNAL;
 
-    if ((rc = pl_km_db_prepare(km, &st, "SELECT otpk, state FROM otk WHERE eid = ? AND otk_id = ?",
-                               "bi", eid, (size_t)16, (int64_t)otk_id)))
-        return rc;
-    int r = sqlite3_step(st);
-    if (r == SQLITE_DONE) {
-        rc = PL_ERR_NOT_FOUND;
-    } else if (r != SQLITE_ROW) {
-        rc = PL_ERR_DB;
-    } else if (pl_km_otk_state_from_db(sqlite3_column_text(st, 1)) != PL_KM_OTK_FREE) {
-        rc = PL_ERR_STATE;
-    } else {
-        rc = pl_km_db_col_fixed(st, 0, otpk, PL_EC_PUB_LEN);
-    }
+    rc = pl_km_db_row(km, &st, "SELECT otpk, state FROM otk WHERE eid = ? AND otk_id = ?", "bi",
+                      eid, (size_t)16, (int64_t)otk_id);
+    if (rc == PL_OK)
+        rc = pl_km_otk_state_from_db(sqlite3_column_text(st, 1)) != PL_KM_OTK_FREE
+                 ? PL_ERR_STATE
+                 : pl_km_db_col_fixed(st, 0, otpk, PL_EC_PUB_LEN);
     sqlite3_finalize(st);
     return rc;
 }
@@ -329,16 +310,11 @@ static int bind_one(struct ctx *c, const uint8_t lease_id[16], int64_t expiry,
     pl_wr_init_dyn(&upp, PL_KM_UPP_MAX);
     pl_wr_init_dyn(&bpp, PL_KM_ENVELOPE_MAX);
     pl_wr_init_dyn(&env, PL_KM_ENVELOPE_MAX);
-    if ((rc = pl_km_db_prepare(km, &st,
-                               "SELECT id, iccid, upp, name FROM profile WHERE state = 'available' "
-                               "ORDER BY id LIMIT 1",
-                               "")))
+    if ((rc = pl_km_db_row(km, &st,
+                           "SELECT id, iccid, upp, name FROM profile WHERE state = 'available' "
+                           "ORDER BY id LIMIT 1",
+                           "")))
         goto out;
-    int r = sqlite3_step(st);
-    if (r != SQLITE_ROW) {
-        rc = r == SQLITE_DONE ? PL_ERR_NOT_FOUND : PL_ERR_DB;
-        goto out;
-    }
     profile_id = (int64_t)sqlite3_column_int64(st, 0);
     if ((rc = pl_km_db_col_fixed(st, 1, iccid, sizeof(iccid)))
         || (rc = pl_km_db_col_wr(st, 2, &upp)))
@@ -611,13 +587,8 @@ static int pkg_load(struct pl_km *km, const char *where, const void *key, size_t
                      where);
     if (n < 0 || (size_t)n >= sizeof(sql))
         return PL_ERR_INTERNAL;
-    if ((rc = pl_km_db_prepare(km, &st, sql, "b", key, key_len)))
-        return rc;
-    int r = sqlite3_step(st);
-    if (r != SQLITE_ROW) {
-        rc = r == SQLITE_DONE ? PL_ERR_NOT_FOUND : PL_ERR_DB;
+    if ((rc = pl_km_db_row(km, &st, sql, "b", key, key_len)))
         goto out;
-    }
     int tl = sqlite3_column_bytes(st, 3);
     if (tl < 1 || tl > 16) {
         rc = PL_ERR_DB;
@@ -835,14 +806,12 @@ static int sign_checkpoint(struct ctx *c, const provline_keymaker_Report *r,
         a->checkpoint_refused = E(INTERNAL);
         return PL_OK;
     }
-    if ((rc = pl_km_db_prepare(km, &st,
-                               "SELECT h, sig FROM audit_checkpoint WHERE station = ? AND "
-                               "chain_id = ? AND seq = ?",
-                               "tbi", c->station, head.chain_id, (size_t)PL_KM_CHAIN_ID_LEN,
-                               (int64_t)head.seq)))
-        return rc;
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
+    rc = pl_km_db_row(km, &st,
+                      "SELECT h, sig FROM audit_checkpoint WHERE station = ? AND chain_id = ? AND "
+                      "seq = ?",
+                      "tbi", c->station, head.chain_id, (size_t)PL_KM_CHAIN_ID_LEN,
+                      (int64_t)head.seq);
+    if (rc == PL_OK) {
         if (!same_blob(st, 0, head.h, PL_KM_AUDIT_LEN)) {
             char detail[80];
             snprintf(detail, sizeof(detail), "chain=%s seq=%llu", ch, (unsigned long long)head.seq);
@@ -853,22 +822,15 @@ static int sign_checkpoint(struct ctx *c, const provline_keymaker_Report *r,
             goto out;
         }
         /* The same point again (a later report with an unchanged head): the same signature. */
-        if ((rc = pl_km_db_col_fixed(st, 1, a->checkpoint.signature.bytes, PL_KM_SIG_LEN)))
-            goto out;
-        a->checkpoint.signature.size = PL_KM_SIG_LEN;
-        a->checkpoint.seq = head.seq;
-        if ((rc = PL_KM_SET_BYTES(a->checkpoint.station_key, key, sizeof(key)))
-            || (rc = PL_KM_SET_BYTES(a->checkpoint.chain_id, head.chain_id, PL_KM_CHAIN_ID_LEN))
-            || (rc = PL_KM_SET_BYTES(a->checkpoint.head, head.h, PL_KM_AUDIT_LEN)))
+        uint8_t sig[PL_KM_SIG_LEN];
+        if ((rc = pl_km_db_col_fixed(st, 1, sig, sizeof(sig)))
+            || (rc = pl_km_checkpoint_set(&a->checkpoint, key, &head, sig)))
             goto out;
         a->has_checkpoint = true;
-        rc = PL_OK;
         goto out;
     }
-    if (s != SQLITE_DONE) {
-        rc = PL_ERR_DB;
+    if (rc != PL_ERR_NOT_FOUND)
         goto out;
-    }
     sqlite3_finalize(st);
     st = NULL;
     if ((rc = pl_km_checkpoint_sign(km->dpf_key, &km->rng, key, &head, &a->checkpoint)))
@@ -1034,19 +996,14 @@ static int on_receipt(struct ctx *c)
         uint8_t pid[16];
         bool has_pkg = false;
         int state = 0;
-        if ((rc = pl_km_db_prepare(km, &st,
-                                   "SELECT state, package_id FROM otk WHERE eid = ? AND "
-                                   "otk_id = ?",
-                                   "bi", q->eid.bytes, (size_t)16, (int64_t)id)))
-            goto out;
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
+        rc = pl_km_db_row(km, &st, "SELECT state, package_id FROM otk WHERE eid = ? AND otk_id = ?",
+                          "bi", q->eid.bytes, (size_t)16, (int64_t)id);
+        if (rc == PL_OK) {
             state = pl_km_otk_state_from_db(sqlite3_column_text(st, 0));
             has_pkg = sqlite3_column_type(st, 1) != SQLITE_NULL;
             if (has_pkg && (rc = pl_km_db_col_fixed(st, 1, pid, 16)))
                 goto out;
-        } else if (r != SQLITE_DONE) {
-            rc = PL_ERR_DB;
+        } else if (rc != PL_ERR_NOT_FOUND) {
             goto out;
         }
         sqlite3_finalize(st);
@@ -1217,13 +1174,9 @@ int pl_km_handle(struct pl_km *km, const char *station, const uint8_t *req, size
     in_tx = true;
 
     /* Idempotency: a msg_id seen before gets its recorded reply, byte for byte. */
-    if ((rc = pl_km_db_prepare(km, &st,
-                               "SELECT req_sha256, reply FROM dedup "
-                               "WHERE station = ? AND msg_id = ?",
-                               "tb", station, m->msg_id.bytes, (size_t)16)))
-        goto internal;
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    rc = pl_km_db_row(km, &st, "SELECT req_sha256, reply FROM dedup WHERE station = ? AND msg_id = ?",
+                      "tb", station, m->msg_id.bytes, (size_t)16);
+    if (rc == PL_OK) {
         bool same = same_blob(st, 0, digest, sizeof(digest));
         if (same && (rc = pl_km_db_col_wr(st, 1, reply)) == PL_OK) {
             pl_km_logf(km, PL_KM_LOG_INFO, "event=request_replayed station=%s msg=%s seq=%llu", sk,
@@ -1246,7 +1199,7 @@ int pl_km_handle(struct pl_km *km, const char *station, const uint8_t *req, size
         }
         goto internal;
     }
-    if (r != SQLITE_DONE)
+    if (rc != PL_ERR_NOT_FOUND)
         goto internal;
     sqlite3_finalize(st);
     st = NULL;

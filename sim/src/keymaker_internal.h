@@ -101,6 +101,11 @@ PL_MUST_CHECK int pl_km_db_prepare(struct pl_km *km, sqlite3_stmt **st, const ch
  * PL_ERR_DB otherwise; *changes (may be NULL) = rows changed. */
 PL_MUST_CHECK int pl_km_db_exec(struct pl_km *km, int *changes, const char *sql, const char *fmt,
                                 ...);
+/* Prepares and runs a query to its first row: PL_OK with *st on the row (read it, then
+ * sqlite3_finalize(*st)), PL_ERR_NOT_FOUND (no row) or PL_ERR_DB; *st must be finalised in
+ * every case (it may be NULL). */
+PL_MUST_CHECK int pl_km_db_row(struct pl_km *km, sqlite3_stmt **st, const char *sql,
+                               const char *fmt, ...);
 /* Runs a query expecting at most one row with one integer column: PL_OK and *v, or
  * PL_ERR_NOT_FOUND. */
 PL_MUST_CHECK int pl_km_db_int(struct pl_km *km, int64_t *v, const char *sql, const char *fmt, ...);

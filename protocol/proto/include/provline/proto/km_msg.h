@@ -97,6 +97,11 @@ PL_MUST_CHECK int pl_km_report_set_audit(provline_keymaker_Report *r,
 void pl_km_checkpoint_tbs(const uint8_t station_key[PL_KM_STATION_KEY_LEN],
                           const uint8_t chain_id[PL_KM_CHAIN_ID_LEN], uint64_t seq,
                           const uint8_t h[PL_KM_AUDIT_LEN], uint8_t out[PL_KM_CHECKPOINT_TBS_LEN]);
+/* Fills every field of cp from the station key, the head and a signature (copies). */
+PL_MUST_CHECK int pl_km_checkpoint_set(provline_keymaker_AuditCheckpoint *cp,
+                                       const uint8_t station_key[PL_KM_STATION_KEY_LEN],
+                                       const struct pl_km_audit_head *a,
+                                       const uint8_t sig[PL_KM_SIG_LEN]);
 /* Fills cp (station_key, chain_id, seq, head) and signs it with key (ECDSA r||s).
  * Errors of pl_ecdsa_sign. */
 PL_MUST_CHECK int pl_km_checkpoint_sign(const struct pl_eckey *key, const struct pl_rng *rng,
