@@ -361,24 +361,6 @@ static void fx_free(provline_fixture_Msg *m)
     }
 }
 
-static provline_keymaker_Msg *km_new(unsigned which)
-{
-    provline_keymaker_Msg *m = calloc(1, sizeof(*m));
-    if (m != NULL) {
-        pl_km_msg_init(m);
-        m->which_body = (pb_size_t)which;
-    }
-    return m;
-}
-
-static void km_free(provline_keymaker_Msg *m)
-{
-    if (m != NULL) {
-        pl_km_msg_release(m);
-        free(m);
-    }
-}
-
 static uint64_t job_tag(const struct st_job *j)
 {
     return (uint64_t)(j->idx + 1u) << 32;
@@ -739,7 +721,8 @@ static unsigned job_next(struct st_job *j)
             continue; /* released packages are reported first */
         /* 6. A journaled lease request: resend it byte for byte (protocol §4 rule 4). */
         if (pl_journal_lease_req_get(j->s->j, j->eid, &req) == PL_OK) {
-            next = j->uploaded ? PL_JOB_LEASE : PL_JOB_COLLECT;
+            /* Resent as it is, first: no upload before it (its seq must stay the next). */
+            next = st_lease_resend_busy(j->s, j->eid) ? PL_JOB_WAIT : PL_JOB_LEASE;
             goto out;
         }
         /* 7. A new lease on the lowest FREE one-time key no package of ours names. */
@@ -1315,7 +1298,6 @@ static void on_lease(struct pl_fsm *fi, unsigned prev, uint64_t now)
     struct pl_jlease_req req;
     struct pl_kmclient_ident id;
     bool journaled = false;
-    provline_keymaker_Msg *m = NULL;
     uint16_t otk;
     int rc;
     (void)prev;
@@ -1350,26 +1332,11 @@ static void on_lease(struct pl_fsm *fi, unsigned prev, uint64_t now)
             return;
         }
     }
-    m = km_new(PL_KM_LEASE_REQUEST);
-    if (m == NULL) {
-        defer(j, PL_JEV_KM_FAIL, PL_ERR_NOMEM);
-        return;
-    }
-    m->body.lease_request.mode = provline_keymaker_LeaseMode_LEASE_MODE_JUST_IN_TIME;
-    if ((rc = PL_KM_SET_BYTES(m->body.lease_request.eid, j->eid, 16)) != PL_OK) {
-        km_free(m);
-        defer(j, PL_JEV_KM_FAIL, rc);
-        return;
-    }
-    m->body.lease_request.otk_id = otk;
-    rc = pl_kmclient_submit(j->s->km, m, job_tag(j), &id, &j->km_id, NULL);
-    km_free(m);
-    if (rc != PL_OK) {
+    if ((rc = st_lease_submit(j->s, j->eid, otk, &id, job_tag(j), &j->km_id)) != PL_OK) {
         defer(j, PL_JEV_KM_FAIL, rc);
         return;
     }
     j->km_busy = true;
-    st_km_seq_save(j->s);
     st_logf(j->s, j, PL_STATION_LOG_INFO, "lease_request", "just-in-time lease for otkId %u", otk);
 }
 
@@ -1417,24 +1384,12 @@ static int act_lease(struct pl_fsm *fi, unsigned ev, void *data, uint64_t now)
         fail_device(j, now, "Key Maker leased no package");
         return PL_OK;
     }
-    uint8_t ids[8 * 16];
-    size_t n_ids = 0;
-    for (size_t i = 0; i < l->packages_count; i++) {
-        struct pl_kmclient_pkg p;
-        if ((rc = pl_kmclient_pkg_from_lease(l, i, &p)) != PL_OK) {
-            step_failed(j, now, "Lease (copy)", rc);
-            return PL_OK;
-        }
-        rc = st_journal_package(j->s, &p, false);
-        if (rc == PL_OK || rc == PL_ERR_EXISTS)
-            memcpy(ids + 16 * n_ids++, p.package_id, 16);
-        pl_kmclient_pkg_free(&p);
+    if ((rc = st_lease_reply(j->s, l)) != PL_OK) {
         if (fatal(j))
             return rc;
+        step_failed(j, now, "Lease (copy)", rc);
+        return PL_OK;
     }
-    /* Journaled durably: acknowledge (no state changes at the Key Maker; fire and forget). */
-    if (n_ids > 0 && pl_kmclient_send_ack(j->s->km, l->lease_id.bytes, ids, n_ids, 0, NULL) == PL_OK)
-        st_km_seq_save(j->s);
     j->retries = 0;
     next_step(j, now);
     return PL_OK;

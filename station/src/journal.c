@@ -1104,6 +1104,37 @@ int pl_journal_lease_req_get(struct pl_journal *j, const uint8_t eid[PL_J_EID_LE
     return rc;
 }
 
+int pl_journal_lease_req_each(struct pl_journal *j,
+                              int (*cb)(void *user, const struct pl_jlease_req *r), void *user)
+{
+    sqlite3_stmt *st = NULL;
+    struct pl_jlease_req r;
+    int rc;
+    if ((rc = prep(j, "SELECT eid, otk_id, fixture, msg_id, seq FROM lease_req ORDER BY seq",
+                   &st)) != PL_OK)
+        return rc;
+    rc = PL_OK;
+    for (;;) {
+        int s = sqlite3_step(st);
+        if (s == SQLITE_DONE)
+            break;
+        if (s != SQLITE_ROW) {
+            rc = PL_ERR_DB;
+            break;
+        }
+        memset(&r, 0, sizeof(r));
+        col_blob(st, 0, r.eid, sizeof(r.eid), NULL, NULL);
+        r.otk_id = (uint16_t)sqlite3_column_int(st, 1);
+        col_text(st, 2, r.fixture, sizeof(r.fixture));
+        col_blob(st, 3, r.msg_id, sizeof(r.msg_id), NULL, NULL);
+        r.seq = (uint64_t)sqlite3_column_int64(st, 4);
+        if ((rc = cb(user, &r)) != 0)
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int pl_journal_lease_req_del(struct pl_journal *j, const uint8_t eid[PL_J_EID_LEN], uint16_t otk_id)
 {
     sqlite3_stmt *st = NULL;

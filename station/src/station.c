@@ -21,6 +21,7 @@
 #include "station_internal.h"
 
 #define BG_TAG (UINT64_C(1) << 62)
+#define RESEND_TAG (UINT64_C(1) << 61) /* | index in s->resend */
 #define POLL_CAP_MS 200 /* the stop flag is looked at least this often */
 
 /* ---------------------------------------------------------------- logging ---- */
@@ -217,6 +218,108 @@ out:
     free(env);
     free(row);
     return rc;
+}
+
+int st_lease_submit(struct pl_station *s, const uint8_t eid[16], uint16_t otk,
+                    const struct pl_kmclient_ident *id, uint64_t tag, uint64_t *km_id)
+{
+    provline_keymaker_Msg *m = calloc(1, sizeof(*m));
+    int rc;
+    if (m == NULL)
+        return PL_ERR_NOMEM;
+    pl_km_msg_init(m);
+    m->which_body = PL_KM_LEASE_REQUEST;
+    m->body.lease_request.mode = provline_keymaker_LeaseMode_LEASE_MODE_JUST_IN_TIME;
+    m->body.lease_request.otk_id = otk;
+    if ((rc = PL_KM_SET_BYTES(m->body.lease_request.eid, eid, 16)) == PL_OK)
+        rc = pl_kmclient_submit(s->km, m, tag, id, km_id, NULL);
+    pl_km_msg_release(m);
+    free(m);
+    if (rc == PL_OK)
+        st_km_seq_save(s);
+    return rc;
+}
+
+bool st_lease_resend_busy(const struct pl_station *s, const uint8_t eid[16])
+{
+    for (size_t i = 0; i < s->n_resend; i++)
+        if (s->resend[i].busy && memcmp(s->resend[i].eid, eid, 16) == 0)
+            return true;
+    return false;
+}
+
+int st_lease_reply(struct pl_station *s, const provline_keymaker_Lease *l)
+{
+    uint8_t ids[8 * 16];
+    size_t n_ids = 0;
+    int rc = PL_OK;
+    for (size_t i = 0; i < l->packages_count && i < 8; i++) {
+        struct pl_kmclient_pkg p;
+        if ((rc = pl_kmclient_pkg_from_lease(l, i, &p)) != PL_OK)
+            return rc;
+        rc = st_journal_package(s, &p, false);
+        if (rc == PL_OK || rc == PL_ERR_EXISTS)
+            memcpy(ids + 16 * n_ids++, p.package_id, 16);
+        pl_kmclient_pkg_free(&p);
+        if (s->fatal != 0)
+            return s->fatal;
+    }
+    /* Journaled durably: acknowledge (no state change at the Key Maker; fire and forget). */
+    if (n_ids > 0 && pl_kmclient_send_ack(s->km, l->lease_id.bytes, ids, n_ids, 0, NULL) == PL_OK)
+        st_km_seq_save(s);
+    return PL_OK;
+}
+
+/* Journaled lease requests whose answer a crash may have lost go out first, before any
+ * other request of this run takes a higher sequence number (a request that reached the Key
+ * Maker is answered from its record; one that never did is processed now). */
+static int resend_cb(void *user, const struct pl_jlease_req *r)
+{
+    struct pl_station *s = user;
+    struct pl_kmclient_ident id;
+    struct st_resend *x;
+    int rc;
+    if (s->n_resend >= ST_RESEND_MAX)
+        return 0; /* the jobs resend the rest */
+    x = &s->resend[s->n_resend];
+    memcpy(id.msg_id, r->msg_id, sizeof(id.msg_id));
+    id.seq = r->seq;
+    rc = st_lease_submit(s, r->eid, r->otk_id, &id, RESEND_TAG | s->n_resend, &x->km_id);
+    if (rc != PL_OK)
+        return 0;
+    memcpy(x->eid, r->eid, 16);
+    x->otk = r->otk_id;
+    x->busy = true;
+    s->n_resend++;
+    st_logf(s, NULL, PL_STATION_LOG_INFO, "lease_resend",
+            "resending a journaled LeaseRequest (otkId %u, seq %llu) before anything else",
+            r->otk_id, (unsigned long long)r->seq);
+    return 0;
+}
+
+static void resend_done(struct pl_station *s, size_t idx, struct pl_kmclient_done *d)
+{
+    struct st_resend *x;
+    int rc;
+    if (idx >= s->n_resend)
+        return;
+    x = &s->resend[idx];
+    if (!x->busy || d->id != x->km_id)
+        return;
+    x->busy = false;
+    if (d->status == PL_OK) {
+        if ((rc = st_lease_reply(s, &d->reply->body.lease)) != PL_OK && s->fatal == 0)
+            st_logf(s, NULL, PL_STATION_LOG_WARN, "lease_copy", "%s", pl_strerror(rc));
+    } else if (d->status == PL_ERR_REMOTE) {
+        /* The recorded answer to that request: it is settled. */
+        st_logf(s, NULL, PL_STATION_LOG_WARN, "lease_refused",
+                "journaled LeaseRequest for otkId %u refused: %s", x->otk,
+                pl_km_error_name(d->km_error));
+        if ((rc = pl_journal_lease_req_del(s->j, x->eid, x->otk)) != PL_OK)
+            st_fatal(s, NULL, rc, "journal lease request");
+    } else {
+        s->n_km_fail++; /* kept: the device's job resends it */
+    }
 }
 
 /* The kmclient's prefetch journal hook: LEASED before the package is acknowledged. */
@@ -745,6 +848,8 @@ static void route_completions(struct pl_station *s, uint64_t now)
     while (pl_kmclient_next(s->km, &d)) {
         if (d.tag == BG_TAG) {
             bg_done(s, &d);
+        } else if ((d.tag & RESEND_TAG) != 0) {
+            resend_done(s, (size_t)(d.tag & ~RESEND_TAG), &d);
         } else if (d.tag != 0) {
             uint64_t idx = (d.tag >> 32) - 1u;
             if (idx < s->n_jobs)
@@ -760,6 +865,9 @@ static bool all_parked(const struct pl_station *s)
 {
     for (size_t i = 0; i < s->n_jobs; i++)
         if (s->jobs[i].fsm.state != PL_JOB_PARKED)
+            return false;
+    for (size_t i = 0; i < s->n_resend; i++)
+        if (s->resend[i].busy)
             return false;
     return !s->bg_busy;
 }
@@ -797,6 +905,10 @@ int pl_station_run(struct pl_station *s, volatile sig_atomic_t *stop)
         return PL_ERR_NOMEM;
     st_logf(s, NULL, PL_STATION_LOG_INFO, "started", "%zu fixtures, Key Maker %s", s->n_jobs,
             s->cfg->km_endpoint);
+    if ((rc = pl_journal_lease_req_each(s->j, resend_cb, s)) != PL_OK) {
+        free(fds);
+        return st_fatal(s, NULL, rc, "journal scan");
+    }
     for (size_t i = 0; i < s->n_jobs; i++)
         st_job_start(&s->jobs[i], now);
 
@@ -823,6 +935,8 @@ int pl_station_run(struct pl_station *s, volatile sig_atomic_t *stop)
                 for (size_t i = 0; i < s->n_jobs; i++)
                     st_job_event(&s->jobs[i], PL_JEV_DRAIN_EXPIRED, now);
                 s->bg_busy = false;
+                for (size_t i = 0; i < s->n_resend; i++)
+                    s->resend[i].busy = false;
             }
             if (all_parked(s))
                 break;

@@ -19,6 +19,7 @@
 
 #define ST_SKIP_OTK_MAX 16u
 #define ST_MAX_RETRIES 8u    /* failed attempts of one step before the device fails */
+#define ST_RESEND_MAX 64u    /* journaled lease requests resent at start */
 
 /* One event's payload. */
 struct st_ev {
@@ -81,6 +82,14 @@ struct st_job {
     uint64_t n_loads, n_done, n_failed, n_fx_fail, n_fx_error, n_refused;
 };
 
+/* A journaled lease request resent at start, before any other request of this run. */
+struct st_resend {
+    bool busy;
+    uint64_t km_id;
+    uint8_t eid[16];
+    uint16_t otk;
+};
+
 struct pl_station {
     const struct pl_station_config *cfg;
     pl_station_log_fn log;
@@ -104,6 +113,9 @@ struct pl_station {
     uint64_t bg_cp_seq;
     uint8_t bg_cp_h[PL_AUDIT_HASH_LEN];
     bool bg_cp_valid;
+    /* journaled lease requests, resent first at start */
+    size_t n_resend;
+    struct st_resend resend[ST_RESEND_MAX];
     /* counters */
     uint64_t n_pir_success, n_pir_error, n_reports, n_released, n_km_fail, n_refused_events;
 };
@@ -129,6 +141,13 @@ void st_audit_exchange_digest(struct pl_station *s, const struct st_job *j,
 uint64_t st_unix_now(void);
 /* A fresh pinned identity for a Key Maker request that is journaled before it leaves. */
 PL_MUST_CHECK int st_km_ident(struct pl_station *s, struct pl_kmclient_ident *id);
+/* Submits a just-in-time LeaseRequest for (eid, otk) with the journaled identity id. */
+PL_MUST_CHECK int st_lease_submit(struct pl_station *s, const uint8_t eid[16], uint16_t otk,
+                                  const struct pl_kmclient_ident *id, uint64_t tag, uint64_t *km_id);
+/* True while the start-up resend of eid's journaled lease request is in flight. */
+bool st_lease_resend_busy(const struct pl_station *s, const uint8_t eid[16]);
+/* Journals every package of a Lease reply and acknowledges them. PL_OK or a fatal error. */
+PL_MUST_CHECK int st_lease_reply(struct pl_station *s, const provline_keymaker_Lease *l);
 /* Journals the highest station seq the client assigned (after every submit). */
 void st_km_seq_save(struct pl_station *s);
 /* Journals a package a Lease delivered (hygiene checks, ICCID from '88', sealed file). */

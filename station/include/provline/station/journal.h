@@ -241,6 +241,10 @@ PL_MUST_CHECK int pl_journal_lease_req_put(struct pl_journal *j, const struct pl
 /* The pending request for eid (any otk), PL_ERR_NOT_FOUND if none. */
 PL_MUST_CHECK int pl_journal_lease_req_get(struct pl_journal *j, const uint8_t eid[PL_J_EID_LEN],
                                            struct pl_jlease_req *out);
+/* Calls cb for every pending request, lowest seq first (non-zero return stops). */
+PL_MUST_CHECK int pl_journal_lease_req_each(struct pl_journal *j,
+                                            int (*cb)(void *user, const struct pl_jlease_req *r),
+                                            void *user);
 PL_MUST_CHECK int pl_journal_lease_req_del(struct pl_journal *j, const uint8_t eid[PL_J_EID_LEN],
                                            uint16_t otk_id);
 
