@@ -204,32 +204,40 @@ static uint64_t backoff(struct pl_kmclient *c, unsigned attempts)
 
 /* ------------------------------------------------------------------- keys ---- */
 
+/* Reads a whole small file into buf: PL_ERR_IO (cannot open or read), PL_ERR_CONFIG (more
+ * than cap bytes). */
+static int read_small(const char *path, void *buf, size_t cap, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return PL_ERR_IO;
+    *n = fread(buf, 1, cap, f);
+    bool more = !feof(f) && fgetc(f) != EOF;
+    bool err = ferror(f) != 0;
+    fclose(f);
+    if (err)
+        return PL_ERR_IO;
+    return more ? PL_ERR_CONFIG : PL_OK;
+}
+
+static bool is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
 /* Reads one Z85 key (40 characters, surrounding whitespace allowed) from a file. */
 static int read_z85_file(const char *path, char out[Z85_KEY_LEN + 1])
 {
     char buf[KEY_FILE_MAX];
+    size_t n = 0;
     int rc = PL_ERR_INTERNAL;
 
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return PL_ERR_IO;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    bool more = !feof(f) && fgetc(f) != EOF;
-    bool err = ferror(f) != 0;
-    fclose(f);
-    if (err) {
-        rc = PL_ERR_IO;
+    if ((rc = read_small(path, buf, sizeof(buf) - 1, &n)))
         goto out;
-    }
-    if (more) {
-        rc = PL_ERR_CONFIG;
-        goto out;
-    }
     size_t s = 0, e = n;
-    while (s < e && (buf[s] == ' ' || buf[s] == '\t' || buf[s] == '\r' || buf[s] == '\n'))
+    while (s < e && is_space(buf[s]))
         s++;
-    while (e > s
-           && (buf[e - 1] == ' ' || buf[e - 1] == '\t' || buf[e - 1] == '\r' || buf[e - 1] == '\n'))
+    while (e > s && is_space(buf[e - 1]))
         e--;
     if (e - s != Z85_KEY_LEN) {
         rc = PL_ERR_CONFIG;
@@ -311,18 +319,12 @@ static int load_cert_key(const char *path, struct pl_eckey **key)
 {
     uint8_t buf[PL_CERT_MAX_DER];
     struct pl_cert *cert = NULL;
+    size_t n = 0;
     int rc = PL_ERR_INTERNAL;
 
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return PL_ERR_IO;
-    size_t n = fread(buf, 1, sizeof(buf), f);
-    bool more = !feof(f) && fgetc(f) != EOF;
-    bool err = ferror(f) != 0;
-    fclose(f);
-    if (err)
-        return PL_ERR_IO;
-    if (n == 0 || more)
+    if ((rc = read_small(path, buf, sizeof(buf), &n)))
+        return rc;
+    if (n == 0)
         return PL_ERR_CONFIG;
     if ((rc = pl_cert_parse(buf, n, &cert)) == PL_OK)
         rc = pl_cert_public_key(cert, key);
@@ -1830,6 +1832,11 @@ bool pl_kmclient_synced(const struct pl_kmclient *c)
 uint64_t pl_kmclient_last_seq(const struct pl_kmclient *c)
 {
     return c ? c->seq_next - 1u : 0u;
+}
+
+const struct pl_eckey *pl_kmclient_checkpoint_key(const struct pl_kmclient *c)
+{
+    return c ? c->cp_key : NULL;
 }
 
 void pl_kmclient_station_key(const struct pl_kmclient *c, uint8_t out[PL_KM_STATION_KEY_LEN])

@@ -133,6 +133,16 @@ static void on_problem(void *user, const char *where, const char *setting, const
     log_stderr(NULL, PL_KM_LOG_ERROR, line);
 }
 
+/* The log line of a failure that ends `serve`: exit status 1. */
+static int serve_fatal(const char *step, const char *dir, int rc)
+{
+    char line[512];
+    snprintf(line, sizeof(line), "event=fatal step=%s%s%s%s error=\"%s\"", step,
+             dir ? " dir=\"" : "", dir ? dir : "", dir ? "\"" : "", pl_strerror(rc));
+    log_stderr(NULL, PL_KM_LOG_ERROR, line);
+    return 1;
+}
+
 /* Flags of `serve` that are settings (docs/keymaker.conf.5.md): --NAME VALUE, or a switch. */
 static bool is_switch(const char *name)
 {
@@ -240,34 +250,29 @@ static int cmd_serve(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 
-    char line[512];
-    if ((rc = pl_km_open(&d.km, &km))) {
-        snprintf(line, sizeof(line), "event=fatal step=open error=\"%s\"", pl_strerror(rc));
-        log_stderr(NULL, PL_KM_LOG_ERROR, line);
-        pl_km_settings_free(&s);
-        return 1;
-    }
+    int status = 1;
     unsigned added = 0, skipped = 0;
-    if ((rc = pl_km_load_profiles(km, d.profiles, &added, &skipped))) {
-        snprintf(line, sizeof(line), "event=fatal step=profiles dir=\"%s\" error=\"%s\"",
-                 d.profiles, pl_strerror(rc));
-        log_stderr(NULL, PL_KM_LOG_ERROR, line);
-        pl_km_close(km);
-        pl_km_settings_free(&s);
-        return 1;
+    if ((rc = pl_km_open(&d.km, &km))) {
+        serve_fatal("open", NULL, rc);
+        goto out;
     }
+    if ((rc = pl_km_load_profiles(km, d.profiles, &added, &skipped))) {
+        serve_fatal("profiles", d.profiles, rc);
+        goto out;
+    }
+    char line[128];
     snprintf(line, sizeof(line), "event=profiles_loaded added=%u skipped=%u", added, skipped);
     log_stderr(NULL, PL_KM_LOG_INFO, line);
-    rc = pl_km_serve(km, &d.server, &g_stop);
-    pl_km_close(km);
-    pl_km_settings_free(&s);
-    if (rc) {
-        snprintf(line, sizeof(line), "event=fatal step=serve error=\"%s\"", pl_strerror(rc));
-        log_stderr(NULL, PL_KM_LOG_ERROR, line);
-        return 1;
+    if ((rc = pl_km_serve(km, &d.server, &g_stop))) {
+        serve_fatal("serve", NULL, rc);
+        goto out;
     }
     log_stderr(NULL, PL_KM_LOG_INFO, "event=stopped");
-    return 0;
+    status = 0;
+out:
+    pl_km_close(km);
+    pl_km_settings_free(&s);
+    return status;
 }
 
 /* --------------------------------------------------------------------- keygen ---- */

@@ -20,7 +20,6 @@
 #include "provline/protocol/pir.h"
 #include "provline/protocol/secret.h"
 #include "provline/sim/keymaker.h"
-#include "provline/sim/pki.h"
 #include "provline/station/audit.h"
 
 #include <arpa/inet.h>
@@ -422,13 +421,7 @@ Test(kmclient, signed_audit_checkpoint_stored_and_verified, .timeout = 300.0)
     memcpy(sc.h, ra->checkpoint.head.bytes, sizeof(sc.h));
     memcpy(sc.sig, ra->checkpoint.signature.bytes, sizeof(sc.sig));
     pl_kmclient_done_free(&r);
-    struct pl_pki *pki = NULL;
-    char pki_dir[600];
-    snprintf(pki_dir, sizeof(pki_dir), "%s/pki", k.t.dir);
-    cr_assert_eq(pl_pki_load(pki_dir, &pki), PL_OK);
-    struct pl_eckey *dpf = NULL;
-    cr_assert_eq(pl_cert_public_key(pl_pki_cert(pki, PL_PKI_DPF), &dpf), PL_OK);
-    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &sc, dpf), PL_OK);
+    cr_assert_eq(pl_audit_record_signed_checkpoint(a, &sc, pl_kmclient_checkpoint_key(c)), PL_OK);
     cr_assert_eq(pl_audit_transition(a, "fx-1", pkg.eid, pkg.package_id, "ACKED", NULL), PL_OK);
 
     /* The same point with another head (a rewritten trail) is never signed. */
@@ -469,8 +462,6 @@ Test(kmclient, signed_audit_checkpoint_stored_and_verified, .timeout = 300.0)
     cr_assert_eq(st, 1, "%s", out);
     cr_assert(strstr(out, "checkpoint-signature-invalid"), "%s", out);
 
-    pl_eckey_free(dpf);
-    pl_pki_free(pki);
     pl_wr_free(&pir);
     pl_kmclient_pkg_free(&pkg);
     dev_close(&d);

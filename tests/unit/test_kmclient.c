@@ -122,6 +122,7 @@ Test(kmclient, config_defaults_and_errors)
     cr_assert_eq(pl_kmclient_fd(c, &fd), PL_OK);
     cr_assert_geq(fd, 0);
     cr_assert_eq(pl_kmclient_timeout_ms(c), -1, "a new client has nothing to do");
+    cr_assert_null(pl_kmclient_checkpoint_key(c), "no checkpoint certificate configured");
     pl_kmclient_free(c);
     pl_kmclient_free(NULL);
 
@@ -803,6 +804,7 @@ Test(kmclient, report_checkpoints_checked)
     cfg.jitter_pct = 0;
     cfg.checkpoint_cert_file = dpf_der;
     cr_assert_eq(pl_kmclient_new(&cfg, &c), PL_OK);
+    cr_assert_not_null(pl_kmclient_checkpoint_key(c));
     uint8_t me[32], want[32];
     pl_kmclient_station_key(c, me);
     char pub[41];

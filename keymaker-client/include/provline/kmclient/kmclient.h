@@ -292,6 +292,10 @@ void pl_kmclient_stats(const struct pl_kmclient *c, struct pl_kmclient_stats *ou
 bool pl_kmclient_synced(const struct pl_kmclient *c);
 /* Highest station seq assigned so far (journal it to survive restarts). */
 uint64_t pl_kmclient_last_seq(const struct pl_kmclient *c);
+/* The checkpoint signer's key from checkpoint_cert_file (borrowed, valid for the client's
+ * life), or NULL when none was configured: the station passes it on to
+ * pl_audit_record_signed_checkpoint. */
+const struct pl_eckey *pl_kmclient_checkpoint_key(const struct pl_kmclient *c);
 /* This station's CurveZMQ public key (32 bytes), the identity the Key Maker signs
  * checkpoints for. */
 void pl_kmclient_station_key(const struct pl_kmclient *c, uint8_t out[PL_KM_STATION_KEY_LEN]);
