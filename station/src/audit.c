@@ -390,44 +390,48 @@ static bool col_fixed(sqlite3_stmt *st, int col, void *out, size_t n)
     return true;
 }
 
-/* The anchor (seq, h). */
-static int anchor_get(sqlite3 *db, uint64_t *seq, uint8_t h[PL_AUDIT_HASH_LEN])
+/* Runs a query for one chain point (seq, h): PL_OK, PL_ERR_NOT_FOUND (no row),
+ * PL_ERR_MALFORMED (seq below min, or h not 32 bytes), PL_ERR_DB. */
+static int point_row(sqlite3 *db, const char *sql, sqlite3_int64 min, uint64_t *seq,
+                     uint8_t h[PL_AUDIT_HASH_LEN])
 {
     sqlite3_stmt *st = NULL;
-    int rc = db_prepare(db, &st, "SELECT seq, h FROM anchor WHERE id = 1");
+    int rc = db_prepare(db, &st, sql);
     if (rc)
         return rc;
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
         sqlite3_int64 s = sqlite3_column_int64(st, 0);
-        rc = (s >= 0 && col_fixed(st, 1, h, PL_AUDIT_HASH_LEN)) ? PL_OK : PL_ERR_MALFORMED;
+        rc = (s >= min && col_fixed(st, 1, h, PL_AUDIT_HASH_LEN)) ? PL_OK : PL_ERR_MALFORMED;
         *seq = (uint64_t)s;
     } else {
-        rc = r == SQLITE_DONE ? PL_ERR_MALFORMED : PL_ERR_DB;
+        rc = r == SQLITE_DONE ? PL_ERR_NOT_FOUND : PL_ERR_DB;
     }
     sqlite3_finalize(st);
     return rc;
 }
 
+/* The anchor (seq, h). */
+static int anchor_get(sqlite3 *db, uint64_t *seq, uint8_t h[PL_AUDIT_HASH_LEN])
+{
+    int rc = point_row(db, "SELECT seq, h FROM anchor WHERE id = 1", 0, seq, h);
+    return rc == PL_ERR_NOT_FOUND ? PL_ERR_MALFORMED : rc;
+}
+
 /* The last record (seq, h), or the anchor when there is none. */
 static int tail_get(sqlite3 *db, uint64_t *seq, uint8_t h[PL_AUDIT_HASH_LEN])
 {
-    sqlite3_stmt *st = NULL;
-    int rc = db_prepare(db, &st, "SELECT seq, h FROM record ORDER BY seq DESC LIMIT 1");
-    if (rc)
-        return rc;
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-        sqlite3_int64 s = sqlite3_column_int64(st, 0);
-        rc = (s > 0 && col_fixed(st, 1, h, PL_AUDIT_HASH_LEN)) ? PL_OK : PL_ERR_MALFORMED;
-        *seq = (uint64_t)s;
-        sqlite3_finalize(st);
-        return rc;
-    }
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE)
-        return PL_ERR_DB;
-    return anchor_get(db, seq, h);
+    int rc = point_row(db, "SELECT seq, h FROM record ORDER BY seq DESC LIMIT 1", 1, seq, h);
+    return rc == PL_ERR_NOT_FOUND ? anchor_get(db, seq, h) : rc;
+}
+
+/* Runs a bound statement that returns no row and finalises it: PL_OK or PL_ERR_DB. */
+static int step_done(sqlite3_stmt **st)
+{
+    int r = sqlite3_step(*st);
+    sqlite3_finalize(*st);
+    *st = NULL;
+    return r == SQLITE_DONE ? PL_OK : PL_ERR_DB;
 }
 
 #define REC_COLS "seq, time_ms, kind, fixture, eid, package_id, state, detail, digest, h_prev, h"
@@ -536,18 +540,12 @@ static int create_schema(struct pl_audit *a, const struct pl_rng *rng)
         goto out;
     sqlite3_bind_text(st, 1, FORMAT_NAME, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 2, a->chain_id, PL_AUDIT_CHAIN_ID_LEN, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? PL_OK : PL_ERR_DB;
-    sqlite3_finalize(st);
-    st = NULL;
-    if (rc)
+    if ((rc = step_done(&st)))
         goto out;
     if ((rc = db_prepare(a->db, &st, "INSERT INTO anchor(id, seq, h) VALUES(1, 0, ?)")))
         goto out;
     sqlite3_bind_blob(st, 1, g, PL_AUDIT_HASH_LEN, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? PL_OK : PL_ERR_DB;
-    sqlite3_finalize(st);
-    st = NULL;
-    if (rc)
+    if ((rc = step_done(&st)))
         goto out;
 commit:
     if ((rc = db_exec(a->db, "COMMIT")))
@@ -737,8 +735,7 @@ static int insert_record(struct pl_audit *a, struct rec *r, uint64_t *seq_out,
             goto out;
     sqlite3_bind_blob(st, 10, prev, PL_AUDIT_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_blob(st, 11, h_out, PL_AUDIT_HASH_LEN, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? PL_OK : PL_ERR_DB;
-    if (rc == PL_OK)
+    if ((rc = step_done(&st)) == PL_OK)
         *seq_out = r->seq;
 out:
     sqlite3_finalize(st);
@@ -959,13 +956,8 @@ static int record_checkpoint_locked(struct pl_audit *a, uint64_t seq,
         sqlite3_bind_blob(st, 5, k->station_key, PL_AUDIT_STATION_KEY_LEN, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 5);
-    r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (r != SQLITE_DONE) {
-        rc = PL_ERR_DB;
+    if ((rc = step_done(&st)))
         goto out;
-    }
     /* The acknowledgement is chained too: deleting or editing the row is then detected. */
     snprintf(detail, sizeof(detail), "seq=%llu", (unsigned long long)seq);
     set_text(&rec.f[0], PL_AUDIT_KIND_CHECKPOINT);
@@ -1111,24 +1103,14 @@ static int purge_locked(struct pl_audit *a, uint64_t before)
         goto out;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)cut);
     sqlite3_bind_blob(st, 2, h, PL_AUDIT_HASH_LEN, SQLITE_STATIC);
-    r = sqlite3_step(st);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (r != SQLITE_DONE) {
-        rc = PL_ERR_DB;
+    if ((rc = step_done(&st)))
         goto out;
-    }
     if ((rc = db_prepare(a->db, &st, "DELETE FROM record WHERE seq <= ?")))
         goto out;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)cut);
-    r = sqlite3_step(st);
-    int deleted = sqlite3_changes(a->db);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (r != SQLITE_DONE) {
-        rc = PL_ERR_DB;
+    if ((rc = step_done(&st)))
         goto out;
-    }
+    int deleted = sqlite3_changes(a->db);
     if ((rc = db_exec(a->db, "COMMIT")))
         goto out;
     /* secure_delete overwrote the freed pages in the database; copy the WAL back and
