@@ -9,13 +9,16 @@
 #include "provline/eim/api_http.h"
 #include "provline/eim/b64.h"
 #include "provline/eim/config.h"
+#include "provline/eim/esipa_server.h"
 #include "provline/eim/http_client.h"
 #include "provline/eim/store.h"
 #include "provline/protocol/secret.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -65,7 +68,8 @@ static void usage(FILE *out)
             "usage: provline-eim <command> [options]\n"
             "\n"
             "  serve --config FILE [--check-config] [--new-guard] [--verbose]\n"
-            "      Serve the northbound API. --check-config validates FILE and exits.\n"
+            "      Serve the northbound API, and ESipa (CoAP/DTLS) when FILE has an \"esipa\"\n"
+            "      section. --check-config validates FILE and exits.\n"
             "      --new-guard: this node joins a database in use (creates its counter guard).\n"
             "  token add (--db DB | --config FILE) --operator NAME [--role ROLE]\n"
             "      Create the operator if needed (role reader|station|operator|admin, default\n"
@@ -171,6 +175,84 @@ static int write_port_file(const char *path, uint16_t port)
     return 0;
 }
 
+/* ---- the ESipa service ("esipa" section; docs/eim-engine.md §8) ---- */
+
+struct esipa_run {
+    struct pl_eim_esipa_service *svc;
+    atomic_int stop;
+    int rc;
+};
+
+static void *esipa_thread(void *arg)
+{
+    struct esipa_run *r = arg;
+    r->rc = pl_eim_esipa_service_run(r->svc, &r->stop);
+    if (r->rc != PL_OK) {
+        logx(3, "event=esipa.failed error=\"%s\"", pl_strerror(r->rc));
+        (void)kill(getpid(), SIGTERM); /* serve ends: the endpoint is gone */
+    }
+    return NULL;
+}
+
+/* Starts the service when the configuration has an "esipa" section (its own store handle:
+ * the engine's thread alone uses it). *svc stays NULL without one. */
+static int esipa_open(const struct pl_eim_config *cfg, bool guard_create,
+                      struct pl_eim_store **store, struct pl_eim_esipa_service **svc)
+{
+    const json_t *sec = json_object_get(pl_eim_config_json(cfg), "esipa");
+    const json_t *pf = json_object_get(sec, "port_file");
+    const struct pl_eim_identity *id = pl_eim_config_identity(cfg, NULL);
+    struct pl_eim_esipa_service_options o;
+    char err[512], dir[4096], path[4200];
+    const char *slash = strrchr(cfg->path, '/');
+    const uint8_t *roots[PL_EIM_CONFIG_MAX_ROOTS];
+    int rc;
+
+    *svc = NULL;
+    if (sec == NULL)
+        return PL_OK;
+    if (pf != NULL && (!json_is_string(pf) || json_string_length(pf) == 0)) {
+        logx(3, "event=config_invalid error=\"esipa.port_file: must be a non-empty string\"");
+        return PL_ERR_CONFIG;
+    }
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - cfg->path) : 1,
+             slash ? cfg->path : ".");
+    rc = pl_eim_config_open_store(cfg, false, guard_create, store);
+    if (rc != PL_OK) {
+        logx(3, "event=esipa.store_open_failed error=\"%s\"", pl_strerror(rc));
+        return rc;
+    }
+    for (size_t i = 0; i < cfg->n_roots; i++)
+        roots[i] = cfg->roots[i];
+    memset(&o, 0, sizeof(o));
+    o.section = sec;
+    o.base_dir = dir;
+    o.roots = roots;
+    o.root_len = cfg->root_len;
+    o.n_roots = cfg->n_roots;
+    o.default_eim_id = id != NULL ? id->eim_id : NULL;
+    o.store = *store;
+    o.log.log = log_line;
+    rc = pl_eim_esipa_service_start(&o, svc, err, sizeof(err));
+    if (rc != PL_OK) {
+        logx(3, "event=esipa.start_failed error=\"%s\" detail=\"%s\"", pl_strerror(rc), err);
+        return rc;
+    }
+    if (pf != NULL) {
+        const char *p = json_string_value(pf);
+        if (p[0] == '/')
+            snprintf(path, sizeof(path), "%s", p);
+        else
+            snprintf(path, sizeof(path), "%s/%s", dir, p);
+        if (write_port_file(path, pl_eim_esipa_service_port(*svc)) != 0) {
+            logx(3, "event=port_file_failed path=%s", path);
+            return PL_ERR_IO;
+        }
+    }
+    logx(6, "event=esipa.listening port=%u", (unsigned)pl_eim_esipa_service_port(*svc));
+    return PL_OK;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct opt opts[] = {{"config", false, false, NULL, {0}, 0, false},
@@ -184,10 +266,16 @@ static int cmd_serve(int argc, char **argv)
     struct pl_eim_store *store = NULL;
     struct pl_eim_api *api = NULL;
     struct pl_eim_api_options ao;
+    struct pl_eim_store *esipa_store = NULL;
+    struct esipa_run er;
+    pthread_t esipa_tid;
+    bool esipa_running = false;
     char err[512];
     sigset_t set;
     int sig = 0, rc, status = 1;
 
+    memset(&er, 0, sizeof(er));
+    atomic_init(&er.stop, 0);
     if (parse_opts(argc, argv, 2, opts, no, pos, 0, &npos) != 0 || !opts[0].set) {
         usage(stderr);
         return EXIT_USAGE;
@@ -231,6 +319,15 @@ static int cmd_serve(int argc, char **argv)
              (unsigned)cfg->listen_port, pl_strerror(rc));
         goto out;
     }
+    if (esipa_open(cfg, false, &esipa_store, &er.svc) != PL_OK)
+        goto out;
+    if (er.svc != NULL) {
+        if (pthread_create(&esipa_tid, NULL, esipa_thread, &er) != 0) {
+            logx(3, "event=esipa.thread_failed");
+            goto out;
+        }
+        esipa_running = true;
+    }
     if (cfg->port_file != NULL && write_port_file(cfg->port_file, pl_eim_api_port(api)) != 0) {
         logx(3, "event=port_file_failed path=%s", cfg->port_file);
         goto out;
@@ -247,6 +344,14 @@ static int cmd_serve(int argc, char **argv)
     logx(6, "event=stopping signal=%d", sig);
     status = 0;
 out:
+    if (esipa_running) {
+        atomic_store(&er.stop, 1);
+        (void)pthread_join(esipa_tid, NULL);
+        if (er.rc != PL_OK)
+            status = 1;
+    }
+    pl_eim_esipa_service_stop(er.svc);
+    pl_eim_store_close(esipa_store);
     pl_eim_api_stop(api);
     pl_eim_store_close(store);
     pl_eim_config_free(cfg);

@@ -115,6 +115,7 @@ static int check_keys(const json_t *sec, char *err, size_t cap)
                                         "max_body",
                                         "result_timeout_ms",
                                         "requery_timeout_ms",
+                                        "port_file", /* read by provline-eim serve */
                                         NULL};
     const char *key;
     json_t *v;
