@@ -9,6 +9,7 @@
  * PL_TEST_SLOW */
 #define _POSIX_C_SOURCE 200809L
 #include "pl_euicc_test.h"
+#include "pl_kmdev.h"
 #include "pl_test.h"
 #include "provline/proto/km_msg.h"
 #include "provline/protocol/bpp.h"
@@ -282,46 +283,14 @@ static void hello_ok(struct cli *c)
 
 /* ---- the device ---- */
 
-struct dev {
-    struct pl_euicc *e;
-    unsigned ch;
-    struct pl_wr info_raw; /* info's certificate views borrow this buffer */
-    struct pl_es10f_info *info;
-};
-
 /* Mints a software eUICC and reads its GetIfppInfo (EID, certificates, signed OTKs). */
-static void dev_open(struct srv *s, struct dev *d, unsigned n_otks)
+static void dev_open(struct srv *s, struct pl_kmdev *d, unsigned n_otks)
 {
-    char path[512];
-    struct pl_euicc_opts o;
-    struct pl_wr q;
-    uint8_t req[8];
-    uint16_t sw = 0;
-
-    memset(d, 0, sizeof(*d));
-    cr_assert_eq(pl_et_mint(&s->t, "device.state", n_otks, NULL, path, sizeof(path)), PL_OK);
-    pl_euicc_opts_init(&o);
-    cr_assert_eq(pl_euicc_open(path, &o, &d->e), PL_OK);
-    cr_assert_eq(pl_et_session(d->e, &d->ch), PL_OK);
-    pl_wr_init_fixed(&q, req, sizeof(req));
-    pl_wr_init_dyn(&d->info_raw, PL_ES10F_GET_INFO_RSP_MAX);
-    cr_assert_eq(pl_es10f_get_info_req_encode(&q), PL_OK);
-    cr_assert_eq(pl_et_es10(d->e, d->ch, q.buf, q.len, &d->info_raw, &sw), PL_OK);
-    d->info = calloc(1, sizeof(*d->info));
-    cr_assert_not_null(d->info);
-    cr_assert_eq(pl_es10f_get_info_rsp_decode(d->info_raw.buf, d->info_raw.len, d->info), PL_OK);
-    cr_assert_eq(d->info->n_otk, n_otks);
-}
-
-static void dev_close(struct dev *d)
-{
-    pl_euicc_close(d->e);
-    free(d->info);
-    pl_wr_free(&d->info_raw);
+    cr_assert_eq(pl_kmdev_open(&s->t, "device.state", n_otks, d), PL_OK);
 }
 
 /* The station forwards the eUICC's own data (IFPP.md §6.4: signed OTKs only). */
-static provline_keymaker_Msg *upload_msg(struct cli *c, const struct dev *d)
+static provline_keymaker_Msg *upload_msg(struct cli *c, const struct pl_kmdev *d)
 {
     provline_keymaker_Msg *m = msg_new(c, PL_KM_OTK_UPLOAD);
     provline_keymaker_OtkUpload *u = &m->body.otk_upload;
@@ -349,7 +318,7 @@ static provline_keymaker_Msg *jit_msg(struct cli *c, const uint8_t eid[16], uint
 
 /* Station hygiene and the load (IFPP.md §6.3): envelope signature and target, then the
  * ES10f header and the SGP.22 segments; returns the raw PIR. */
-static void station_load(struct srv *s, struct dev *d, const provline_keymaker_Package *p,
+static void station_load(struct srv *s, struct pl_kmdev *d, const provline_keymaker_Package *p,
                          struct pl_wr *pir)
 {
     struct pl_ifpp_pkg env;
@@ -371,28 +340,18 @@ static void station_load(struct srv *s, struct dev *d, const provline_keymaker_P
     free(bpp);
     pl_eckey_free(dpf);
 
-    struct pl_es10f_load_req h;
-    struct pl_wr hdr;
-    pl_wr_init_dyn(&hdr, PL_ES10F_LOAD_REQ_MAX);
-    pl_es10f_load_req_from_pkg(&env, &h);
-    cr_assert_eq(pl_es10f_load_req_encode(&h, &hdr), PL_OK);
     size_t n = 0, sent = 0;
-    struct pl_bpp_span *spans = pl_et_segments(env.bpp, env.bpp_len, &n);
-    cr_assert_not_null(spans);
     uint16_t sw = 0;
-    cr_assert_eq(pl_et_send(d->e, d->ch, hdr.buf, hdr.len, spans, n, pir, &sw, &sent), PL_OK,
-                 "sw %04x", sw);
+    cr_assert_eq(pl_kmdev_load(d, &env, pir, &sw, &sent, &n), PL_OK, "sw %04x", sw);
     cr_assert_eq(sent, n);
     cr_assert_gt(pir->len, 0);
-    free(spans);
-    pl_wr_free(&hdr);
 }
 
 static void run_flow(enum pl_curve curve)
 {
     struct srv s;
     struct cli c;
-    struct dev d;
+    struct pl_kmdev d;
     srv_start(&s, curve);
     cli_open(&c, &s, s.server_pub, s.station_pub, s.station_sec);
     hello_ok(&c);
@@ -514,7 +473,7 @@ static void run_flow(enum pl_curve curve)
     pl_wr_free(&raw1);
     pl_wr_free(&raw2);
     pl_wr_free(&pir);
-    dev_close(&d);
+    pl_kmdev_close(&d);
     cli_close(&c);
     srv_stop(&s);
 }

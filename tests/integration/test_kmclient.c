@@ -11,6 +11,7 @@
  * PL_TEST_SLOW */
 #define _POSIX_C_SOURCE 200809L
 #include "pl_euicc_test.h"
+#include "pl_kmdev.h"
 #include "pl_kmproc.h"
 #include "pl_tamper.h"
 #include "pl_test.h"
@@ -143,67 +144,25 @@ static struct pl_km_stats km_stats(const struct pl_kmproc *k)
 
 /* ---- the devices ---- */
 
-struct dev {
-    struct pl_euicc *e;
-    unsigned ch;
-    struct pl_wr info_raw; /* info's certificate views borrow it */
-    struct pl_es10f_info *info;
-};
-
-static void dev_open(struct pl_kmproc *k, struct dev *d, const char *name, unsigned n_otks)
+static void dev_open(struct pl_kmproc *k, struct pl_kmdev *d, const char *name, unsigned n_otks)
 {
-    char path[600];
-    struct pl_euicc_opts o;
-    struct pl_wr q;
-    uint8_t req[8];
-    uint16_t sw = 0;
-
-    memset(d, 0, sizeof(*d));
-    cr_assert_eq(pl_et_mint(&k->t, name, n_otks, NULL, path, sizeof(path)), PL_OK);
-    pl_euicc_opts_init(&o);
-    cr_assert_eq(pl_euicc_open(path, &o, &d->e), PL_OK);
-    cr_assert_eq(pl_et_session(d->e, &d->ch), PL_OK);
-    pl_wr_init_fixed(&q, req, sizeof(req));
-    pl_wr_init_dyn(&d->info_raw, PL_ES10F_GET_INFO_RSP_MAX);
-    cr_assert_eq(pl_es10f_get_info_req_encode(&q), PL_OK);
-    cr_assert_eq(pl_et_es10(d->e, d->ch, q.buf, q.len, &d->info_raw, &sw), PL_OK);
-    d->info = calloc(1, sizeof(*d->info));
-    cr_assert_not_null(d->info);
-    cr_assert_eq(pl_es10f_get_info_rsp_decode(d->info_raw.buf, d->info_raw.len, d->info), PL_OK);
-    cr_assert_eq(d->info->n_otk, n_otks);
-}
-
-static void dev_close(struct dev *d)
-{
-    pl_euicc_close(d->e);
-    free(d->info);
-    pl_wr_free(&d->info_raw);
+    cr_assert_eq(pl_kmdev_open(&k->t, name, n_otks, d), PL_OK);
 }
 
 /* The station's load: the envelope's ES10f header, then the BPP segments; the raw PIR. */
-static void dev_load(struct dev *d, const uint8_t *envelope, size_t len, struct pl_wr *pir)
+static void dev_load(struct pl_kmdev *d, const uint8_t *envelope, size_t len, struct pl_wr *pir)
 {
     struct pl_ifpp_pkg env;
-    struct pl_es10f_load_req h;
-    struct pl_wr hdr;
     size_t n = 0, sent = 0;
     uint16_t sw = 0;
 
     cr_assert_eq(pl_ifpp_pkg_decode(envelope, len, &env), PL_OK);
     cr_assert_eq(memcmp(env.eid, d->info->eid, 16), 0, "package for another chip");
-    pl_wr_init_dyn(&hdr, PL_ES10F_LOAD_REQ_MAX);
-    pl_es10f_load_req_from_pkg(&env, &h);
-    cr_assert_eq(pl_es10f_load_req_encode(&h, &hdr), PL_OK);
-    struct pl_bpp_span *spans = pl_et_segments(env.bpp, env.bpp_len, &n);
-    cr_assert_not_null(spans);
-    cr_assert_eq(pl_et_send(d->e, d->ch, hdr.buf, hdr.len, spans, n, pir, &sw, &sent), PL_OK,
-                 "sw %04x", sw);
+    cr_assert_eq(pl_kmdev_load(d, &env, pir, &sw, &sent, &n), PL_OK, "sw %04x", sw);
     cr_assert_gt(pir->len, 0);
-    free(spans);
-    pl_wr_free(&hdr);
 }
 
-static void upload_ok(struct pl_kmclient *c, const struct dev *d)
+static void upload_ok(struct pl_kmclient *c, const struct pl_kmdev *d)
 {
     struct pl_kmclient_done r;
     cr_assert_eq(pl_kmclient_upload(c, d->info, &r), PL_OK, "km_error %s",
@@ -238,7 +197,7 @@ Test(kmclient, hello_upload_jit_lease_load_report_token_receipt, .timeout = 300.
     struct pl_kmproc k;
     struct pl_kmclient_config cfg;
     struct pl_kmclient_done r;
-    struct dev d;
+    struct pl_kmdev d;
     struct pl_km_audit_head head;
 
     start_km(&k);
@@ -336,7 +295,7 @@ Test(kmclient, hello_upload_jit_lease_load_report_token_receipt, .timeout = 300.
     pl_wr_free(&rsp);
     pl_wr_free(&pir);
     pl_kmclient_pkg_free(&pkg);
-    dev_close(&d);
+    pl_kmdev_close(&d);
     pl_kmclient_free(c);
     stop_km(&k);
 }
@@ -365,7 +324,7 @@ Test(kmclient, signed_audit_checkpoint_stored_and_verified, .timeout = 300.0)
     struct pl_kmproc k;
     struct pl_kmclient_config cfg;
     struct pl_kmclient_done r;
-    struct dev d;
+    struct pl_kmdev d;
     char trail[600], dpf_der[600], ci_der[600], out[2048];
 
     start_km(&k);
@@ -464,7 +423,7 @@ Test(kmclient, signed_audit_checkpoint_stored_and_verified, .timeout = 300.0)
 
     pl_wr_free(&pir);
     pl_kmclient_pkg_free(&pkg);
-    dev_close(&d);
+    pl_kmdev_close(&d);
     pl_kmclient_free(c);
     stop_km(&k);
 }
@@ -475,7 +434,7 @@ Test(kmclient, replayed_msg_id_gets_identical_reply_and_no_second_lease, .timeou
     struct pl_kmclient_config cfg;
     struct pl_kmclient_done r1, r2, r3;
     struct pl_kmclient_ident id;
-    struct dev d;
+    struct pl_kmdev d;
     struct pl_rng rng = PL_RNG_SYSTEM;
 
     start_km(&k);
@@ -531,7 +490,7 @@ Test(kmclient, replayed_msg_id_gets_identical_reply_and_no_second_lease, .timeou
     pl_kmclient_done_free(&r3);
     pl_km_msg_release(m);
     free(m);
-    dev_close(&d);
+    pl_kmdev_close(&d);
     pl_kmclient_free(c);
     stop_km(&k);
 }
@@ -644,7 +603,7 @@ Test(kmclient, reply_lost_on_a_cut_link_is_recovered_without_a_second_lease, .ti
     struct pl_kmclient_config cfg;
     struct pl_kmclient_done r;
     struct relay rl;
-    struct dev d;
+    struct pl_kmdev d;
     char ep[64];
 
     start_km(&k);
@@ -675,7 +634,7 @@ Test(kmclient, reply_lost_on_a_cut_link_is_recovered_without_a_second_lease, .ti
     cr_assert_geq(pl_kmproc_log_count(&k, "event=request_replayed"), 1);
     pl_kmclient_done_free(&r);
 
-    dev_close(&d);
+    pl_kmdev_close(&d);
     pl_kmclient_free(c);
     relay_stop(&rl);
     stop_km(&k);
@@ -694,7 +653,7 @@ Test(kmclient, keymaker_killed_and_restarted_client_resyncs_and_continues, .time
     struct pl_kmproc k;
     struct pl_kmclient_config cfg;
     struct pl_kmclient_done r;
-    struct dev d;
+    struct pl_kmdev d;
 
     start_km(&k);
     base_config(&k, &cfg);
@@ -767,7 +726,7 @@ Test(kmclient, keymaker_killed_and_restarted_client_resyncs_and_continues, .time
 
     pl_kmclient_pkg_free(&first);
     pl_kmclient_pkg_free(&second);
-    dev_close(&d);
+    pl_kmdev_close(&d);
     pl_kmclient_free(c);
     stop_km(&k);
 }
@@ -777,7 +736,7 @@ Test(kmclient, restarted_station_continues_above_the_keymakers_seq, .timeout = 3
     struct pl_kmproc k;
     struct pl_kmclient_config cfg;
     struct pl_kmclient_done r;
-    struct dev d;
+    struct pl_kmdev d;
 
     start_km(&k);
     base_config(&k, &cfg);
@@ -815,7 +774,7 @@ Test(kmclient, restarted_station_continues_above_the_keymakers_seq, .timeout = 3
     cr_assert_eq(st.renumbered, 0);
     pl_kmclient_free(c);
 
-    dev_close(&d);
+    pl_kmdev_close(&d);
     stop_km(&k);
 }
 
@@ -848,7 +807,7 @@ static bool pool_idle(struct pl_kmclient *c, void *user)
            && pl_kmclient_pending(c) == 0;
 }
 
-static void prefetch_setup(struct pl_kmproc *k, struct dev *devs, struct pl_kmclient_config *cfg,
+static void prefetch_setup(struct pl_kmproc *k, struct pl_kmdev *devs, struct pl_kmclient_config *cfg,
                            struct journal *j, struct pl_kmclient **out)
 {
     start_km(k);
@@ -870,7 +829,7 @@ Test(kmclient, prefetch_keeps_n_packages_ahead, .timeout = 300.0)
 {
     struct pl_kmproc k;
     struct pl_kmclient_config cfg;
-    struct dev devs[N_DEV];
+    struct pl_kmdev devs[N_DEV];
     struct journal j = {0, 0};
     struct pl_kmclient *c = NULL;
     struct idle_want two = {2};
@@ -923,7 +882,7 @@ Test(kmclient, prefetch_keeps_n_packages_ahead, .timeout = 300.0)
 
     pl_kmclient_pkg_free(&p);
     for (int i = 0; i < N_DEV; i++)
-        dev_close(&devs[i]);
+        pl_kmdev_close(&devs[i]);
     pl_kmclient_free(c);
     stop_km(&k);
 }
@@ -932,7 +891,7 @@ Test(kmclient, prefetch_package_not_journaled_is_not_pooled_or_acked, .timeout =
 {
     struct pl_kmproc k;
     struct pl_kmclient_config cfg;
-    struct dev devs[N_DEV];
+    struct pl_kmdev devs[N_DEV];
     struct journal j = {0, 1};
     struct pl_kmclient *c = NULL;
     struct idle_want two = {2};
@@ -949,7 +908,7 @@ Test(kmclient, prefetch_package_not_journaled_is_not_pooled_or_acked, .timeout =
     /* The dropped package stays issued at the Key Maker (never acked): 3 issued, 2 pooled. */
     cr_assert_eq(km_stats(&k).pkg_issued, 3);
     for (int i = 0; i < N_DEV; i++)
-        dev_close(&devs[i]);
+        pl_kmdev_close(&devs[i]);
     pl_kmclient_free(c);
     stop_km(&k);
 }
