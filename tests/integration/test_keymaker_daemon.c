@@ -58,29 +58,24 @@ static size_t good_settings(struct kv *kv)
 {
     struct pl_kmproc_paths p;
     pl_kmproc_paths(&g_k, &p);
-    size_t n = 0;
-    kv[n].key = "pki";
-    snprintf(kv[n++].value, sizeof(kv[0].value), "%s", p.pki);
-    kv[n].key = "db";
-    snprintf(kv[n++].value, sizeof(kv[0].value), "%s", g_k.db);
-    kv[n].key = "profiles";
-    snprintf(kv[n++].value, sizeof(kv[0].value), "%s", p.profiles);
-    kv[n].key = "bind";
-    snprintf(kv[n++].value, sizeof(kv[0].value), "tcp://127.0.0.1:*");
-    kv[n].key = "curve_secret";
-    snprintf(kv[n++].value, sizeof(kv[0].value), "%s", p.secret);
-    kv[n].key = "allow";
-    snprintf(kv[n++].value, sizeof(kv[0].value), "%s", p.allow);
-    kv[n].key = "lease_seconds";
-    snprintf(kv[n++].value, sizeof(kv[0].value), "900");
-    kv[n].key = "rsk";
-    snprintf(kv[n++].value, sizeof(kv[0].value), "no");
-    kv[n].key = "verbose";
-    snprintf(kv[n++].value, sizeof(kv[0].value), "yes");
-    kv[n].key = "id";
-    snprintf(kv[n++].value, sizeof(kv[0].value), "lab-km-1");
-    kv[n].key = "metrics";
-    snprintf(kv[n++].value, sizeof(kv[0].value), "127.0.0.1:0");
+    const char *const v[][2] = {
+        {"pki", p.pki},
+        {"db", g_k.db},
+        {"profiles", p.profiles},
+        {"bind", "tcp://127.0.0.1:*"},
+        {"curve_secret", p.secret},
+        {"allow", p.allow},
+        {"lease_seconds", "900"},
+        {"rsk", "no"},
+        {"verbose", "yes"},
+        {"id", "lab-km-1"},
+        {"metrics", "127.0.0.1:0"},
+    };
+    size_t n = sizeof(v) / sizeof(v[0]);
+    for (size_t i = 0; i < n; i++) {
+        kv[i].key = v[i][0];
+        snprintf(kv[i].value, sizeof(kv[i].value), "%s", v[i][1]);
+    }
     return n;
 }
 

@@ -162,6 +162,18 @@ static void dev_load(struct pl_kmdev *d, const uint8_t *envelope, size_t len, st
     cr_assert_gt(pir->len, 0);
 }
 
+/* The report entry of a package's PIR (ESBPP03). */
+static void pir_entry(const struct pl_kmclient_pkg *pkg, const struct pl_wr *pir,
+                      provline_keymaker_ReportEntry *e)
+{
+    memset(e, 0, sizeof(*e));
+    cr_assert_eq(PL_KM_SET_BYTES(e->package_id, pkg->package_id, 16), PL_OK);
+    cr_assert_eq(PL_KM_SET_BYTES(e->transaction_id, pkg->transaction_id, pkg->tid_len), PL_OK);
+    cr_assert_eq(PL_KM_SET_BYTES(e->eid, pkg->eid, 16), PL_OK);
+    e->which_outcome = provline_keymaker_ReportEntry_pir_tag;
+    cr_assert_eq(PL_KM_SET_BYTES(e->outcome.pir, pir->buf, pir->len), PL_OK);
+}
+
 static void upload_ok(struct pl_kmclient *c, const struct pl_kmdev *d)
 {
     struct pl_kmclient_done r;
@@ -244,12 +256,7 @@ Test(kmclient, hello_upload_jit_lease_load_report_token_receipt, .timeout = 300.
     pl_wr_init_dyn(&pir, PL_ES10F_PIR_MAX);
     dev_load(&d, pkg.envelope, pkg.envelope_len, &pir);
     provline_keymaker_ReportEntry e;
-    memset(&e, 0, sizeof(e));
-    cr_assert_eq(PL_KM_SET_BYTES(e.package_id, pkg.package_id, 16), PL_OK);
-    cr_assert_eq(PL_KM_SET_BYTES(e.transaction_id, pkg.transaction_id, pkg.tid_len), PL_OK);
-    cr_assert_eq(PL_KM_SET_BYTES(e.eid, pkg.eid, 16), PL_OK);
-    e.which_outcome = provline_keymaker_ReportEntry_pir_tag;
-    cr_assert_eq(PL_KM_SET_BYTES(e.outcome.pir, pir.buf, pir.len), PL_OK);
+    pir_entry(&pkg, &pir, &e);
     memset(&head, 0x42, sizeof(head));
     cr_assert_eq(pl_kmclient_report(c, &e, 1, &head, &r), PL_OK);
     cr_assert_eq(r.reply->which_body, PL_KM_REPORT_ACK);
@@ -353,12 +360,7 @@ Test(kmclient, signed_audit_checkpoint_stored_and_verified, .timeout = 300.0)
     dev_load(&d, pkg.envelope, pkg.envelope_len, &pir);
     cr_assert_eq(pl_audit_transition(a, "fx-1", pkg.eid, pkg.package_id, "RESULT", NULL), PL_OK);
     provline_keymaker_ReportEntry e;
-    memset(&e, 0, sizeof(e));
-    cr_assert_eq(PL_KM_SET_BYTES(e.package_id, pkg.package_id, 16), PL_OK);
-    cr_assert_eq(PL_KM_SET_BYTES(e.transaction_id, pkg.transaction_id, pkg.tid_len), PL_OK);
-    cr_assert_eq(PL_KM_SET_BYTES(e.eid, pkg.eid, 16), PL_OK);
-    e.which_outcome = provline_keymaker_ReportEntry_pir_tag;
-    cr_assert_eq(PL_KM_SET_BYTES(e.outcome.pir, pir.buf, pir.len), PL_OK);
+    pir_entry(&pkg, &pir, &e);
     struct pl_km_audit_head head;
     cr_assert_eq(pl_audit_checkpoint(a, &head.seq, head.h), PL_OK);
     cr_assert_eq(head.seq, 2);
