@@ -276,6 +276,29 @@ void pl_eim_store_options_defaults(const struct pl_eim_store_options *in,
         out->guard_block = PL_EIM_GUARD_DEFAULT_BLOCK;
 }
 
+/* A bucket whose sequence is below this guard's high-water mark may have lost a
+ * reservation that was admitted but never committed (a crash, a rollback), or the database
+ * was restored within one guard block: either way its counters are moved past the mark
+ * (decision 0011). With the default block of 1 this is at most one value, and nothing after
+ * a clean run. */
+static int settle(struct pl_eim_store *s, uint64_t seq[PL_EIM_GUARD_BUCKETS])
+{
+    uint64_t hwm[PL_EIM_GUARD_BUCKETS], bumped = 0;
+    bool behind = false;
+    int rc = pl_eim_guard_read_hwm_of(s->guard, s->store_id, hwm);
+    if (rc != PL_OK)
+        return rc;
+    for (unsigned b = 0; b < PL_EIM_GUARD_BUCKETS && !behind; b++)
+        behind = seq[b] < hwm[b];
+    if (!behind)
+        return PL_OK;
+    if ((rc = s->ops->counter_recover(s->impl, "store.open", hwm, &bumped)) != PL_OK)
+        return rc;
+    if ((rc = s->ops->bucket_seqs(s->impl, seq)) != PL_OK)
+        return rc;
+    return pl_eim_guard_raise(s->guard, s->store_id, seq);
+}
+
 int pl_eim_store_wrap(const char *name, const struct pl_eim_store_ops *ops, void *impl,
                       const struct pl_eim_store_options *opt, struct pl_eim_store **out)
 {
@@ -324,6 +347,8 @@ int pl_eim_store_wrap(const char *name, const struct pl_eim_store_ops *ops, void
             rc = PL_OK;
         }
         if (rc != PL_OK)
+            goto out;
+        if (!s->needs_recovery && (rc = settle(s, seq)) != PL_OK)
             goto out;
     }
     *out = s;

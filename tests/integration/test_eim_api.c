@@ -50,3 +50,8 @@ Test(eim_api, check_config)
 {
     pl_eimapi_check_config(&g_env);
 }
+
+Test(eim_api, store_recover_after_restore)
+{
+    pl_eimapi_store_recover(&g_env);
+}

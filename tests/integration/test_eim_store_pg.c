@@ -54,6 +54,11 @@ static int pg_snapshot(void *ctx)
 {
     struct pg_ctx *c = ctx;
     char sql[256], err[512];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s_snap", c->db);
+    if (pl_pgtest_sql(&c->pg, sql, err, sizeof(err)) != 0) {
+        cr_log_error("%s", err);
+        return -1;
+    }
     snprintf(sql, sizeof(sql), "CREATE DATABASE %s_snap TEMPLATE %s", c->db, c->db);
     if (pl_pgtest_sql(&c->pg, sql, err, sizeof(err)) != 0) {
         cr_log_error("%s", err);
@@ -146,6 +151,11 @@ Test(eim_store_pg, counter_restore_two_nodes)
 {
     pl_eimconf_counter_restore_two_nodes(&g_be);
 }
+Test(eim_store_pg, counter_restore_small)
+{
+    pl_eimconf_counter_restore_small(&g_be);
+}
+
 Test(eim_store_pg, guard_mismatch)
 {
     pl_eimconf_guard_mismatch(&g_be);

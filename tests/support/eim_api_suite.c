@@ -8,6 +8,8 @@
 
 #include "pl_test.h"
 #include "provline/eim/b64.h"
+#include "provline/eim/config.h"
+#include "provline/eim/store.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/sgp32_eim_config.h"
@@ -870,4 +872,80 @@ void pl_eimapi_check_config(struct pl_eimapi_env *env)
     cr_assert_eq(pl_test_run(cmd, out, sizeof(out)), 1, "%s", out);
     snprintf(cmd, sizeof(cmd), "%s serve 2>/dev/null", exe);
     cr_assert_eq(pl_test_run(cmd, out, sizeof(out)), 2);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t len = 0;
+    uint8_t *buf = pl_test_read_file(from, &len);
+    FILE *f = NULL;
+    cr_assert_not_null(buf, "cannot read %s", from);
+    f = fopen(to, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(buf, 1, len, f), len);
+    cr_assert_eq(fclose(f), 0);
+    free(buf);
+}
+
+static uint32_t reserve_n(const char *config, const uint8_t eid[16], int n, bool add)
+{
+    struct pl_eim_config *cfg = NULL;
+    struct pl_eim_store *s = NULL;
+    char err[512];
+    uint32_t c = 0;
+    cr_assert_eq(pl_eim_config_load(config, &cfg, err, sizeof(err)), PL_OK, "%s", err);
+    cr_assert_eq(pl_eim_config_open_store(cfg, false, false, &s), PL_OK);
+    if (add) {
+        struct pl_eim_device d;
+        memset(&d, 0, sizeof(d));
+        memcpy(d.eid, eid, 16);
+        cr_assert_eq(pl_eim_store_device_put(s, "test", &d), PL_OK);
+    }
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(pl_eim_store_reserve_counter(s, eid, &c), PL_OK);
+    pl_eim_store_close(s);
+    pl_eim_config_free(cfg);
+    return c;
+}
+
+void pl_eimapi_store_recover(struct pl_eimapi_env *env)
+{
+    char exe[512], cmd[1200], out[4096], db[400], backup[400], side[420];
+    uint8_t eid[16];
+    char hex[33];
+    uint32_t last = 0, next = 0;
+    int st = 0;
+
+    /* the daemon is stopped for a restore */
+    kill(env->pid, SIGTERM);
+    cr_assert_eq(waitpid(env->pid, &st, 0), env->pid);
+    env->pid = 0;
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+    bin(exe, sizeof(exe));
+    snprintf(db, sizeof(db), "%s/eim.db", env->dir);
+    snprintf(backup, sizeof(backup), "%s/eim.db.backup", env->dir);
+    mkeid(500, eid, hex);
+    last = reserve_n(env->config, eid, 3, true);
+    cr_assert_eq(last, 3);
+    copy_file(db, backup); /* every handle closed: the WAL is in the main file */
+    last = reserve_n(env->config, eid, 5, false);
+    cr_assert_eq(last, 8); /* 4..8 went out after the backup */
+    copy_file(backup, db);
+    snprintf(side, sizeof(side), "%s-wal", db);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", db);
+    unlink(side);
+
+    /* (timeout: a daemon that wrongly starts must not hang the test) */
+    snprintf(cmd, sizeof(cmd), "timeout 20 %s serve --config %s 2>&1", exe, env->config);
+    cr_assert_eq(pl_test_run(cmd, out, sizeof(out)), 1, "%s", out);
+    cr_assert(strstr(out, "store recover") != NULL, "%s", out);
+    snprintf(cmd, sizeof(cmd), "%s store recover --config %s 2>&1", exe, env->config);
+    cr_assert_eq(pl_test_run(cmd, out, sizeof(out)), 0, "%s", out);
+    cr_assert(strstr(out, "recovered: 1 ") != NULL, "%s", out);
+    next = reserve_n(env->config, eid, 1, false);
+    cr_assert(next > last, "counter %u reused after the restore (last handed out %u)", next, last);
+    snprintf(cmd, sizeof(cmd), "%s store recover 2>&1", exe);
+    cr_assert_eq(pl_test_run(cmd, out, sizeof(out)), 2, "%s", out);
 }

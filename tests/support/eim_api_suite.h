@@ -34,5 +34,8 @@ void pl_eimapi_bulk(struct pl_eimapi_env *env);
 void pl_eimapi_bootstrap(struct pl_eimapi_env *env);
 void pl_eimapi_cli(struct pl_eimapi_env *env);
 void pl_eimapi_check_config(struct pl_eimapi_env *env);
+/* SQLite only: the operator procedure after restoring an old database (serve refuses,
+ * store recover, counters above every value handed out). Stops the daemon. */
+void pl_eimapi_store_recover(struct pl_eimapi_env *env);
 
 #endif

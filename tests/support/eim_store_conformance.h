@@ -29,6 +29,7 @@ void pl_eimconf_counter_processes(const struct pl_eimconf_backend *b);
 void pl_eimconf_counter_threads(const struct pl_eimconf_backend *b);
 void pl_eimconf_counter_restore(const struct pl_eimconf_backend *b);
 void pl_eimconf_counter_restore_two_nodes(const struct pl_eimconf_backend *b);
+void pl_eimconf_counter_restore_small(const struct pl_eimconf_backend *b);
 void pl_eimconf_guard_mismatch(const struct pl_eimconf_backend *b);
 void pl_eimconf_notifications(const struct pl_eimconf_backend *b);
 void pl_eimconf_operator_tokens(const struct pl_eimconf_backend *b);

@@ -128,6 +128,11 @@ Test(eim_store_sqlite, counter_restore_two_nodes)
 {
     pl_eimconf_counter_restore_two_nodes(&g_be);
 }
+Test(eim_store_sqlite, counter_restore_small)
+{
+    pl_eimconf_counter_restore_small(&g_be);
+}
+
 Test(eim_store_sqlite, guard_mismatch)
 {
     pl_eimconf_guard_mismatch(&g_be);

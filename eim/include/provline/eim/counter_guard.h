@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #define PL_EIM_GUARD_BUCKETS       256u
-#define PL_EIM_GUARD_DEFAULT_BLOCK 64u
+#define PL_EIM_GUARD_DEFAULT_BLOCK 1u /* see decision 0011: exact detection */
 #define PL_EIM_STORE_ID_LEN        16u
 
 struct pl_eim_guard;
