@@ -72,6 +72,7 @@ static char URL[NSERVE][64];
 static uint16_t COAP_PORT[NSERVE];
 static pid_t SERVE[NSERVE];
 static char TOKEN[256];
+static bool CLAIMED[NSERVE]; /* nodes that completed operations */
 
 /* argv entries (execv takes char *const []). */
 static char *A(const char *s)
@@ -493,6 +494,7 @@ static void import_batch(int node)
 static void setup(void)
 {
     memset(SERVE, 0, sizeof(SERVE));
+    memset(CLAIMED, 0, sizeof(CLAIMED));
     TOKEN[0] = '\0';
     cr_assert_eq(pl_et_init(&T, PL_CURVE_P256), PL_OK);
     if (PL_E2E_PG) {
@@ -569,7 +571,12 @@ static uint32_t check_ops(int node, const struct dev *d)
         json_t *full = get_op(node, (int64_t)json_integer_value(json_object_get(o, "id")));
         const json_t *c = json_object_get(full, "counter");
         const char *st = jstr(full, "state");
+        const char *by = jstr(full, "claimed_by");
         cr_assert(json_is_integer(json_object_get(full, "done_ms")), "completed once, at one time");
+        cr_assert(strncmp(by, "eim-", 4) == 0 && by[4] >= '0' && by[4] < '0' + NSERVE
+                      && by[5] == '\0',
+                  "claimed by one node: \"%s\"", by);
+        CLAIMED[by[4] - '0'] = true;
         cr_assert(strcmp(st, "done") == 0 || strcmp(st, "failed") == 0, "op %lld %s",
                   (long long)json_integer_value(json_object_get(o, "id")), st);
         if (json_is_integer(c)) {
@@ -785,6 +792,8 @@ static void scenario(int nserve)
         json_decref(dv);
     }
 
+    for (int n = 0; n < nserve; n++)
+        cr_assert(CLAIMED[n], "node %d completed operations", n);
     for (int n = 0; n < nserve; n++) {
         char log[400];
         log_path("serve", n, log, sizeof(log));
