@@ -195,8 +195,8 @@ static int api(int node, const char *method, const char *path, const char *body,
     req.token = TOKEN;
     req.body = body;
     req.body_len = body ? strlen(body) : 0;
-    cr_assert_eq(pl_eim_http_do(URL[node], &req, HTTP_CAP, 10000, &resp), PL_OK, "%s %s",
-                 method, path);
+    cr_assert_eq(pl_eim_http_do(URL[node], &req, HTTP_CAP, 10000, &resp), PL_OK, "%s %s", method,
+                 path);
     st = resp.status;
     if (out != NULL)
         *out = resp.body_len ? json_loads(resp.body, 0, &jerr) : NULL;
@@ -245,15 +245,14 @@ static json_t *wait_op(int node, int64_t id, const char *log)
         const char *st = jstr(o, "state");
         if (strcmp(st, "done") == 0 || strcmp(st, "failed") == 0)
             return o;
-        cr_assert(mono_ms() < end, "op %lld (%s) still %s\n%s", (long long)id, jstr(o, "kind"),
-                  st, log ? tail(log) : "");
+        cr_assert(mono_ms() < end, "op %lld (%s) still %s\n%s", (long long)id, jstr(o, "kind"), st,
+                  log ? tail(log) : "");
         json_decref(o);
         sleep_ms(30);
     }
 }
 
-static void expect_op(int node, int64_t id, const char *state, const char *outcome,
-                      const char *log)
+static void expect_op(int node, int64_t id, const char *state, const char *outcome, const char *log)
 {
     json_t *o = wait_op(node, id, log);
     char *txt = json_dumps(o, JSON_COMPACT);
@@ -398,8 +397,9 @@ static void start_serve(int node)
     if (node == 0 && TOKEN[0] == '\0') {
         char out[400];
         snprintf(out, sizeof(out), "%s/token.out", T.dir);
-        char *argv[] = {exe,           A("token"),      A("add"),    A("--config"), cfg,
-                        A("--operator"), A("acceptance"), A("--role"), A("admin"),    NULL};
+        char *argv[] = {
+            exe,         A("token"), A("add"), A("--config"), cfg, A("--operator"), A("acceptance"),
+            A("--role"), A("admin"), NULL};
         pid_t p = spawn(argv, out);
         cr_assert_eq(wait_exit(p), 0, "%s", tail(out));
         char *t = slurp(out);
@@ -465,9 +465,9 @@ static void stop_ipa(size_t i)
 /* Registers every device by the bulk import of a station-style batch report. */
 static void import_batch(int node)
 {
-    json_t *b = json_pack("{s:s,s:s,s:s,s:s,s:[]}", "format", "provline-station-batch/1",
-                          "batch_id", "acceptance-0001", "station", "line1", "eim_id", EIM_ID,
-                          "devices");
+    json_t *b =
+        json_pack("{s:s,s:s,s:s,s:s,s:[]}", "format", "provline-station-batch/1", "batch_id",
+                  "acceptance-0001", "station", "line1", "eim_id", EIM_ID, "devices");
     json_t *r = NULL;
     for (size_t i = 0; i < NDEV; i++) {
         json_t *e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "eid", D[i].eid_hex, "status",
@@ -641,8 +641,7 @@ static void scenario(int nserve)
     int64_t en0 = queue_op(n0, &D[0], "enable", params);
     int64_t rat = queue_op(n0, &D[0], "getRAT", NULL);
     int64_t cie = queue_op(n0, &D[0], "configureImmediateEnable", "{\"immediateEnable\":true}");
-    int64_t sdp =
-        queue_op(n0, &D[0], "setDefaultDpAddress", "{\"address\":\"smdp.procs.test\"}");
+    int64_t sdp = queue_op(n0, &D[0], "setDefaultDpAddress", "{\"address\":\"smdp.procs.test\"}");
     expect_op(n0, l0, "done", "ok", logs[0]);
     expect_op(n0, en0, "done", "ok", logs[0]);
     dv = get_dev(n0, &D[0]);
@@ -786,8 +785,8 @@ static void scenario(int nserve)
     for (size_t i = 0; i < 3; i++) {
         dv = get_dev(0, &D[i]);
         e = open_card(i);
-        cr_assert_eq((uint32_t)json_integer_value(json_object_get(dv, "counter")),
-                     card_counter(e), "device %zu", i);
+        cr_assert_eq((uint32_t)json_integer_value(json_object_get(dv, "counter")), card_counter(e),
+                     "device %zu", i);
         pl_euicc_close(e);
         json_decref(dv);
     }
