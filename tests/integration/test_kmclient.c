@@ -416,7 +416,8 @@ Test(kmclient, signed_audit_checkpoint_stored_and_verified, .timeout = 300.0)
     cr_assert_eq(pl_tamper_sql(copy,
                                "DROP TRIGGER checkpoint_no_update;"
                                "UPDATE checkpoint SET keymaker_sig = substr(keymaker_sig, 1, 63)"
-                               " || x'00' WHERE seq = 2;",
+                               " || CASE WHEN substr(keymaker_sig, 64, 1) = x'00' THEN x'01'"
+                               " ELSE x'00' END WHERE seq = 2;",
                                err, sizeof(err)),
                  0, "%s", err);
     st = audit_verify_cli(copy, dpf_der, out, sizeof(out));

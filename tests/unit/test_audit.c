@@ -52,14 +52,20 @@ static int try_open(struct trail *t)
     return rc;
 }
 
-/* N_RECORDS records (transitions and APDU digests), then a checkpoint at CP_SEQ. */
-static void make_trail(struct trail *t)
+/* A fresh directory for a trail at DIR/audit.db (not created yet), on the fake clock. */
+static void empty_trail(struct trail *t)
 {
     memset(t, 0, sizeof(*t));
     cr_assert_eq(pl_test_tmpdir(t->dir, sizeof(t->dir)), 0);
     snprintf(t->path, sizeof(t->path), "%s/audit.db", t->dir);
-    t->t = 1700000000000ull;
     t->clock = (struct pl_clock_ops){fake_now, &t->t};
+}
+
+/* N_RECORDS records (transitions and APDU digests), then a checkpoint at CP_SEQ. */
+static void make_trail(struct trail *t)
+{
+    empty_trail(t);
+    t->t = 1700000000000ull;
     struct pl_audit *a = open_trail(t);
     uint8_t pkg[16];
     memset(pkg, 0xab, sizeof(pkg));
@@ -171,10 +177,7 @@ Test(audit, hash_chain_is_sha256_of_previous_and_record)
 Test(audit, empty_trail_verifies)
 {
     struct trail t;
-    memset(&t, 0, sizeof(t));
-    cr_assert_eq(pl_test_tmpdir(t.dir, sizeof(t.dir)), 0);
-    snprintf(t.path, sizeof(t.path), "%s/audit.db", t.dir);
-    t.clock = (struct pl_clock_ops){fake_now, &t.t};
+    empty_trail(&t);
     struct pl_audit *a = open_trail(&t);
     uint64_t s = 99;
     uint8_t h[32];
@@ -276,12 +279,9 @@ Test(audit, truncated_tail_with_old_head_detected_by_checkpoint)
      * checkpoint at 6 proves the chain had reached 6. */
     struct trail t;
     char head[600], saved[600];
-    memset(&t, 0, sizeof(t));
-    cr_assert_eq(pl_test_tmpdir(t.dir, sizeof(t.dir)), 0);
-    snprintf(t.path, sizeof(t.path), "%s/audit.db", t.dir);
+    empty_trail(&t);
     snprintf(head, sizeof(head), "%s.head", t.path);
     snprintf(saved, sizeof(saved), "%s/saved.head", t.dir);
-    t.clock = (struct pl_clock_ops){fake_now, &t.t};
     struct pl_audit *a = open_trail(&t);
     for (int i = 1; i <= 6; i++) {
         cr_assert_eq(pl_audit_transition(a, "fx-1", EID, NULL, "LOADING", NULL), PL_OK);
@@ -603,10 +603,7 @@ Test(audit, checkpoint_rules)
     uint64_t s0 = 0;
     uint8_t g[32];
     struct trail e;
-    memset(&e, 0, sizeof(e));
-    cr_assert_eq(pl_test_tmpdir(e.dir, sizeof(e.dir)), 0);
-    snprintf(e.path, sizeof(e.path), "%s/audit.db", e.dir);
-    e.clock = (struct pl_clock_ops){fake_now, &e.t};
+    empty_trail(&e);
     struct pl_audit *b = open_trail(&e);
     cr_assert_eq(pl_audit_checkpoint(b, &s0, g), PL_OK);
     cr_assert_eq(pl_audit_record_checkpoint(b, s0, g, NULL, 0), PL_OK);
@@ -640,9 +637,7 @@ static struct pl_audit *signed_trail(struct signed_trail *s)
 {
     memset(s, 0, sizeof(*s));
     s->rng = PL_RNG_SYSTEM;
-    cr_assert_eq(pl_test_tmpdir(s->t.dir, sizeof(s->t.dir)), 0);
-    snprintf(s->t.path, sizeof(s->t.path), "%s/audit.db", s->t.dir);
-    s->t.clock = (struct pl_clock_ops){fake_now, &s->t.t};
+    empty_trail(&s->t);
     cr_assert_eq(pl_eckey_generate(PL_CURVE_P256, &s->rng, &s->km), PL_OK);
     cr_assert_eq(pl_eckey_generate(PL_CURVE_P256, &s->rng, &s->other), PL_OK);
     struct pl_audit *a = open_trail(&s->t);
@@ -768,9 +763,10 @@ Test(audit, forged_or_altered_checkpoint_signature_detected)
     snprintf(v.path, sizeof(v.path), "%s/v.db", s.t.dir);
     cr_assert_eq(pl_tamper_copy_trail(s.t.path, u.path), 0);
     cr_assert_eq(pl_tamper_copy_trail(s.t.path, v.path), 0);
-    sql(&u, DROP_TRIGGERS "UPDATE checkpoint SET keymaker_sig = "
-                          "substr(keymaker_sig, 1, 10) || x'00' || substr(keymaker_sig, 12) "
-                          "WHERE seq = 3;");
+    /* (byte 11 changed whatever it was: 00 becomes 01, anything else 00) */
+    sql(&u, DROP_TRIGGERS "UPDATE checkpoint SET keymaker_sig = substr(keymaker_sig, 1, 10) || "
+                          "CASE WHEN substr(keymaker_sig, 11, 1) = x'00' THEN x'01' ELSE x'00' "
+                          "END || substr(keymaker_sig, 12) WHERE seq = 3;");
     r = verify_key(&u, s.km);
     cr_assert_not(r.ok);
     cr_assert_eq(r.fault, PL_AUDIT_FAULT_SIGNATURE, "%s", pl_audit_fault_name(r.fault));
