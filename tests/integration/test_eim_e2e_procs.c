@@ -807,6 +807,36 @@ Test(eim_e2e_procs, one_serve_three_ipas)
     scenario(1);
 }
 
+/* serve refuses to run with an unusable "esipa" section: exit 1, no port written, the
+ * member at fault named in the log. */
+Test(eim_e2e_procs, serve_refuses_a_bad_esipa_section)
+{
+    char cfg[400], log[400], port[400], exe[400];
+    char *text;
+    FILE *f;
+    snprintf(cfg, sizeof(cfg), "%s/eim0.json", T.dir);
+    write_config(0, cfg);
+    text = slurp(cfg);
+    f = fopen(cfg, "w");
+    cr_assert(f != NULL);
+    /* the signing key replaced by a file that does not exist */
+    char *k = strstr(text, "/eim.key");
+    cr_assert(k != NULL);
+    fprintf(f, "%.*s/missing.key%s", (int)(k - text), text, k + strlen("/eim.key"));
+    cr_assert_eq(fclose(f), 0);
+    free(text);
+    log_path("serve", 0, log, sizeof(log));
+    char *argv[] = {bin("provline-eim", exe, sizeof(exe)) ? exe : NULL, A("serve"), A("--config"),
+                    cfg, NULL};
+    SERVE[0] = spawn(argv, log);
+    int rc = wait_exit(SERVE[0]);
+    SERVE[0] = 0;
+    cr_assert_eq(rc, 1, "%s", tail(log));
+    cr_assert(strstr(tail(log), "esipa.signing_key") != NULL, "%s", tail(log));
+    snprintf(port, sizeof(port), "%s/http0.port", T.dir);
+    cr_assert_neq(access(port, F_OK), 0, "no port file when serve cannot start");
+}
+
 #if PL_E2E_PG
 Test(eim_e2e_procs, two_serves_share_one_database)
 {
