@@ -1208,7 +1208,9 @@ static void iso_ms(uint64_t ms, char *out, size_t cap)
     }
     char base[32];
     strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%03uZ", base, (unsigned)(ms % 1000u));
+    int n = snprintf(out, cap, "%s.%03uZ", base, (unsigned)(ms % 1000u));
+    if (n < 0 || (size_t)n >= cap)
+        out[0] = '\0'; /* never a cut-short timestamp */
 }
 
 /* The ICCID as carried in StoreMetadata '5A' (10 bytes, EF_ICCID coding), in hex: the

@@ -245,9 +245,13 @@ int pl_line_add_device(struct pl_line *l, bool coap, unsigned n_otks)
     d = &l->dev[l->n_dev];
     memset(d, 0, sizeof(*d));
     d->coap = coap;
-    snprintf(d->euicc, sizeof(d->euicc), "%s/dev%zu.euicc", l->dir, l->n_dev);
-    snprintf(d->link, sizeof(d->link), "%s/dev%zu.pty", l->dir, l->n_dev);
-    snprintf(d->log, sizeof(d->log), "%s/dev%zu.log", l->dir, l->n_dev);
+    /* A copy of the directory: d lives inside l, and gcc's -Wrestrict cannot tell the
+     * destination member from the source member apart. */
+    char dir[sizeof(l->dir)];
+    memcpy(dir, l->dir, sizeof(dir));
+    snprintf(d->euicc, sizeof(d->euicc), "%s/dev%zu.euicc", dir, l->n_dev);
+    snprintf(d->link, sizeof(d->link), "%s/dev%zu.pty", dir, l->n_dev);
+    snprintf(d->log, sizeof(d->log), "%s/dev%zu.log", dir, l->n_dev);
     snprintf(cmd, sizeof(cmd), "'%s/provline-keymaker' mint-euicc --pki '%s' --out '%s' --otks %u",
              l->bin, l->pki, d->euicc, n_otks);
     if (pl_test_run(cmd, out, sizeof(out)) != 0) {
