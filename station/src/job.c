@@ -585,11 +585,14 @@ static unsigned job_next(struct st_job *j)
         /* Acknowledged packages: the sealed bytes are purged (retention). */
         for (size_t i = 0; i < rs->n; i++) {
             const struct rowsum *r = &rs->r[i];
-            if ((r->state == PL_J_ACKED || r->state == PL_J_NOTIFIED) && !r->purged
-                && (rc = pl_journal_purge(j->s->j, r->id)) != PL_OK) {
-                st_fatal(j->s, j, rc, "purge");
-                next = PL_JOB_PARKED;
-                goto out;
+            if ((r->state == PL_J_ACKED || r->state == PL_J_NOTIFIED) && !r->purged) {
+                if ((rc = pl_journal_purge(j->s->j, r->id)) != PL_OK) {
+                    st_fatal(j->s, j, rc, "purge");
+                    next = PL_JOB_PARKED;
+                    goto out;
+                }
+                st_audit_transition(j->s, j, r->id, "PURGED",
+                                    "sealed package overwritten and unlinked");
             }
         }
         for (size_t i = 0; i < rs->n; i++) {
@@ -998,6 +1001,12 @@ static int act_identify(struct pl_fsm *fi, unsigned ev, void *data, uint64_t now
     if (drain_abandon(j, ev, now))
         return PL_OK;
     if (ev != PL_JEV_FX_RSP) {
+        if (j->finished && j->has_dev) {
+            /* A probe of a finished device got no answer (a noisy line, or it left): it
+             * stays finished; a device with another EID starts a new session. */
+            go(j, j->detail[0] != '\0' ? PL_JOB_FAILED : PL_JOB_DONE, now);
+            return PL_OK;
+        }
         /* No device, no eUICC, or no link: wait for one. */
         forget_device(j);
         go(j, PL_JOB_IDLE, now);
@@ -1095,6 +1104,9 @@ static int unresolved_cb(void *user, const struct pl_jpkg *row)
     if (row->state == PL_J_DISPATCHED) {
         /* DISPATCHED: LOADING was never journaled, so the request never left. */
         rc = pl_journal_undispatch(c->j->s->j, row->package_id, "load never sent");
+        if (rc == PL_OK)
+            st_audit_transition(c->j->s, c->j, row->package_id,
+                                pl_journal_state_name(PL_J_LEASED), "load never sent");
     } else {
         rc = pl_journal_result_error(c->j->s->j, row->package_id, c->code, c->why);
         st_logf(c->j->s, c->j, PL_STATION_LOG_WARN, "unresolved",

@@ -468,6 +468,9 @@ int st_report_done(struct pl_station *s, const struct st_job *j, const uint8_t p
     /* Retention: the Key Maker acknowledged, the sealed bytes go. */
     if ((rc = pl_journal_purge(s->j, pkg)) != PL_OK)
         return st_fatal(s, j, rc, "purge");
+    if ((rc = pl_audit_transition(s->audit, j != NULL ? j->cfg->name : NULL, NULL, pkg, "PURGED",
+                                  "sealed package overwritten and unlinked")) != PL_OK)
+        return st_fatal(s, j, rc, "audit append");
     return PL_OK;
 }
 
@@ -685,6 +688,9 @@ static int undispatch_cb(void *user, const struct pl_jpkg *row)
 {
     struct pl_station *s = user;
     int rc = pl_journal_undispatch(s->j, row->package_id, "restart: load never sent");
+    if (rc == PL_OK)
+        rc = pl_audit_transition(s->audit, row->fixture, row->eid, row->package_id,
+                                 pl_journal_state_name(PL_J_LEASED), "restart: load never sent");
     return rc != PL_OK ? rc : 0;
 }
 
