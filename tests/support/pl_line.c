@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -142,11 +144,13 @@ void pl_line_free(struct pl_line *l)
         pl_test_rmtree(l->dir);
 }
 
-static pid_t spawn(const char *const *argv, const char *log)
+/* Children die with the test process (a failed assertion must not leave a line running). */
+static pid_t spawn_out(const char *const *argv, const char *log, int out_fd)
 {
     pid_t pid = fork();
     if (pid != 0)
         return pid;
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     char *av[64];
     size_t n = 0;
     for (; argv[n] != NULL && n + 1 < sizeof(av) / sizeof(av[0]); n++)
@@ -154,10 +158,16 @@ static pid_t spawn(const char *const *argv, const char *log)
     av[n] = NULL;
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
     int nul = open("/dev/null", O_RDWR);
-    if (fd < 0 || nul < 0 || dup2(fd, 2) < 0 || dup2(nul, 1) < 0 || dup2(nul, 0) < 0)
+    if (fd < 0 || nul < 0 || dup2(fd, 2) < 0 || dup2(out_fd >= 0 ? out_fd : nul, 1) < 0
+        || dup2(nul, 0) < 0)
         _exit(127);
     execv(av[0], av);
     _exit(127);
+}
+
+static pid_t spawn(const char *const *argv, const char *log)
+{
+    return spawn_out(argv, log, -1);
 }
 
 int pl_line_km_start(struct pl_line *l)
@@ -289,8 +299,42 @@ int pl_line_dev_start(struct pl_line *l, size_t i)
     for (size_t k = 0; k < d->n_args; k++)
         argv[n++] = d->args[k];
     argv[n] = NULL;
-    if (pl_ft_vdevice_start(&d->proc, argv, d->log, 10000) != 0) {
+    char bin[600];
+    int pfd[2];
+    snprintf(bin, sizeof(bin), "%s/provline-vdevice", l->bin);
+    argv[0] = bin;
+    memset(&d->proc, 0, sizeof(d->proc));
+    d->proc.pid = -1;
+    d->proc.out_fd = -1;
+    if (pipe(pfd) != 0)
+        return -1;
+    d->proc.pid = spawn_out(argv, d->log, pfd[1]);
+    close(pfd[1]);
+    d->proc.out_fd = pfd[0];
+    /* Wait for its "READY ...\n" line. */
+    size_t got = 0;
+    uint64_t end = pl_line_now_ms() + 10000;
+    while (got + 1 < sizeof(d->proc.ready) && pl_line_now_ms() < end) {
+        struct pollfd pf = {pfd[0], POLLIN, 0};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        ssize_t r = read(pfd[0], d->proc.ready + got, 1);
+        if (r <= 0)
+            break;
+        if (d->proc.ready[got++] == '\n')
+            break;
+    }
+    d->proc.ready[got] = '\0';
+    if (d->proc.pid <= 0 || strncmp(d->proc.ready, "READY ", 6) != 0) {
         fprintf(stderr, "pl_line: vdevice %zu did not start (see %s)\n", i, d->log);
+        if (d->proc.pid > 0) {
+            int st;
+            kill(d->proc.pid, SIGKILL);
+            waitpid(d->proc.pid, &st, 0);
+        }
+        close(pfd[0]);
+        d->proc.pid = -1;
+        d->proc.out_fd = -1;
         return -1;
     }
     d->running = true;
