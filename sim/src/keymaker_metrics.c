@@ -79,7 +79,7 @@ static void put(struct pl_wr *w, const char *fmt, ...) PL_KM_PRINTF(2, 3);
 
 static void put(struct pl_wr *w, const char *fmt, ...)
 {
-    char line[256];
+    char line[512];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof(line), fmt, ap);
