@@ -658,6 +658,25 @@ static unsigned job_next(struct st_job *j)
                 goto out;
             }
         }
+        /* A device that has its profile, or is locked, will never take another package:
+         * leases of its left unused are given back at once (reported released). */
+        if (installed || !j->factory_mode) {
+            bool released = false;
+            for (size_t i = 0; i < rs->n; i++) {
+                const struct rowsum *r = &rs->r[i];
+                if (r->state == PL_J_LEASED && !st_claimed(j->s, r->id, j)) {
+                    release(j, r->id, installed ? "the device already has its profile"
+                                                : "the device is locked");
+                    released = true;
+                }
+            }
+            if (fatal(j)) {
+                next = PL_JOB_PARKED;
+                goto out;
+            }
+            if (released)
+                continue; /* reported first */
+        }
         /* 3. A locked device: production is closed; the eIM is what may be left. */
         if (!j->factory_mode) {
             int ds = device_state(j);
@@ -684,6 +703,26 @@ static unsigned job_next(struct st_job *j)
                 device_put(j, PL_JD_INSTALLED, "profile installed");
             next = PL_JOB_TOKEN;
             goto out;
+        }
+        /* A one-time key of an unproven package (station-side error, no PIR) that is no
+         * longer FREE on the chip was consumed: that load happened or is still happening,
+         * and its PIR will show. No other package goes to the device before it does. */
+        for (size_t i = 0; i < rs->n; i++) {
+            const struct rowsum *r = &rs->r[i];
+            if (r->outcome == PL_JO_FPA_ERROR && !otk_free_on_device(j, r->otk)) {
+                j->fetched = false;
+                if (++j->retries >= ST_MAX_RETRIES) {
+                    snprintf(j->detail, sizeof(j->detail),
+                             "one-time key %u consumed without a result", r->otk);
+                    next = PL_JOB_FAILED;
+                } else {
+                    st_logf(j->s, j, PL_STATION_LOG_WARN, "wait",
+                            "one-time key %u was consumed without a PIR yet: waiting for it",
+                            r->otk);
+                    next = PL_JOB_WAIT;
+                }
+                goto out;
+            }
         }
         if (loads >= j->s->cfg->max_loads) {
             snprintf(j->detail, sizeof(j->detail), "%u packages tried without an installed profile",
@@ -1472,8 +1511,19 @@ static int act_load(struct pl_fsm *fi, unsigned ev, void *data, uint64_t now)
     if (drain_finish(j, ev, now))
         return PL_OK;
     if (ev == PL_JEV_FX_FAIL) {
-        /* Lost answer: the package may be on the chip. Ask, never resend. */
-        go(j, PL_JOB_RESULT, now);
+        /* No answer: the package may be on the chip, or still on its way there (a CoAP
+         * block-wise transfer or a serial message the link keeps retransmitting outlives the
+         * request's deadline). The transport is torn down first, so nothing of this request
+         * can arrive any more; a request the device already has is handled before anything
+         * sent later (the FPA works in order). Then, after T_RETRY, Identify and
+         * FetchResults tell what happened. Never resent. */
+        pl_fixture_link_free(j->link);
+        j->link = NULL;
+        j->fetched = false;
+        st_logf(j->s, j, PL_STATION_LOG_WARN, "load_unanswered",
+                "no answer to LoadPackage: link closed, the device will be asked for its "
+                "results");
+        go(j, j->s->draining ? PL_JOB_PARKED : PL_JOB_WAIT, now);
         return PL_OK;
     }
     if (ev == PL_JEV_FX_ERROR) {

@@ -88,7 +88,9 @@ Test(station_noisy, noisy_serial_and_lossy_coap_finish, .timeout = 600)
         cr_assert_eq(pl_line_dev_start(&l, i), 0);
     }
     /* Lossy links: give CoAP requests room for several retransmissions. */
-    cr_assert_eq(pl_line_write_conf(&l, "[timers]\nT_FIXTURE = 60000\nT_IDENTIFY = 30000\n"), 0);
+    cr_assert_eq(pl_line_write_conf(&l, "[timers]\nT_FIXTURE = 60000\nT_IDENTIFY = 30000\n"
+                                        "T_LOAD = 180000\n"),
+                 0);
     cr_assert_eq(pl_line_station_start(&l, false), 0);
 
     uint64_t end = pl_line_now_ms() + RUN_MS;
