@@ -513,7 +513,7 @@ int pl_cli_demo(int argc, char **argv)
     d->km_pid = -1;
     snprintf(d->profiles, sizeof(d->profiles), "%s", PL_DEMO_PROFILES);
     bool coap_set = false;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
         if (strcmp(argv[i], "--dir") == 0 && v) {
@@ -535,7 +535,6 @@ int pl_cli_demo(int argc, char **argv)
             free(d);
             return usage();
         }
-        i++;
     }
     if (!coap_set)
         d->n_coap = d->n_dev / 2;

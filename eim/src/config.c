@@ -19,6 +19,8 @@
 #define FILE_MAX (1u << 20) /* a key or certificate file */
 
 static void fail(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail(char *err, size_t cap, const char *fmt, ...)
 {
     va_list ap;
     if (err == NULL || cap == 0)
