@@ -355,14 +355,15 @@ static int write_station_conf(const struct demo *d, const char *conf)
             "# written by provline demo\n"
             "[line]\nstation_id = demo-line\nmax_loads = 3\n\n"
             "[keymaker]\nendpoint = tcp://127.0.0.1:%u\nserver_public_key = %s/keymaker.pub\n"
-            "client_secret_key = %s/station.key\nclient_public_key = %s/station.pub\n\n"
+            "client_secret_key = %s/station.key\nclient_public_key = %s/station.pub\n"
+            "checkpoint_certificate = %s/dpf.der\n\n"
             "[storage]\njournal = %s/station-data/journal.db\naudit = %s/station-data/audit.db\n"
             "packages = %s/station-data/packages\n\n"
             "[eim]\neim_id = eim.demo.provline\neim_fqdn = eim.demo.provline\n"
             "eim_certificate = %s/eim.der\n\n"
             "[log]\nlevel = info\n\n"
             "[timers]\nT_PROBE = 100\n\n",
-            d->km_port, d->dir, d->dir, d->dir, d->dir, d->dir, d->dir, d->pki);
+            d->km_port, d->dir, d->dir, d->dir, d->pki, d->dir, d->dir, d->dir, d->pki);
     for (unsigned i = 0; i < d->n_dev; i++) {
         const struct demo_dev *v = &d->dev[i];
         if (v->coap)
@@ -575,21 +576,24 @@ int pl_cli_demo(int argc, char **argv)
     say("results");
     int dev_rc = check_devices(d);
     char journal[DEMO_PATH], audit[DEMO_PATH], db[DEMO_PATH], csv[DEMO_PATH], json[DEMO_PATH];
+    char dpf[DEMO_PATH];
     if (path_join(journal, sizeof(journal), d->dir, "station-data/journal.db") == 0
         && path_join(audit, sizeof(audit), d->dir, "station-data/audit.db") == 0
         && path_join(db, sizeof(db), d->dir, "keymaker.db") == 0
         && path_join(csv, sizeof(csv), d->dir, "batch-report.csv") == 0
-        && path_join(json, sizeof(json), d->dir, "batch-report.json") == 0) {
+        && path_join(json, sizeof(json), d->dir, "batch-report.json") == 0
+        && path_join(dpf, sizeof(dpf), d->pki, "dpf.der") == 0) {
         const char *status_km[] = {"provline-keymaker", "status", "--db", db, NULL};
         const char *status_st[] = {"provline-station", "status", "--journal", journal, NULL};
-        const char *verify[] = {"provline", "audit", "verify", audit, NULL};
+        const char *verify[] = {"provline", "audit", "verify", audit, "--keymaker-cert", dpf,
+                                NULL};
         const char *exp_csv[] = {"provline-station", "export", "--journal", journal, "--csv", csv,
                            NULL};
         const char *exp_json[] = {"provline-station", "export", "--journal", journal, "--json", json,
                             NULL};
         show(d, status_km, "Key Maker reconciliation (provline-keymaker status)");
         show(d, status_st, "station journal (provline-station status)");
-        show(d, verify, "audit trail (provline audit verify)");
+        show(d, verify, "audit trail, Key Maker signatures checked (provline audit verify)");
         if (run(d, exp_csv, "/dev/null") == 0 && run(d, exp_json, "/dev/null") == 0)
             say("batch report: %s and %s", csv, json);
     }

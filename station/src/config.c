@@ -19,6 +19,7 @@
 #include "provline/protocol/hex.h"
 #include "provline/protocol/secret.h"
 #include "provline/protocol/sgp32_eim_config.h"
+#include "provline/protocol/x509.h"
 
 #define CERT_FILE_MAX 8192u
 
@@ -321,6 +322,9 @@ static int handler(void *user, const char *section, const char *key, const char 
             (void)copy_str(p, section, key, val, c->km_client_secret, sizeof(c->km_client_secret));
         else if (strcmp(key, "client_public_key") == 0)
             (void)copy_str(p, section, key, val, c->km_client_public, sizeof(c->km_client_public));
+        else if (strcmp(key, "checkpoint_certificate") == 0)
+            (void)copy_str(p, section, key, val, c->km_checkpoint_cert,
+                           sizeof(c->km_checkpoint_cert));
         else
             perr(p, "[keymaker] %s: unknown key", key);
     } else if (strcmp(section, "storage") == 0) {
@@ -646,6 +650,37 @@ static bool check_expected_eids(struct pl_station_config *c, struct pl_station_d
     return ok;
 }
 
+/* The Key Maker's checkpoint certificate: a DER X.509 certificate with an EC public key. */
+static bool check_checkpoint_cert(struct pl_station_diag *diag, const char *path)
+{
+    size_t len = 0;
+    int err = 0;
+    uint8_t *der = read_small_file(path, CERT_FILE_MAX, &len, &err);
+    struct pl_cert *cert = NULL;
+    struct pl_eckey *key = NULL;
+    int rc;
+
+    if (der == NULL) {
+        pl_station_diag_add(diag, "[keymaker] checkpoint_certificate: cannot read %s: %s", path,
+                            strerror(err));
+        return false;
+    }
+    rc = pl_cert_parse(der, len, &cert);
+    if (rc == PL_OK)
+        rc = pl_cert_public_key(cert, &key);
+    pl_eckey_free(key);
+    pl_cert_free(cert);
+    free(der);
+    if (rc != PL_OK) {
+        pl_station_diag_add(diag,
+                            "[keymaker] checkpoint_certificate: %s is not a DER certificate with "
+                            "an EC key (%s)",
+                            path, pl_strerror(rc));
+        return false;
+    }
+    return true;
+}
+
 int pl_station_config_check(struct pl_station_config *c, struct pl_station_diag *diag)
 {
     bool ok = true;
@@ -674,6 +709,8 @@ int pl_station_config_check(struct pl_station_config *c, struct pl_station_diag 
     }
     if (c->km_client_public[0] != '\0')
         ok = check_key_file(diag, "client_public_key", c->km_client_public, false) && ok;
+    if (c->km_checkpoint_cert[0] != '\0')
+        ok = check_checkpoint_cert(diag, c->km_checkpoint_cert) && ok;
 
     if (c->journal[0] == '\0') {
         pl_station_diag_add(diag, "[storage] journal: required (the SQLite journal file)");

@@ -383,6 +383,13 @@ int st_report_submit(struct pl_station *s, const struct st_job *j, const struct 
         memcpy(audit, row->report_audit, sizeof(audit));
         if (!row->has_report_audit)
             memset(audit, 0, sizeof(audit));
+        /* The head's seq is a point of the chain: find it again to ask for the same
+         * checkpoint (docs/audit-trail.md §4). A head the trail no longer holds (purged
+         * below it) is sent as in protocol v1: unsigned. */
+        else if (pl_audit_find(s->audit, audit, cp_seq) == PL_OK) {
+            memcpy(cp_h, audit, PL_AUDIT_HASH_LEN);
+            *cp_valid = true;
+        }
     } else {
         /* The audit head goes with the report (IFPP.md §6.3); journal it with the identity
          * before the bytes leave. */
@@ -418,7 +425,17 @@ int st_report_submit(struct pl_station *s, const struct st_job *j, const struct 
     m->which_body = PL_KM_REPORT;
     m->body.report.entries_count = 1;
     m->body.report.entries[0] = *e;
-    if ((rc = PL_KM_SET_BYTES(m->body.report.audit_head, audit, sizeof(audit))) != PL_OK)
+    if (*cp_valid) {
+        /* Protocol v2: ask the Key Maker to sign (chain id, seq, head). */
+        struct pl_km_audit_head head;
+        pl_audit_chain_id(s->audit, head.chain_id);
+        head.seq = *cp_seq;
+        memcpy(head.h, audit, sizeof(head.h));
+        rc = pl_km_report_set_audit(&m->body.report, &head);
+    } else {
+        rc = PL_KM_SET_BYTES(m->body.report.audit_head, audit, sizeof(audit));
+    }
+    if (rc != PL_OK)
         goto out;
     rc = pl_kmclient_submit(s->km, m, tag, &ident, id, NULL);
     if (rc == PL_OK) {
@@ -434,6 +451,23 @@ out:
     }
     free(e);
     return rc;
+}
+
+/* A ReportAck's AuditCheckpoint into the trail (docs/audit-trail.md §4). */
+static int record_signed_checkpoint(struct pl_station *s,
+                                    const provline_keymaker_AuditCheckpoint *k)
+{
+    struct pl_audit_signed_checkpoint cp;
+
+    if (k->station_key.size != sizeof(cp.station_key) || k->chain_id.size != sizeof(cp.chain_id)
+        || k->head.size != sizeof(cp.h) || k->signature.size != sizeof(cp.sig))
+        return PL_ERR_MALFORMED;
+    memcpy(cp.station_key, k->station_key.bytes, sizeof(cp.station_key));
+    memcpy(cp.chain_id, k->chain_id.bytes, sizeof(cp.chain_id));
+    cp.seq = k->seq;
+    memcpy(cp.h, k->head.bytes, sizeof(cp.h));
+    memcpy(cp.sig, k->signature.bytes, sizeof(cp.sig));
+    return pl_audit_record_signed_checkpoint(s->audit, &cp, pl_kmclient_checkpoint_key(s->km));
 }
 
 int st_report_done(struct pl_station *s, const struct st_job *j, const uint8_t pkg[16],
@@ -459,9 +493,17 @@ int st_report_done(struct pl_station *s, const struct st_job *j, const uint8_t p
                              pl_journal_state_name(PL_J_ACKED), pl_km_state_name(r->state));
     if (rc != PL_OK)
         return st_fatal(s, j, rc, "audit append");
-    /* The Key Maker saw (seq, h): chain its acknowledgement (unsigned in protocol v1). */
+    /* The Key Maker saw (seq, h): chain its signed checkpoint (protocol v2; the client
+     * already removed one whose signature fails), or its bare acknowledgement (v1). */
     if (cp_valid && cp_h != NULL) {
-        rc = pl_audit_record_checkpoint(s->audit, cp_seq, cp_h, NULL, 0);
+        if (a->has_checkpoint) {
+            rc = record_signed_checkpoint(s, &a->checkpoint);
+        } else {
+            if (a->checkpoint_refused != 0)
+                st_logf(s, j, PL_STATION_LOG_WARN, "checkpoint", "Key Maker refused to sign: %s",
+                        pl_km_error_name(a->checkpoint_refused));
+            rc = pl_audit_record_checkpoint(s->audit, cp_seq, cp_h, NULL, 0);
+        }
         if (rc != PL_OK && rc != PL_ERR_EXISTS)
             st_logf(s, j, PL_STATION_LOG_WARN, "checkpoint", "not recorded: %s", pl_strerror(rc));
     }
@@ -762,6 +804,7 @@ int pl_station_new(const struct pl_station_config *cfg, pl_station_log_fn log, v
     kc.server_public_file = cfg->km_server_public;
     kc.secret_file = cfg->km_client_secret;
     kc.public_file = cfg->km_client_public[0] != '\0' ? cfg->km_client_public : NULL;
+    kc.checkpoint_cert_file = cfg->km_checkpoint_cert[0] != '\0' ? cfg->km_checkpoint_cert : NULL;
     kc.station_id = cfg->station_id;
     kc.last_seq = last_seq;
     kc.last_seq_ack = last_ack;

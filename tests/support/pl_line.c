@@ -376,14 +376,14 @@ int pl_line_write_conf(struct pl_line *l, const char *extra)
             "# written by tests/support/pl_line.c\n"
             "[line]\nstation_id = test-line\nmax_loads = 4\n\n"
             "[keymaker]\nendpoint = %s\nserver_public_key = %s\nclient_secret_key = %s\n"
-            "client_public_key = %s\n\n"
+            "client_public_key = %s\ncheckpoint_certificate = %s/dpf.der\n\n"
             "[storage]\njournal = %s\naudit = %s\npackages = %s\n\n"
             "[eim]\neim_id = %s\neim_fqdn = %s\neim_certificate = %s/eim.der\n\n"
             "[metrics]\nlisten = 127.0.0.1:0\n\n"
             "[log]\nlevel = debug\n\n"
             "[timers]\nT_PROBE = 100\nT_RETRY = 200\nT_IDENTIFY = 3000\nT_FIXTURE = 8000\n"
             "T_LOAD = 30000\nT_KEYMAKER = 6000\nT_KM_ATTEMPT = 300\nT_DRAIN = 15000\n\n",
-            l->km_endpoint, l->km_pub, l->st_key, l->st_pub, l->journal, l->audit, l->pkgs,
+            l->km_endpoint, l->km_pub, l->st_key, l->st_pub, l->pki, l->journal, l->audit, l->pkgs,
             l->eim_id, l->eim_id, l->pki);
     for (size_t i = 0; i < l->n_dev; i++) {
         const struct pl_line_dev *d = &l->dev[i];

@@ -212,6 +212,45 @@ Test(station_config, missing_and_unsafe_files, .init = setup, .fini = teardown)
     free(c);
 }
 
+/* [keymaker] checkpoint_certificate: a DER certificate with an EC key, or a clear error. */
+Test(station_config, checkpoint_certificate, .init = setup, .fini = teardown)
+{
+    struct pl_station_config *c = malloc(sizeof(*c));
+    struct pl_station_diag d;
+    char p[512], text[2048];
+    cr_assert_not_null(c);
+    snprintf(text, sizeof(text),
+             "[keymaker]\ncheckpoint_certificate = %s/tests/data/sgp26/pysim-dppb/"
+             "CERT_S_SM_DPpb_ECDSA_NIST.der\n[fixture a]\ntransport = coap\n"
+             "port = 127.0.0.1:5683\n",
+             PL_TEST_SRCDIR);
+    int rc = load(text, c, &d);
+    dump(&d);
+    cr_assert_eq(rc, PL_OK);
+    cr_assert(strstr(c->km_checkpoint_cert, "CERT_S_SM_DPpb_ECDSA_NIST.der") != NULL);
+    pl_station_config_deinit(c);
+
+    snprintf(p, sizeof(p), "%s/dpf.der", dir);
+    write_text(p, "not DER", 0644);
+    snprintf(text, sizeof(text),
+             "[keymaker]\ncheckpoint_certificate = %s\n[fixture a]\ntransport = coap\n"
+             "port = 127.0.0.1:5683\n",
+             p);
+    cr_assert_eq(load(text, c, &d), PL_ERR_CONFIG);
+    cr_assert(has_msg(&d, "checkpoint_certificate: "), "no message");
+    cr_assert(has_msg(&d, "is not a DER certificate"));
+    pl_station_config_deinit(c);
+
+    snprintf(text, sizeof(text),
+             "[keymaker]\ncheckpoint_certificate = %s/missing.der\n[fixture a]\n"
+             "transport = coap\nport = 127.0.0.1:5683\n",
+             dir);
+    cr_assert_eq(load(text, c, &d), PL_ERR_CONFIG);
+    cr_assert(has_msg(&d, "checkpoint_certificate: cannot read"));
+    pl_station_config_deinit(c);
+    free(c);
+}
+
 Test(station_config, eim_from_file_and_syntax_error_line, .init = setup, .fini = teardown)
 {
     struct pl_station_config *c = malloc(sizeof(*c));

@@ -80,6 +80,7 @@ struct pl_station_config {
     char km_server_public[PL_STATION_PATH_MAX];
     char km_client_secret[PL_STATION_PATH_MAX];
     char km_client_public[PL_STATION_PATH_MAX];
+    char km_checkpoint_cert[PL_STATION_PATH_MAX]; /* DER cert whose key signs checkpoints */
     /* [storage] */
     char journal[PL_STATION_PATH_MAX];
     char audit[PL_STATION_PATH_MAX];
