@@ -195,8 +195,9 @@ static void *esipa_thread(void *arg)
 }
 
 /* Starts the service when the configuration has an "esipa" section (its own store handle:
- * the engine's thread alone uses it). *svc stays NULL without one. */
-static int esipa_open(const struct pl_eim_config *cfg, bool guard_create,
+ * the engine's thread alone uses it). *svc stays NULL without one. check_only: validate the
+ * section (serve --check-config), open and start nothing. */
+static int esipa_open(const struct pl_eim_config *cfg, bool guard_create, bool check_only,
                       struct pl_eim_store **store, struct pl_eim_esipa_service **svc)
 {
     const json_t *sec = json_object_get(pl_eim_config_json(cfg), "esipa");
@@ -217,7 +218,7 @@ static int esipa_open(const struct pl_eim_config *cfg, bool guard_create,
     }
     snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - cfg->path) : 1,
              slash ? cfg->path : ".");
-    rc = pl_eim_config_open_store(cfg, false, guard_create, store);
+    rc = check_only ? PL_OK : pl_eim_config_open_store(cfg, false, guard_create, store);
     if (rc != PL_OK) {
         logx(3, "event=esipa.store_open_failed error=\"%s\"", pl_strerror(rc));
         return rc;
@@ -231,9 +232,16 @@ static int esipa_open(const struct pl_eim_config *cfg, bool guard_create,
     o.root_len = cfg->root_len;
     o.n_roots = cfg->n_roots;
     o.default_eim_id = id != NULL ? id->eim_id : NULL;
-    o.store = *store;
+    o.store = check_only ? NULL : *store;
     o.log.log = log_line;
+    o.check_only = check_only;
     rc = pl_eim_esipa_service_start(&o, svc, err, sizeof(err));
+    if (rc != PL_OK && check_only) {
+        fprintf(stderr, "provline-eim: %s\n", err);
+        return rc;
+    }
+    if (check_only)
+        return PL_OK;
     if (rc != PL_OK) {
         logx(3, "event=esipa.start_failed error=\"%s\" detail=\"%s\"", pl_strerror(rc), err);
         return rc;
@@ -287,8 +295,13 @@ static int cmd_serve(int argc, char **argv)
         return 1;
     }
     if (opts[1].set) {
-        printf("configuration OK\n");
+        struct pl_eim_store *none = NULL;
+        struct pl_eim_esipa_service *nosvc = NULL;
+        rc = esipa_open(cfg, false, true, &none, &nosvc);
         pl_eim_config_free(cfg);
+        if (rc != PL_OK)
+            return 1;
+        printf("configuration OK\n");
         return 0;
     }
     /* SIGTERM/SIGINT are taken with sigwait: blocked before any thread starts. */
@@ -319,7 +332,7 @@ static int cmd_serve(int argc, char **argv)
              (unsigned)cfg->listen_port, pl_strerror(rc));
         goto out;
     }
-    if (esipa_open(cfg, false, &esipa_store, &er.svc) != PL_OK)
+    if (esipa_open(cfg, false, false, &esipa_store, &er.svc) != PL_OK)
         goto out;
     if (er.svc != NULL) {
         if (pthread_create(&esipa_tid, NULL, esipa_thread, &er) != 0) {

@@ -145,7 +145,7 @@ int pl_eim_esipa_service_start(const struct pl_eim_esipa_service_options *o,
     if (out == NULL)
         return PL_ERR_INVAL;
     *out = NULL;
-    if (o == NULL || o->section == NULL || o->store == NULL || o->n_roots == 0
+    if (o == NULL || o->section == NULL || (o->store == NULL && !o->check_only) || o->n_roots == 0
         || o->n_roots > PL_EIM_MAX_CI_ROOTS) {
         err_set(err, cap, "section", "missing, or no CI root configured");
         return PL_ERR_INVAL;
@@ -242,6 +242,25 @@ int pl_eim_esipa_service_start(const struct pl_eim_esipa_service_options *o,
             goto out;
         }
         svc->n_roots++;
+    }
+    if (o->check_only) {
+        /* serve --check-config: the files must be there and readable; nothing starts. */
+        const char *const files[] = {s_cert != NULL ? cert_path : NULL,
+                                     s_pkey != NULL ? pkey_path : NULL,
+                                     s_ca != NULL ? ca_path : NULL};
+        const char *const names[] = {"certificate", "private_key", "client_ca"};
+        for (size_t i = 0; i < 3; i++) {
+            FILE *f = files[i] != NULL ? fopen(files[i], "rb") : NULL;
+            if (files[i] != NULL && f == NULL) {
+                err_set(err, cap, names[i], "cannot open the file");
+                rc = PL_ERR_CONFIG;
+                goto out;
+            }
+            if (f != NULL)
+                fclose(f);
+        }
+        rc = PL_OK;
+        goto out;
     }
     struct pl_eim_engine_config ec;
     memset(&ec, 0, sizeof(ec));

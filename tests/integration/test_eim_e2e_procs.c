@@ -837,6 +837,53 @@ Test(eim_e2e_procs, serve_refuses_a_bad_esipa_section)
     cr_assert_neq(access(port, F_OK), 0, "no port file when serve cannot start");
 }
 
+/* serve --check-config checks the "esipa" section too, without starting or creating
+ * anything: a good configuration passes, a missing signing key or a bad security list is
+ * named, and no port file appears. */
+Test(eim_e2e_procs, check_config_covers_the_esipa_section)
+{
+    char cfg[400], bad[400], log[400], port[400], exe[400];
+    char *text;
+    FILE *f;
+    snprintf(cfg, sizeof(cfg), "%s/eim0.json", T.dir);
+    write_config(0, cfg);
+    log_path("check", 0, log, sizeof(log));
+    char *argv[] = {bin("provline-eim", exe, sizeof(exe)) ? exe : NULL, A("serve"), A("--config"),
+                    cfg, A("--check-config"), NULL};
+    pid_t p = spawn(argv, log);
+    cr_assert_eq(wait_exit(p), 0, "%s", tail(log));
+    cr_assert(strstr(tail(log), "configuration OK") != NULL, "%s", tail(log));
+
+    text = slurp(cfg);
+    static const struct {
+        const char *from, *to, *named;
+    } cases[] = {{"/eim.key", "/missing.key", "esipa.signing_key"},
+                 {"/eim-tls.crt", "/missing.crt", "esipa.certificate"},
+                 {"\"security\":[\"psk\",\"pki\"]", "\"security\":[\"tls\"]", "esipa.security"},
+                 {"\"esipa\":{", "\"esipa\":{\"colour\":1,", "colour"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *k = strstr(text, cases[i].from);
+        cr_assert(k != NULL, "case %zu: %s not in the configuration", i, cases[i].from);
+        snprintf(bad, sizeof(bad), "%s/bad%zu.json", T.dir, i);
+        f = fopen(bad, "w");
+        cr_assert(f != NULL);
+        fprintf(f, "%.*s%s%s", (int)(k - text), text, cases[i].to, k + strlen(cases[i].from));
+        cr_assert_eq(fclose(f), 0);
+        char lg[400];
+        snprintf(lg, sizeof(lg), "%s/check-bad%zu.log", T.dir, i);
+        argv[3] = bad;
+        p = spawn(argv, lg);
+        cr_assert_eq(wait_exit(p), 1, "case %zu: %s", i, tail(lg));
+        cr_assert(strstr(tail(lg), cases[i].named) != NULL, "case %zu: %s", i, tail(lg));
+        cr_assert(strstr(tail(lg), "configuration OK") == NULL, "case %zu", i);
+    }
+    free(text);
+    snprintf(port, sizeof(port), "%s/http0.port", T.dir);
+    cr_assert_neq(access(port, F_OK), 0, "check-config starts nothing");
+    snprintf(port, sizeof(port), "%s/esipa0.port", T.dir);
+    cr_assert_neq(access(port, F_OK), 0, "check-config starts nothing");
+}
+
 #if PL_E2E_PG
 Test(eim_e2e_procs, two_serves_share_one_database)
 {

@@ -145,6 +145,9 @@ struct pl_eim_esipa_service_options {
      * polls the service). */
     struct pl_eim_store *store;
     struct pl_eim_log_ops log;
+    /* Check the section only (serve --check-config): members, signing key, roots, TLS files
+     * readable; no store needed, nothing is started and *out stays NULL. */
+    bool check_only;
 };
 
 struct pl_eim_esipa_service;
