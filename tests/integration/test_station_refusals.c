@@ -98,16 +98,18 @@ Test(station_refusals, expired_lease_is_never_started, .timeout = 180)
     pl_line_free(&l);
 }
 
-Test(station_refusals, package_for_a_never_reaches_b, .timeout = 180)
+Test(station_refusals, package_for_a_never_reaches_b, .timeout = 300)
 {
     struct pl_line l;
     struct tally t;
     int status = -1;
 
     cr_assert_eq(pl_line_init(&l), 0);
-    /* A lease that ends 10 s after the margin: A's package is released soon after. */
+    /* A lease that ends 30 s after the margin: A's package is released 30 s after its
+     * lease, and B's own lease leaves it 30 s to start its load (headroom for a loaded
+     * machine: a shorter window makes B's lease, too, run into the margin). */
     l.km_args[l.n_km_args++] = "--lease-seconds";
-    l.km_args[l.n_km_args++] = "70";
+    l.km_args[l.n_km_args++] = "90";
     cr_assert_eq(pl_line_km_start(&l), 0);
     cr_assert_eq(pl_line_add_device(&l, false, 2), 0); /* A */
     cr_assert_eq(pl_line_add_device(&l, false, 2), 0); /* B, on A's port later */
@@ -128,7 +130,7 @@ Test(station_refusals, package_for_a_never_reaches_b, .timeout = 180)
     snprintf(l.dev[1].link, sizeof(l.dev[1].link), "%s", l.dev[0].link);
     cr_assert_eq(pl_line_dev_start(&l, 1), 0);
     cr_assert_eq(pl_line_station_start(&l, false), 0);
-    end = pl_line_now_ms() + 90000;
+    end = pl_line_now_ms() + 180000;
     while ((pl_line_count(l.st_log, "event=done ") == 0
             || pl_line_count(l.st_log, "lease expired unused") == 0)
            && pl_line_now_ms() < end)
