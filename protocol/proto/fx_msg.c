@@ -10,6 +10,8 @@
 
 #include "provline/proto/fx_msg.h"
 
+#include "pb_strict.h"
+
 #define CHECK(cond)                                                                         \
     do {                                                                                    \
         if (!(cond))                                                                        \
@@ -139,24 +141,16 @@ int pl_fx_msg_check(const provline_fixture_Msg *m)
 
 int pl_fx_msg_decode(const uint8_t *buf, size_t len, provline_fixture_Msg *m)
 {
-    int rc = PL_ERR_INTERNAL;
+    int rc;
 
     if (m == NULL || (buf == NULL && len != 0))
         return PL_ERR_INVAL;
     pl_fx_msg_init(m);
     if (len > PL_FX_MSG_MAX)
         return PL_ERR_OVERFLOW;
-    pb_istream_t s = pb_istream_from_buffer(buf, len);
-    if (!pb_decode(&s, provline_fixture_Msg_fields, m)) {
-        rc = PL_ERR_MALFORMED;
-        goto out;
-    }
-    if (s.bytes_left != 0u) {
-        rc = PL_ERR_MALFORMED;
-        goto out;
-    }
-    rc = pl_fx_msg_check(m);
-out:
+    rc = pl_pb_decode_strict(provline_fixture_Msg_fields, buf, len, PL_FX_MSG_MAX, m);
+    if (rc == PL_OK)
+        rc = pl_fx_msg_check(m);
     if (rc != PL_OK)
         pl_fx_msg_release(m);
     return rc;
@@ -164,8 +158,7 @@ out:
 
 int pl_fx_msg_encode(const provline_fixture_Msg *m, struct pl_wr *w)
 {
-    size_t n = 0;
-    int rc = PL_ERR_INTERNAL;
+    int rc;
 
     if (m == NULL || w == NULL)
         return PL_ERR_INVAL;
@@ -175,23 +168,7 @@ int pl_fx_msg_encode(const provline_fixture_Msg *m, struct pl_wr *w)
         pl_wr_fail(w, rc);
         return rc;
     }
-    if (!pb_get_encoded_size(&n, provline_fixture_Msg_fields, m)) {
-        pl_wr_fail(w, PL_ERR_INTERNAL);
-        return PL_ERR_INTERNAL;
-    }
-    if (n > PL_FX_MSG_MAX) {
-        pl_wr_fail(w, PL_ERR_OVERFLOW);
-        return PL_ERR_OVERFLOW;
-    }
-    uint8_t *dst = pl_wr_reserve(w, n);
-    if (dst == NULL)
-        return pl_wr_status(w);
-    pb_ostream_t os = pb_ostream_from_buffer(dst, n);
-    if (!pb_encode(&os, provline_fixture_Msg_fields, m) || os.bytes_written != n) {
-        pl_wr_fail(w, PL_ERR_INTERNAL);
-        return PL_ERR_INTERNAL;
-    }
-    return PL_OK;
+    return pl_pb_encode_wr(provline_fixture_Msg_fields, m, PL_FX_MSG_MAX, w);
 }
 
 int pl_fx_msg_peek(const uint8_t *buf, size_t len, uint64_t *request_id, unsigned *which)

@@ -5,6 +5,8 @@
  * docs/station-keymaker-protocol.md §3-§5 (the rules checked here), docs/audit-trail.md §4. */
 #include "provline/proto/km_msg.h"
 
+#include "pb_strict.h"
+
 #include <pb_decode.h>
 #include <pb_encode.h>
 #include <string.h>
@@ -272,24 +274,16 @@ int pl_km_msg_check(const provline_keymaker_Msg *m)
 
 int pl_km_msg_decode(const uint8_t *buf, size_t len, provline_keymaker_Msg *m)
 {
-    int rc = PL_ERR_INTERNAL;
+    int rc;
 
     if (m == NULL || (buf == NULL && len != 0))
         return PL_ERR_INVAL;
     pl_km_msg_init(m);
     if (len > PL_KM_FRAME_MAX)
         return PL_ERR_OVERFLOW;
-    pb_istream_t s = pb_istream_from_buffer(buf, len);
-    if (!pb_decode(&s, provline_keymaker_Msg_fields, m)) {
-        rc = PL_ERR_MALFORMED;
-        goto out;
-    }
-    if (s.bytes_left != 0u) {
-        rc = PL_ERR_MALFORMED;
-        goto out;
-    }
-    rc = pl_km_msg_check(m);
-out:
+    rc = pl_pb_decode_strict(provline_keymaker_Msg_fields, buf, len, PL_KM_FRAME_MAX, m);
+    if (rc == PL_OK)
+        rc = pl_km_msg_check(m);
     if (rc != PL_OK)
         pl_km_msg_release(m);
     return rc;
@@ -297,8 +291,7 @@ out:
 
 int pl_km_msg_encode(const provline_keymaker_Msg *m, struct pl_wr *w)
 {
-    size_t n = 0;
-    int rc = PL_ERR_INTERNAL;
+    int rc;
 
     if (m == NULL || w == NULL)
         return PL_ERR_INVAL;
@@ -308,23 +301,7 @@ int pl_km_msg_encode(const provline_keymaker_Msg *m, struct pl_wr *w)
         pl_wr_fail(w, rc);
         return rc;
     }
-    if (!pb_get_encoded_size(&n, provline_keymaker_Msg_fields, m)) {
-        pl_wr_fail(w, PL_ERR_INTERNAL);
-        return PL_ERR_INTERNAL;
-    }
-    if (n > PL_KM_FRAME_MAX) {
-        pl_wr_fail(w, PL_ERR_OVERFLOW);
-        return PL_ERR_OVERFLOW;
-    }
-    uint8_t *dst = pl_wr_reserve(w, n);
-    if (dst == NULL)
-        return pl_wr_status(w);
-    pb_ostream_t os = pb_ostream_from_buffer(dst, n);
-    if (!pb_encode(&os, provline_keymaker_Msg_fields, m) || os.bytes_written != n) {
-        pl_wr_fail(w, PL_ERR_INTERNAL);
-        return PL_ERR_INTERNAL;
-    }
-    return PL_OK;
+    return pl_pb_encode_wr(provline_keymaker_Msg_fields, m, PL_KM_FRAME_MAX, w);
 }
 
 const char *pl_km_body_name(unsigned which)

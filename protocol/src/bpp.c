@@ -52,19 +52,6 @@ static int fail(struct pl_wr *w, int rc)
     return pl_wr_status(w);
 }
 
-/* Exactly one TLV with tag spanning [p, p+len); *in reads its contents. */
-static int open_one(const uint8_t *p, size_t len, uint32_t tag, struct pl_der *top,
-                    struct pl_tlv *t, struct pl_der *in)
-{
-    int rc;
-    pl_der_init(top, p, len);
-    if ((rc = pl_der_expect(top, tag, t)))
-        return rc;
-    if ((rc = pl_der_finish(top)))
-        return rc;
-    return pl_der_enter(top, t, in);
-}
-
 /* ---- InitialiseSecureChannelRequest ---- */
 
 static int iscr_parse(const struct pl_der *parent, const struct pl_tlv *t, struct pl_iscr *out)
@@ -305,7 +292,7 @@ int pl_bpp_decode(const uint8_t *p, size_t len, struct pl_bpp *out)
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = open_one(p, len, PL_TAG_BPP, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_BPP, &top, &t, &d)))
         goto fail;
     if ((rc = pl_der_expect(&d, PL_TAG_ISCR, &iscr)))
         goto fail;
@@ -466,7 +453,7 @@ int pl_configure_isdp_decode(const uint8_t *p, size_t len, struct pl_configure_i
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = open_one(p, len, PL_TAG_CONFIGURE_ISDP, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_CONFIGURE_ISDP, &top, &t, &d)))
         return rc;
     if ((rc = pl_der_optional(&d, TAG_DP_PROPRIETARY, &b8, &out->has_dp)))
         return rc;
@@ -593,7 +580,7 @@ int pl_smr_decode(const uint8_t *p, size_t len, struct pl_smr *out)
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = open_one(p, len, PL_TAG_STORE_METADATA, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_STORE_METADATA, &top, &t, &d)))
         goto fail;
     if ((rc = pl_der_expect(&d, TAG_ICCID, &f)) || (rc = pl_der_get_fixed(&f, out->iccid, PL_ICCID_LEN)))
         goto fail;
@@ -677,7 +664,7 @@ int pl_rsk_decode(const uint8_t *p, size_t len, struct pl_rsk *out)
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = open_one(p, len, PL_TAG_REPLACE_KEYS, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_REPLACE_KEYS, &top, &t, &d)))
         goto fail;
     if ((rc = pl_der_expect(&d, TAG_RSK_MCV, &f)) || (rc = pl_der_get_fixed(&f, out->mcv, PL_RSK_LEN)))
         goto fail;

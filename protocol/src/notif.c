@@ -29,18 +29,6 @@ static int fail(struct pl_wr *w, int rc)
     return pl_wr_status(w);
 }
 
-static int open_one(const uint8_t *p, size_t len, uint32_t tag, struct pl_der *top,
-                    struct pl_tlv *t, struct pl_der *in)
-{
-    int rc;
-    pl_der_init(top, p, len);
-    if ((rc = pl_der_expect(top, tag, t)))
-        return rc;
-    if ((rc = pl_der_finish(top)))
-        return rc;
-    return pl_der_enter(top, t, in);
-}
-
 /* ---- NotificationEvent ---- */
 
 int pl_notif_event_get(const struct pl_tlv *tlv, uint8_t *ops)
@@ -108,7 +96,7 @@ int pl_notif_meta_decode(const uint8_t *p, size_t len, struct pl_notif_meta *out
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = open_one(p, len, PL_TAG_NOTIF_META, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_NOTIF_META, &top, &t, &d)))
         goto fail;
     if ((rc = pl_der_expect(&d, TAG_SEQ, &f)) || (rc = pl_der_get_uint(&f, &out->seq)))
         goto fail;
@@ -172,7 +160,7 @@ int pl_notif_other_decode(const uint8_t *p, size_t len, struct pl_notif_other *o
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = open_one(p, len, PL_TAG_SEQUENCE, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_SEQUENCE, &top, &t, &d)))
         goto fail;
     if ((rc = pl_der_expect(&d, PL_TAG_NOTIF_META, &f))
         || (rc = pl_notif_meta_decode(f.raw, f.raw_len, &out->meta)))
@@ -255,7 +243,7 @@ int pl_notif_rnl_req_decode(const uint8_t *p, size_t len, struct pl_notif_rnl_re
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = open_one(p, len, PL_TAG_RETRIEVE_NOTIF, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_RETRIEVE_NOTIF, &top, &t, &d)))
         goto fail;
     if ((rc = pl_der_optional(&d, TAG_CRITERIA, &a0, &present)))
         goto fail;
@@ -382,7 +370,7 @@ int pl_notif_rnl_rsp_decode(const uint8_t *p, size_t len, struct pl_notif_rnl_rs
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = open_one(p, len, PL_TAG_RETRIEVE_NOTIF, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_RETRIEVE_NOTIF, &top, &t, &d)))
         goto fail;
     if ((rc = list_rsp_parse(&d, &out->is_error, &out->error, rnl_item, out, &out->n)))
         goto fail;
@@ -435,7 +423,7 @@ int pl_notif_list_req_decode(const uint8_t *p, size_t len, struct pl_notif_list_
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = open_one(p, len, PL_TAG_LIST_NOTIF, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_LIST_NOTIF, &top, &t, &d)))
         goto fail;
     if ((rc = pl_der_optional(&d, TAG_OPS, &f, &out->has_ops)))
         goto fail;
@@ -476,7 +464,7 @@ int pl_notif_list_rsp_decode(const uint8_t *p, size_t len, struct pl_notif_list_
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = open_one(p, len, PL_TAG_LIST_NOTIF, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_LIST_NOTIF, &top, &t, &d)))
         goto fail;
     if ((rc = list_rsp_parse(&d, &out->is_error, &out->error, list_item, out, &out->n)))
         goto fail;
@@ -514,7 +502,7 @@ int pl_notif_sent_req_decode(const uint8_t *p, size_t len, uint64_t *seq)
     struct pl_der top, d;
     struct pl_tlv t, f;
     int rc;
-    if ((rc = open_one(p, len, PL_TAG_NOTIF_SENT, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_NOTIF_SENT, &top, &t, &d)))
         return rc;
     if ((rc = pl_der_expect(&d, TAG_SEQ, &f)) || (rc = pl_der_get_uint(&f, seq)))
         return rc;
@@ -534,7 +522,7 @@ int pl_notif_sent_rsp_decode(const uint8_t *p, size_t len, int64_t *status)
     struct pl_der top, d;
     struct pl_tlv t, f;
     int rc;
-    if ((rc = open_one(p, len, PL_TAG_NOTIF_SENT, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_NOTIF_SENT, &top, &t, &d)))
         return rc;
     if ((rc = pl_der_expect(&d, TAG_SENT_STATUS, &f)) || (rc = pl_der_get_int(&f, status)))
         return rc;
