@@ -971,6 +971,26 @@ static void forget_device(struct st_job *j)
     j->info_len = 0;
 }
 
+/* CERT.EUICC and CERT.EUM of the GetIfppInfo answer (docs/ifpp-es10f.md GetIfppInfo) go on
+ * the device record, byte for byte as the eUICC sent them, for the eIM's bulk import
+ * (docs/eim-api.md "Bulk import"; the eIM checks the chain and the EID in CERT.EUICC).
+ * Public data: no key. A certificate too large to keep is logged and left out (the device
+ * can still be produced; the eIM needs it only to verify the chain). */
+static int keep_certs(struct st_job *j)
+{
+    const struct pl_ifpp_cert *eu = &j->info->cert_euicc, *em = &j->info->cert_eum;
+    int rc = pl_journal_device_certs_put(j->s->j, j->eid, eu->len > 0 ? eu->der : NULL, eu->len,
+                                         em->len > 0 ? em->der : NULL, em->len);
+    if (rc == PL_ERR_INVAL) {
+        st_logf(j->s, j, PL_STATION_LOG_WARN, "certs", "eUICC certificates over %u bytes not kept",
+                PL_J_CERT_MAX);
+        return PL_OK;
+    }
+    if (rc != PL_OK)
+        return st_fatal(j->s, j, rc, "journal device certificates");
+    return PL_OK;
+}
+
 static int identified(struct st_job *j, const provline_fixture_IdentifyResponse *r)
 {
     const uint8_t *raw;
@@ -1027,6 +1047,8 @@ static int identified(struct st_job *j, const provline_fixture_IdentifyResponse 
             device_put(j, PL_JD_IDENTIFIED, "identified");
         else if (rc != PL_OK)
             return st_fatal(j->s, j, rc, "journal device read");
+        if (j->info != NULL && (rc = keep_certs(j)) != PL_OK)
+            return rc;
     }
     return PL_OK;
 }

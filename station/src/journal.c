@@ -28,6 +28,8 @@ struct pl_journal {
     char *pkg_dir; /* NULL for read-only */
     struct pl_clock_ops clock;
     bool ro;
+    bool has_certs; /* device.euicc_cert/eum_cert exist (schema 2); false in an old
+                     * journal opened read-only */
 };
 
 static const char *const state_names[PL_J_STATE_COUNT] = {
@@ -210,6 +212,13 @@ static const char schema[] =
     " fixture TEXT, at INTEGER NOT NULL, text TEXT NOT NULL);"
     "INSERT OR IGNORE INTO meta(k, v) VALUES('schema', 1);";
 
+/* The schema above is version 1 and is never changed; later versions are migrations run
+ * at every read-write open, each in one transaction with its version bump, so a journal of
+ * any earlier version (a station upgraded mid-batch) is brought up to date in place.
+ *   2: device.euicc_cert, device.eum_cert (CERT.EUICC / CERT.EUM captured at Identify,
+ *      for the eIM's bulk import; docs/eim-api.md "Bulk import"). */
+#define SCHEMA_VERSION 2
+
 static int exec(struct pl_journal *j, const char *sql)
 {
     return sqlite3_exec(j->db, sql, NULL, NULL, NULL) == SQLITE_OK ? PL_OK : PL_ERR_DB;
@@ -239,6 +248,60 @@ static void rollback(struct pl_journal *j)
 }
 
 static int sweep(struct pl_journal *j);
+
+/* Whether table has column (PRAGMA table_info; names are fixed strings of this file). */
+static int has_column(struct pl_journal *j, const char *table, const char *column, bool *has)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[128];
+    int rc;
+    *has = false;
+    snprintf(sql, sizeof(sql), "PRAGMA table_info(%s)", table);
+    if ((rc = prep(j, sql, &st)) != PL_OK)
+        return rc;
+    for (;;) {
+        int s = sqlite3_step(st);
+        if (s == SQLITE_DONE)
+            break;
+        if (s != SQLITE_ROW) {
+            rc = PL_ERR_DB;
+            break;
+        }
+        const unsigned char *name = sqlite3_column_text(st, 1);
+        if (name != NULL && strcmp((const char *)name, column) == 0)
+            *has = true;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int migrate(struct pl_journal *j)
+{
+    uint64_t v = 0;
+    bool has = false;
+    int rc;
+
+    if ((rc = pl_journal_meta_get(j, "schema", &v)) != PL_OK)
+        return rc;
+    if (v >= SCHEMA_VERSION)
+        return has_column(j, "device", "euicc_cert", &j->has_certs);
+    if ((rc = begin(j)) != PL_OK)
+        return rc;
+    /* 1 -> 2. The column check makes a migration interrupted before its commit (it then
+     * left nothing) or run twice harmless. */
+    if ((rc = has_column(j, "device", "euicc_cert", &has)) != PL_OK
+        || (!has && (rc = exec(j, "ALTER TABLE device ADD COLUMN euicc_cert BLOB")) != PL_OK)
+        || (rc = has_column(j, "device", "eum_cert", &has)) != PL_OK
+        || (!has && (rc = exec(j, "ALTER TABLE device ADD COLUMN eum_cert BLOB")) != PL_OK)
+        || (rc = exec(j, "UPDATE meta SET v = 2 WHERE k = 'schema'")) != PL_OK) {
+        rollback(j);
+        return rc;
+    }
+    if ((rc = commit(j)) != PL_OK)
+        return rc;
+    j->has_certs = true;
+    return PL_OK;
+}
 
 static int open_common(const char *path, int flags, struct pl_journal **out)
 {
@@ -280,7 +343,7 @@ int pl_journal_open(const char *path, const char *pkg_dir, const struct pl_clock
         || (rc = exec(j, "PRAGMA synchronous=FULL")) != PL_OK
         || (rc = exec(j, "PRAGMA secure_delete=ON")) != PL_OK
         || (rc = exec(j, "PRAGMA foreign_keys=ON")) != PL_OK
-        || (rc = exec(j, schema)) != PL_OK)
+        || (rc = exec(j, schema)) != PL_OK || (rc = migrate(j)) != PL_OK)
         goto out;
     (void)chmod(path, 0600);
     rc = sweep(j);
@@ -313,6 +376,11 @@ int pl_journal_open_ro(const char *path, struct pl_journal **out)
         return PL_ERR_DB;
     }
     sqlite3_finalize(st);
+    /* An old journal is read as it is (never migrated read-only): no certificates. */
+    if ((rc = has_column(j, "device", "euicc_cert", &j->has_certs)) != PL_OK) {
+        pl_journal_close(j);
+        return rc;
+    }
     *out = j;
     return PL_OK;
 }
@@ -1051,6 +1119,115 @@ int pl_journal_device_put(struct pl_journal *j, const struct pl_jdevice *d)
         sqlite3_bind_blob(st, 9, d->receipt, (int)d->receipt_len, SQLITE_STATIC);
     sqlite3_bind_int(st, 10, d->receipt_acked ? 1 : 0);
     rc = sqlite3_step(st) == SQLITE_DONE ? PL_OK : PL_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pl_journal_device_certs_put(struct pl_journal *j, const uint8_t eid[PL_J_EID_LEN],
+                                const uint8_t *euicc_cert, size_t euicc_len,
+                                const uint8_t *eum_cert, size_t eum_len)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (j->ro || !j->has_certs)
+        return PL_ERR_STATE;
+    if ((euicc_cert != NULL && (euicc_len == 0 || euicc_len > PL_J_CERT_MAX))
+        || (eum_cert != NULL && (eum_len == 0 || eum_len > PL_J_CERT_MAX)))
+        return PL_ERR_INVAL;
+    if ((rc = prep(j, "UPDATE device SET euicc_cert = ?2, eum_cert = ?3 WHERE eid = ?1", &st))
+        != PL_OK)
+        return rc;
+    sqlite3_bind_blob(st, 1, eid, PL_J_EID_LEN, SQLITE_STATIC);
+    if (euicc_cert != NULL)
+        sqlite3_bind_blob(st, 2, euicc_cert, (int)euicc_len, SQLITE_STATIC);
+    if (eum_cert != NULL)
+        sqlite3_bind_blob(st, 3, eum_cert, (int)eum_len, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? PL_OK : PL_ERR_DB;
+    sqlite3_finalize(st);
+    if (rc == PL_OK && sqlite3_changes(j->db) != 1)
+        rc = PL_ERR_NOT_FOUND;
+    return rc;
+}
+
+/* A certificate column into dst (absent, empty or over the cap: none). */
+static void col_cert(sqlite3_stmt *st, int i, uint8_t *dst, size_t *len, bool *has)
+{
+    const void *p = sqlite3_column_blob(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    *has = false;
+    *len = 0;
+    if (p == NULL || n <= 0 || (size_t)n > PL_J_CERT_MAX)
+        return;
+    memcpy(dst, p, (size_t)n);
+    *len = (size_t)n;
+    *has = true;
+}
+
+int pl_journal_device_certs_get(struct pl_journal *j, const uint8_t eid[PL_J_EID_LEN],
+                                struct pl_jcerts *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if ((rc = prep(j,
+                   j->has_certs ? "SELECT euicc_cert, eum_cert FROM device WHERE eid = ?1"
+                                : "SELECT NULL, NULL FROM device WHERE eid = ?1",
+                   &st))
+        != PL_OK)
+        return rc;
+    sqlite3_bind_blob(st, 1, eid, PL_J_EID_LEN, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        col_cert(st, 0, out->euicc, &out->euicc_len, &out->has_euicc);
+        col_cert(st, 1, out->eum, &out->eum_len, &out->has_eum);
+        rc = PL_OK;
+    } else {
+        rc = rc == SQLITE_DONE ? PL_ERR_NOT_FOUND : PL_ERR_DB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pl_journal_device_each(struct pl_journal *j,
+                           int (*cb)(void *user, const struct pl_jdevice *d), void *user)
+{
+    sqlite3_stmt *st = NULL;
+    struct pl_jdevice *d = NULL;
+    int rc;
+
+    /* Every EID the journal names: normally each has a device record (written at its first
+     * Identify, before any lease); a package whose EID has none is still listed. */
+    if ((rc = prep(j, "SELECT e.eid FROM (SELECT eid FROM device UNION SELECT eid FROM package)"
+                      " e LEFT JOIN device d ON d.eid = e.eid"
+                      " ORDER BY d.t_first IS NULL, d.t_first, e.eid",
+                   &st)) != PL_OK)
+        return rc;
+    d = malloc(sizeof(*d));
+    if (d == NULL) {
+        sqlite3_finalize(st);
+        return PL_ERR_NOMEM;
+    }
+    rc = PL_OK;
+    for (;;) {
+        uint8_t eid[PL_J_EID_LEN];
+        int s = sqlite3_step(st);
+        if (s == SQLITE_DONE)
+            break;
+        if (s != SQLITE_ROW || sqlite3_column_bytes(st, 0) != PL_J_EID_LEN) {
+            rc = PL_ERR_DB;
+            break;
+        }
+        memcpy(eid, sqlite3_column_blob(st, 0), PL_J_EID_LEN);
+        rc = pl_journal_device_get(j, eid, d);
+        if (rc == PL_ERR_NOT_FOUND) {
+            memset(d, 0, sizeof(*d));
+            memcpy(d->eid, eid, PL_J_EID_LEN);
+            rc = PL_OK;
+        }
+        if (rc != PL_OK || (rc = cb(user, d)) != 0)
+            break;
+    }
+    free(d);
     sqlite3_finalize(st);
     return rc;
 }

@@ -4,9 +4,12 @@
  * transition refused (never backwards past LOADING, never a second different PIR, no release
  * of a package that may be on a chip), sealed envelope files written durably and purged
  * (overwritten and unlinked) only after the acknowledgement, orphan files swept at open,
- * pending lease requests, devices, counts and the batch export. reference/IFPP.md §6.3. */
+ * pending lease requests, devices, counts and the batch export; the eUICC certificates kept
+ * per device (schema 2, migrated in place from a version 1 journal). reference/IFPP.md
+ * §6.3. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,4 +339,114 @@ Test(station_journal, export_csv_and_json, .init = setup, .fini = teardown)
     cr_assert_neq(pl_journal_open_ro(p, &ro), PL_OK);
     free(r);
     free(buf);
+}
+
+/* ---- eUICC certificates ---- */
+
+/* Stand-in certificate bytes: the journal and the batch treat them as opaque. */
+static const uint8_t cert_euicc_a[] = {0x30, 0x03, 0x02, 0x01, 0x0A};
+static const uint8_t cert_euicc_b[] = {0x30, 0x03, 0x02, 0x01, 0x0B};
+static const uint8_t cert_eum[] = {0x30, 0x04, 0x04, 0x02, 0xEE, 0x01};
+
+static void put_device(struct pl_journal *j, uint8_t eid_byte, int state, const char *fixture)
+{
+    struct pl_jdevice *d = calloc(1, sizeof(*d));
+    cr_assert_not_null(d);
+    memset(d->eid, eid_byte, 16);
+    d->state = state;
+    snprintf(d->fixture, sizeof(d->fixture), "%s", fixture);
+    cr_assert_eq(pl_journal_device_put(j, d), PL_OK);
+    free(d);
+}
+
+static void sql(const char *text)
+{
+    sqlite3 *h = NULL;
+    char *err = NULL;
+    cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(h, text, NULL, NULL, &err), SQLITE_OK, "%s: %s", text,
+                 err ? err : "");
+    sqlite3_close(h);
+}
+
+Test(station_journal, device_certificates_and_schema_migration, .init = setup, .fini = teardown)
+{
+    struct pl_journal *j = NULL, *ro = NULL;
+    struct pl_jcerts *c = malloc(sizeof(*c));
+    uint8_t eid[16], other[16], *big = calloc(1, PL_J_CERT_MAX + 1);
+    struct pl_jdevice *d = calloc(1, sizeof(*d));
+    uint64_t v = 0;
+    memset(eid, 0x89, 16);
+    memset(other, 0x77, 16);
+    cr_assert(c != NULL && big != NULL && d != NULL);
+
+    cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
+    cr_assert_eq(pl_journal_meta_get(j, "schema", &v), PL_OK);
+    cr_assert_eq(v, 2);
+    /* Only on an existing device record. */
+    cr_assert_eq(pl_journal_device_certs_put(j, eid, cert_euicc_a, sizeof(cert_euicc_a),
+                                             cert_eum, sizeof(cert_eum)),
+                 PL_ERR_NOT_FOUND);
+    put_device(j, 0x89, PL_JD_IDENTIFIED, "f1");
+    cr_assert_eq(pl_journal_device_certs_get(j, eid, c), PL_OK);
+    cr_assert_not(c->has_euicc);
+    cr_assert_not(c->has_eum);
+    cr_assert_eq(pl_journal_device_certs_get(j, other, c), PL_ERR_NOT_FOUND);
+    cr_assert_eq(pl_journal_device_certs_put(j, eid, cert_euicc_a, sizeof(cert_euicc_a),
+                                             cert_eum, sizeof(cert_eum)),
+                 PL_OK);
+    cr_assert_eq(pl_journal_device_certs_get(j, eid, c), PL_OK);
+    cr_assert(c->has_euicc && c->euicc_len == sizeof(cert_euicc_a)
+              && memcmp(c->euicc, cert_euicc_a, sizeof(cert_euicc_a)) == 0);
+    cr_assert(c->has_eum && c->eum_len == sizeof(cert_eum)
+              && memcmp(c->eum, cert_eum, sizeof(cert_eum)) == 0);
+    /* A device_put (every state change) keeps them. */
+    put_device(j, 0x89, PL_JD_DONE, "f1");
+    cr_assert_eq(pl_journal_device_certs_get(j, eid, c), PL_OK);
+    cr_assert(c->has_euicc && c->has_eum);
+    /* Over the cap or empty: refused, nothing changed. */
+    cr_assert_eq(pl_journal_device_certs_put(j, eid, big, PL_J_CERT_MAX + 1, NULL, 0),
+                 PL_ERR_INVAL);
+    cr_assert_eq(pl_journal_device_certs_put(j, eid, big, 0, NULL, 0), PL_ERR_INVAL);
+    cr_assert_eq(pl_journal_device_certs_get(j, eid, c), PL_OK);
+    cr_assert_eq(c->euicc_len, sizeof(cert_euicc_a));
+    /* Replaced by the next Identify's (NULL: none). */
+    cr_assert_eq(pl_journal_device_certs_put(j, eid, cert_euicc_b, sizeof(cert_euicc_b), NULL, 0),
+                 PL_OK);
+    cr_assert_eq(pl_journal_device_certs_get(j, eid, c), PL_OK);
+    cr_assert(c->has_euicc && memcmp(c->euicc, cert_euicc_b, sizeof(cert_euicc_b)) == 0);
+    cr_assert_not(c->has_eum);
+    pl_journal_close(j);
+    cr_assert_eq(pl_journal_open_ro(db, &ro), PL_OK);
+    cr_assert_eq(pl_journal_device_certs_put(ro, eid, cert_euicc_a, sizeof(cert_euicc_a), NULL, 0),
+                 PL_ERR_STATE);
+    pl_journal_close(ro);
+
+    /* A journal of schema 1 (before certificates were kept): read-only it reads as it is,
+     * without certificates; the next read-write open migrates it in place. */
+    sql("ALTER TABLE device DROP COLUMN euicc_cert; ALTER TABLE device DROP COLUMN eum_cert;"
+        " UPDATE meta SET v = 1 WHERE k = 'schema';");
+    cr_assert_eq(pl_journal_open_ro(db, &ro), PL_OK);
+    cr_assert_eq(pl_journal_device_certs_get(ro, eid, c), PL_OK);
+    cr_assert_not(c->has_euicc);
+    cr_assert_eq(pl_journal_device_get(ro, eid, d), PL_OK);
+    cr_assert_eq(d->state, PL_JD_DONE);
+    pl_journal_close(ro);
+    cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
+    cr_assert_eq(pl_journal_meta_get(j, "schema", &v), PL_OK);
+    cr_assert_eq(v, 2);
+    cr_assert_eq(pl_journal_device_get(j, eid, d), PL_OK);
+    cr_assert_eq(d->state, PL_JD_DONE);
+    cr_assert_eq(pl_journal_device_certs_put(j, eid, cert_euicc_a, sizeof(cert_euicc_a),
+                                             cert_eum, sizeof(cert_eum)),
+                 PL_OK);
+    pl_journal_close(j);
+    /* Opening again changes nothing. */
+    cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
+    cr_assert_eq(pl_journal_device_certs_get(j, eid, c), PL_OK);
+    cr_assert(c->has_euicc && c->has_eum);
+    pl_journal_close(j);
+    free(c);
+    free(big);
+    free(d);
 }

@@ -35,6 +35,7 @@
 #define PL_J_FIXTURE_MAX 31u
 #define PL_J_ENVELOPE_MAX (64u * 1024u)
 #define PL_J_RECEIPT_MAX 1024u
+#define PL_J_CERT_MAX 4096u /* one DER certificate (the eIM's PL_EIM_CERT_MAX) */
 
 /* Package states, in order (the numbers are stored). */
 enum pl_jstate {
@@ -235,6 +236,37 @@ PL_MUST_CHECK int pl_journal_device_get(struct pl_journal *j, const uint8_t eid[
                                         struct pl_jdevice *out);
 /* Inserts or replaces the device record (t_first kept, t_last = now). */
 PL_MUST_CHECK int pl_journal_device_put(struct pl_journal *j, const struct pl_jdevice *d);
+
+/* The eUICC's certificates as its GetIfppInfo answer carried them at Identify (docs/
+ * ifpp-es10f.md, GetIfppInfo: CERT.EUICC and CERT.EUM, each a whole DER '30' TLV). Public
+ * data, kept for the eIM's bulk import (docs/eim-api.md "Bulk import"); never a key. */
+struct pl_jcerts {
+    bool has_euicc;
+    uint8_t euicc[PL_J_CERT_MAX];
+    size_t euicc_len;
+    bool has_eum;
+    uint8_t eum[PL_J_CERT_MAX];
+    size_t eum_len;
+};
+/* Stores (copies) the certificates on the device record of eid, replacing what it held;
+ * NULL stores none for that certificate. The record must exist (pl_journal_device_put
+ * first): PL_ERR_NOT_FOUND. PL_ERR_INVAL for an empty certificate or one over
+ * PL_J_CERT_MAX bytes; PL_ERR_STATE read-only. pl_journal_device_put never changes them. */
+PL_MUST_CHECK int pl_journal_device_certs_put(struct pl_journal *j,
+                                              const uint8_t eid[PL_J_EID_LEN],
+                                              const uint8_t *euicc_cert, size_t euicc_len,
+                                              const uint8_t *eum_cert, size_t eum_len);
+/* PL_ERR_NOT_FOUND without a device record; a record without certificates (or a journal
+ * from before they were kept) gives has_euicc = has_eum = false. */
+PL_MUST_CHECK int pl_journal_device_certs_get(struct pl_journal *j,
+                                              const uint8_t eid[PL_J_EID_LEN],
+                                              struct pl_jcerts *out);
+/* Calls cb for every EID of the journal (a device record or a package), oldest device
+ * first; d is the device record (state 0 when only packages name the EID), borrowed for
+ * the call. A non-zero return of cb stops the walk and is returned. */
+PL_MUST_CHECK int pl_journal_device_each(struct pl_journal *j,
+                                         int (*cb)(void *user, const struct pl_jdevice *d),
+                                         void *user);
 
 /* ---- pending lease requests ---- */
 PL_MUST_CHECK int pl_journal_lease_req_put(struct pl_journal *j, const struct pl_jlease_req *r);
