@@ -8,6 +8,7 @@
 #include "provline/eim/api_http.h"
 
 #include "provline/eim/b64.h"
+#include "eim_engine_internal.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/sgp32_eim_config.h"
 #include "provline/protocol/wr.h"
@@ -280,18 +281,17 @@ static bool get_hexbytes(json_t *obj, const char *key, size_t min, size_t max, u
     return true;
 }
 
+/* An ICCID as the eIM's text form of the 10 bytes of a '5A' Iccid (EF.ICCID nibble order):
+ * 18..20 characters, digits and 'F' (a non-digit nibble) anywhere, at least 18 digits -
+ * exactly what the engine parses (pl_eimi_iccid_parse, eim_result_state.c) and prints
+ * (pl_eimi_iccid_text). A trailing-F-only rule refused the TS.48 "UNIQUE" test profiles,
+ * whose bytes 89 49 44 .. 02 3F read "989444999999990920F3": a profile the eUICC reports
+ * could not have been registered or named in an operation. */
 static bool iccid_ok(const char *s)
 {
+    uint8_t bytes[PL_SGP32_ICCID_LEN];
     size_t n = strlen(s);
-    if (n < 18 || n > 20)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        bool digit = s[i] >= '0' && s[i] <= '9';
-        bool pad = i == n - 1 && (s[i] == 'F' || s[i] == 'f');
-        if (!digit && !pad)
-            return false;
-    }
-    return true;
+    return n >= 18 && n <= 20 && pl_eimi_iccid_parse(s, bytes) == PL_OK;
 }
 
 /* ---- devices ---- */
@@ -494,7 +494,7 @@ static bool parse_profiles(json_t *obj, const char *path, struct pl_eim_device *
             || !get_string(p, "iccid", true, 18, 20, &s, where, err, cap))
             return false;
         if (!iccid_ok(s)) {
-            snprintf(err, cap, "%s.iccid: 18..20 digits (a trailing F allowed)", where);
+            snprintf(err, cap, "%s.iccid: 18..20 digits or F (EF.ICCID nibble order)", where);
             return false;
         }
         if (!get_string(p, "state", false, 1, 16, &s, where, err, cap))
@@ -652,7 +652,8 @@ static void handle_bulk(struct pl_eim_api *api, const char *actor, json_t *body,
             goto out;
         }
         if (iccid != NULL && !iccid_ok(iccid)) {
-            set_error(r, 400, "invalid", "%s.iccid: 18..20 digits (a trailing F allowed)", path);
+            set_error(r, 400, "invalid", "%s.iccid: 18..20 digits or F (EF.ICCID nibble order)",
+                      path);
             goto out;
         }
         if (pstate != NULL && strcmp(pstate, "enabled") != 0 && strcmp(pstate, "disabled") != 0) {
