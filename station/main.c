@@ -9,6 +9,8 @@
  *
  *   provline-station [run] --config FILE [--check-config] [--once]
  *   provline-station export --journal FILE (--csv OUT | --json OUT)
+ *   provline-station export --journal FILE --batch OUT [--batch-id ID] [--station NAME]
+ *                           [--eim-id ID]      (docs/eim-api.md "Bulk import")
  *   provline-station status --journal FILE
  *
  * Exit status: 0 success (and after a SIGTERM drain), 1 error, 2 usage. */
@@ -20,6 +22,7 @@
 #include <time.h>
 
 #include "provline/protocol/err.h"
+#include "provline/station/batch.h"
 #include "provline/station/config.h"
 #include "provline/station/journal.h"
 #include "provline/station/station.h"
@@ -39,12 +42,15 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: provline-station [run] --config FILE [--check-config] [--once]\n"
             "       provline-station export --journal FILE (--csv OUT | --json OUT)\n"
+            "       provline-station export --journal FILE --batch OUT [--batch-id ID]\n"
+            "                               [--station NAME] [--eim-id ID]\n"
             "       provline-station status --journal FILE\n"
             "\n"
             "  run            drive every fixture of the configuration (the default)\n"
             "  --check-config validate the configuration, print one line per error, exit 0/1\n"
             "  --once         exit 0 once every fixture's device is done or failed\n"
-            "  export         batch report of the journal (OUT '-' = standard output)\n"
+            "  export         batch report of the journal (OUT '-' = standard output);\n"
+            "                 --batch: the eIM's bulk import (provline-station-batch/1)\n"
             "  status         packages and devices per state\n"
             "See provline-station(8) and station.conf(5): docs/station.8.md, "
             "docs/station.conf.5.md.\n");
@@ -156,36 +162,59 @@ static int write_file(void *user, const char *s, size_t n)
     return fwrite(s, 1, n, (FILE *)user) == n ? PL_OK : PL_ERR_IO;
 }
 
+static int export_usage(const char *msg, const char *arg)
+{
+    fprintf(stderr, "provline-station export: %s%s%s%s\n", msg, arg ? " '" : "", arg ? arg : "",
+            arg ? "'" : "");
+    usage(stderr);
+    return EXIT_USAGE;
+}
+
 static int cmd_export(int argc, char **argv)
 {
     const char *journal = NULL, *out = NULL;
     enum pl_journal_export_fmt fmt = 0;
+    bool batch = false;
+    struct pl_batch_opts bo;
     struct pl_journal *j = NULL;
+    size_t n_dev = 0;
     FILE *f = NULL;
     int rc;
 
+    memset(&bo, 0, sizeof(bo));
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--journal") == 0 && i + 1 < argc) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (strcmp(a, "--journal") == 0 && has_val) {
             journal = argv[++i];
-        } else if ((strcmp(argv[i], "--csv") == 0 || strcmp(argv[i], "--json") == 0)
-                   && i + 1 < argc) {
-            if (fmt != 0) {
-                fprintf(stderr, "provline-station export: give --csv or --json, not both\n");
-                return EXIT_USAGE;
-            }
-            fmt = strcmp(argv[i], "--csv") == 0 ? PL_JOURNAL_CSV : PL_JOURNAL_JSON;
+        } else if ((strcmp(a, "--csv") == 0 || strcmp(a, "--json") == 0
+                    || strcmp(a, "--batch") == 0)
+                   && has_val) {
+            if (fmt != 0 || batch)
+                return export_usage("give one of --csv, --json, --batch", NULL);
+            if (strcmp(a, "--batch") == 0)
+                batch = true;
+            else
+                fmt = strcmp(a, "--csv") == 0 ? PL_JOURNAL_CSV : PL_JOURNAL_JSON;
             out = argv[++i];
+        } else if (strcmp(a, "--batch-id") == 0 && has_val) {
+            bo.batch_id = argv[++i];
+        } else if (strcmp(a, "--station") == 0 && has_val) {
+            bo.station = argv[++i];
+        } else if (strcmp(a, "--eim-id") == 0 && has_val) {
+            bo.eim_id = argv[++i];
         } else {
-            fprintf(stderr, "provline-station export: unknown or incomplete option '%s'\n",
-                    argv[i]);
-            return EXIT_USAGE;
+            return export_usage("unknown or incomplete option", a);
         }
     }
-    if (journal == NULL || fmt == 0) {
-        fprintf(stderr, "provline-station export: --journal FILE and --csv OUT or --json OUT "
-                        "are required\n");
-        return EXIT_USAGE;
-    }
+    if (journal == NULL || (fmt == 0 && !batch))
+        return export_usage("--journal FILE and one of --csv OUT, --json OUT, --batch OUT are "
+                            "required",
+                            NULL);
+    if (!batch && (bo.batch_id != NULL || bo.station != NULL || bo.eim_id != NULL))
+        return export_usage("--batch-id, --station and --eim-id go with --batch", NULL);
+    if (batch && pl_batch_opts_check(&bo) != PL_OK)
+        return export_usage("--batch-id, --station, --eim-id: 1..128 bytes of UTF-8", NULL);
     if ((rc = pl_journal_open_ro(journal, &j)) != PL_OK) {
         fprintf(stderr, "provline-station export: cannot open journal %s: %s\n", journal,
                 pl_strerror(rc));
@@ -197,7 +226,8 @@ static int cmd_export(int argc, char **argv)
         pl_journal_close(j);
         return 1;
     }
-    rc = pl_journal_export(j, fmt, write_file, f);
+    rc = batch ? pl_batch_export(j, &bo, write_file, f, &n_dev)
+               : pl_journal_export(j, fmt, write_file, f);
     if (f != stdout) {
         if (fclose(f) != 0 && rc == PL_OK)
             rc = PL_ERR_IO;
@@ -205,10 +235,19 @@ static int cmd_export(int argc, char **argv)
         rc = PL_ERR_IO;
     }
     pl_journal_close(j);
+    if (rc == PL_ERR_NOT_FOUND && batch) {
+        fprintf(stderr, "provline-station export: no device of the journal received a package; "
+                        "no batch written\n");
+        if (f != stdout)
+            (void)remove(out);
+        return 1;
+    }
     if (rc != PL_OK) {
         fprintf(stderr, "provline-station export: %s\n", pl_strerror(rc));
         return 1;
     }
+    if (batch && f != stdout)
+        fprintf(stderr, "provline-station export: %zu devices in batch %s\n", n_dev, out);
     return 0;
 }
 

@@ -5,10 +5,11 @@
  * of a package that may be on a chip), sealed envelope files written durably and purged
  * (overwritten and unlinked) only after the acknowledgement, orphan files swept at open,
  * pending lease requests, devices, counts and the batch export; the eUICC certificates kept
- * per device (schema 2, migrated in place from a version 1 journal). reference/IFPP.md
- * §6.3. */
+ * per device (schema 2, migrated in place from a version 1 journal) and the eIM batch
+ * (station/batch.h, docs/eim-api.md "Bulk import"). reference/IFPP.md §6.3. */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "pl_test.h"
+#include "provline/station/batch.h"
 #include "provline/station/journal.h"
 
 static char dir[256], db[300], pkgs[300];
@@ -341,7 +343,7 @@ Test(station_journal, export_csv_and_json, .init = setup, .fini = teardown)
     free(buf);
 }
 
-/* ---- eUICC certificates ---- */
+/* ---- eUICC certificates and the eIM batch ---- */
 
 /* Stand-in certificate bytes: the journal and the batch treat them as opaque. */
 static const uint8_t cert_euicc_a[] = {0x30, 0x03, 0x02, 0x01, 0x0A};
@@ -449,4 +451,237 @@ Test(station_journal, device_certificates_and_schema_migration, .init = setup, .
     free(c);
     free(big);
     free(d);
+}
+
+/* A package of device eid_byte through to the Key Maker's answer km_state (0: not yet
+ * reported), with a PIR of success pir_ok (no PIR: a load without an answer). */
+static void produce(struct pl_journal *j, uint8_t pkg, uint8_t eid_byte, const char *fixture,
+                    int pir_ok, int km_state)
+{
+    struct pl_jpkg *r = malloc(sizeof(*r));
+    uint8_t mid[16] = {0}, pir[] = {0xBF, 0x37, 0x00};
+    cr_assert_not_null(r);
+    mkrow(r, pkg, pkg);
+    memset(r->eid, eid_byte, 16);
+    cr_assert_eq(pl_journal_lease(j, r, env, sizeof(env)), PL_OK);
+    cr_assert_eq(pl_journal_dispatch(j, r->package_id, fixture, r->eid), PL_OK);
+    cr_assert_eq(pl_journal_loading(j, r->package_id, pkg), PL_OK);
+    if (pir_ok >= 0)
+        cr_assert_eq(pl_journal_result_pir(j, r->package_id, pir, sizeof(pir), pir_ok == 1),
+                     PL_OK);
+    if (km_state > 0) {
+        mid[0] = pkg;
+        cr_assert_eq(pl_journal_reported(j, r->package_id, mid, pkg, NULL), PL_OK);
+        cr_assert_eq(pl_journal_acked(j, r->package_id, true, 0, km_state), PL_OK);
+    }
+    free(r);
+}
+
+static json_t *batch_json(struct pl_journal *j, const struct pl_batch_opts *o, size_t *n)
+{
+    char *buf = calloc(1, 8192);
+    json_error_t e;
+    cr_assert_not_null(buf);
+    cr_assert_eq(pl_batch_export(j, o, to_buf, buf, n), PL_OK);
+    json_t *t = json_loads(buf, 0, &e);
+    cr_assert_not_null(t, "not JSON (%s): %s", e.text, buf);
+    free(buf);
+    return t;
+}
+
+static json_t *entry(json_t *top, uint8_t eid_byte)
+{
+    char hex[33];
+    size_t i;
+    json_t *d;
+    for (int k = 0; k < 16; k++)
+        snprintf(hex + 2 * k, 3, "%02x", eid_byte);
+    json_array_foreach(json_object_get(top, "devices"), i, d)
+    {
+        if (strcmp(json_string_value(json_object_get(d, "eid")), hex) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+Test(station_journal, batch_for_the_eim, .init = setup, .fini = teardown)
+{
+    struct pl_journal *j = NULL, *ro = NULL;
+    struct pl_batch_opts o;
+    size_t n = 0;
+    uint8_t eid[16];
+    char *buf = calloc(1, 8192);
+    cr_assert_not_null(buf);
+
+    cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
+    /* Nothing produced yet: no batch (the eIM takes 1.. entries). */
+    memset(&o, 0, sizeof(o));
+    cr_assert_eq(pl_batch_export(j, &o, to_buf, buf, &n), PL_ERR_NOT_FOUND);
+    cr_assert_eq(buf[0], '\0');
+    /* A: installed (verified), certificates; B: a verified PIR error, same EUM; C: a load
+     * without any answer, no certificates; D: identified, its only lease released unused. */
+    put_device(j, 0xA0, PL_JD_IDENTIFIED, "f1");
+    put_device(j, 0xB0, PL_JD_IDENTIFIED, "f2");
+    put_device(j, 0xC0, PL_JD_IDENTIFIED, "f3");
+    put_device(j, 0xD0, PL_JD_IDENTIFIED, "f4");
+    memset(eid, 0xA0, 16);
+    cr_assert_eq(pl_journal_device_certs_put(j, eid, cert_euicc_a, sizeof(cert_euicc_a),
+                                             cert_eum, sizeof(cert_eum)),
+                 PL_OK);
+    memset(eid, 0xB0, 16);
+    cr_assert_eq(pl_journal_device_certs_put(j, eid, cert_euicc_b, sizeof(cert_euicc_b),
+                                             cert_eum, sizeof(cert_eum)),
+                 PL_OK);
+    produce(j, 0x01, 0xB0, "f2", 0, 3);  /* PIR error, Key Maker: failed */
+    produce(j, 0x02, 0xA0, "f1", 0, 3);  /* a first attempt failed ... */
+    produce(j, 0x03, 0xA0, "f1", 1, 2);  /* ... the second installed */
+    produce(j, 0x04, 0xC0, "f3", -1, 0); /* LOADING, no answer */
+    struct pl_jpkg *r = malloc(sizeof(*r));
+    mkrow(r, 0x05, 5);
+    memset(r->eid, 0xD0, 16);
+    cr_assert_eq(pl_journal_lease(j, r, env, sizeof(env)), PL_OK);
+    cr_assert_eq(pl_journal_result_released(j, r->package_id, "expired"), PL_OK);
+    free(r);
+    put_device(j, 0xA0, PL_JD_DONE, "f1");
+    pl_journal_close(j);
+
+    cr_assert_eq(pl_journal_open_ro(db, &ro), PL_OK);
+    o.batch_id = "line1-2026-11-25-0001";
+    o.station = "line1";
+    o.eim_id = "eim.example.com";
+    o.created_ms = 1795600800000ull; /* 2026-11-25T10:00:00Z */
+    json_t *t = batch_json(ro, &o, &n);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(str(t, "format"), "provline-station-batch/1");
+    cr_assert_str_eq(str(t, "batch_id"), "line1-2026-11-25-0001");
+    cr_assert_str_eq(str(t, "station"), "line1");
+    cr_assert_str_eq(str(t, "created_at"), "2026-11-25T10:00:00Z");
+    cr_assert_str_eq(str(t, "eim_id"), "eim.example.com");
+    cr_assert_eq(json_array_size(json_object_get(t, "devices")), 3);
+    /* One EUM for both devices that have it, named once. */
+    json_t *eums = json_object_get(t, "eum_certificates");
+    cr_assert_eq(json_object_size(eums), 1);
+    cr_assert_str_eq(str(eums, "eum-1"), "MAQEAu4B");
+
+    json_t *a = entry(t, 0xA0), *b = entry(t, 0xB0), *c = entry(t, 0xC0);
+    cr_assert(a != NULL && b != NULL && c != NULL);
+    cr_assert_null(entry(t, 0xD0), "a device without a package on its chip is not a batch entry");
+    cr_assert_str_eq(str(a, "status"), "installed");
+    /* The eIM's ICCID text (EF.ICCID nibble order): the TS.48 "UNIQUE" bytes
+     * 89 49 44 99 99 99 99 90 02 3F read 989444999999990920F3. */
+    cr_assert_str_eq(str(a, "iccid"), "989444999999990920F3");
+    cr_assert_str_eq(str(a, "profile_state"), "disabled");
+    cr_assert_str_eq(str(a, "euicc_certificate"), "MAMCAQo=");
+    cr_assert_str_eq(str(a, "eum_certificate_ref"), "eum-1");
+    cr_assert_null(json_object_get(a, "eum_certificate"));
+    cr_assert_str_eq(str(a, "fixture"), "f1");
+    cr_assert_str_eq(str(a, "x_package_id"), "03030303030303030303030303030303");
+    cr_assert_str_eq(str(a, "x_result"), "installed");
+    const char *done = str(a, "completed_at");
+    cr_assert(done != NULL && strlen(done) == 24 && done[10] == 'T' && done[23] == 'Z', "%s",
+              done ? done : "(none)");
+    cr_assert_str_eq(str(b, "status"), "failed");
+    cr_assert_str_eq(str(b, "euicc_certificate"), "MAMCAQs=");
+    cr_assert_str_eq(str(b, "eum_certificate_ref"), "eum-1");
+    cr_assert_str_eq(str(c, "status"), "possibly_used");
+    cr_assert_str_eq(str(c, "x_result"), "pending");
+    /* No certificates captured: no certificate members at all. */
+    cr_assert_null(json_object_get(c, "euicc_certificate"));
+    cr_assert_null(json_object_get(c, "eum_certificate_ref"));
+    cr_assert_null(json_object_get(c, "eum_certificate"));
+    json_decref(t);
+
+    /* Defaults: no station or eim_id members; batch_id "station-<UTC date-time>". */
+    memset(&o, 0, sizeof(o));
+    o.created_ms = 1795600800000ull;
+    t = batch_json(ro, &o, &n);
+    cr_assert_str_eq(str(t, "batch_id"), "station-20261125T100000Z");
+    cr_assert_null(json_object_get(t, "station"));
+    cr_assert_null(json_object_get(t, "eim_id"));
+    json_decref(t);
+    o.station = "line\"1\\";
+    t = batch_json(ro, &o, &n); /* escaped by the JSON writer */
+    cr_assert_str_eq(str(t, "batch_id"), "line\"1\\-20261125T100000Z");
+    cr_assert_str_eq(str(t, "station"), "line\"1\\");
+    json_decref(t);
+    /* Options out of the eIM's limits. */
+    char long_id[PL_BATCH_ID_MAX + 2];
+    memset(long_id, 'x', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    o.batch_id = long_id;
+    buf[0] = '\0';
+    cr_assert_eq(pl_batch_export(ro, &o, to_buf, buf, &n), PL_ERR_INVAL);
+    cr_assert_eq(buf[0], '\0');
+    o.batch_id = "";
+    cr_assert_eq(pl_batch_opts_check(&o), PL_ERR_INVAL);
+    o.batch_id = "b\xff";
+    cr_assert_eq(pl_batch_opts_check(&o), PL_ERR_INVAL);
+    o.batch_id = "b";
+    o.eim_id = "";
+    cr_assert_eq(pl_batch_opts_check(&o), PL_ERR_INVAL);
+    pl_journal_close(ro);
+    free(buf);
+}
+
+Test(station_journal, batch_iccid_text)
+{
+    char t[21];
+    pl_batch_iccid_text((const uint8_t *)"\x98\x44\x00\x00\x00\x00\x00\x00\x01\xF1", t);
+    cr_assert_str_eq(t, "8944000000000000101"); /* 19 digits, trailing F dropped */
+    pl_batch_iccid_text((const uint8_t *)"\x98\x00\x10\x32\x54\x76\x98\x10\x32\x14", t);
+    cr_assert_str_eq(t, "89000123456789012341");
+    pl_batch_iccid_text((const uint8_t *)"\x89\x49\x44\x99\x99\x99\x99\x90\x02\x3F", t);
+    cr_assert_str_eq(t, "989444999999990920F3"); /* an F inside: kept */
+    pl_batch_iccid_text((const uint8_t *)"\x98\x44\x00\x00\x00\x00\x00\x00\x01\xA1", t);
+    cr_assert_str_eq(t, "8944000000000000101"); /* a non-digit nibble prints as F */
+}
+
+/* The command line: --batch and its options, usage errors (2) for anything else. */
+Test(station_journal, export_batch_command_line, .init = setup, .fini = teardown)
+{
+    static const char *const bad[] = {
+        "--batch",                                  /* no OUT */
+        "--batch - --bogus",                        /* unknown option */
+        "--batch - --batch-id",                     /* no ID */
+        "--csv - --batch -",                        /* two formats */
+        "--json - --eim-id e",                      /* a batch option without --batch */
+        "--batch - --station ''",                   /* empty */
+        "--batch-id b --eim-id e",                  /* no format */
+    };
+    const char *bin = getenv("PL_BIN_DIR");
+    char cmd[2048], *out = calloc(1, 16384);
+    struct pl_journal *j = NULL;
+    cr_assert_not_null(bin, "PL_BIN_DIR is not set");
+    cr_assert_not_null(out);
+
+    cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
+    put_device(j, 0xA0, PL_JD_IDENTIFIED, "f1");
+    produce(j, 0x03, 0xA0, "f1", 1, 2);
+    pl_journal_close(j);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(cmd, 2048, "'%s/provline-station' export --journal '%s' %s 2>&1", bin, db, bad[i]);
+        cr_assert_eq(pl_test_run(cmd, out, 16384), 2, "%s: %s", bad[i], out);
+    }
+    /* The batch on standard output; --csv and --json unchanged. */
+    snprintf(cmd, 2048,
+             "'%s/provline-station' export --journal '%s' --batch - --batch-id B7 --station s1 "
+             "--eim-id eim.x",
+             bin, db);
+    cr_assert_eq(pl_test_run(cmd, out, 16384), 0, "%s", out);
+    json_t *t = json_loads(out, 0, NULL);
+    cr_assert_not_null(t, "%s", out);
+    cr_assert_str_eq(str(t, "batch_id"), "B7");
+    cr_assert_str_eq(str(t, "station"), "s1");
+    cr_assert_str_eq(str(t, "eim_id"), "eim.x");
+    cr_assert_str_eq(str(entry(t, 0xA0), "status"), "installed");
+    json_decref(t);
+    snprintf(cmd, 2048, "'%s/provline-station' export --journal '%s' --csv -", bin, db);
+    cr_assert_eq(pl_test_run(cmd, out, 16384), 0, "%s", out);
+    cr_assert(strstr(out, ",8949449999999990023f,") != NULL, "%s", out);
+    free(out);
 }
