@@ -43,8 +43,8 @@
 #define NSERVE   2
 #define WAIT_MS  60000 /* safety net only: every wait ends on a state, never on a time */
 #define HTTP_CAP (4u << 20)
-/* A TS.48 profile whose ICCID is all digits: the API takes 18..20 digits with only a
- * trailing F, while the *-UNIQUE profiles show an F nibble inside (see the report). */
+/* A TS.48 profile whose ICCID is all digits (the *-UNIQUE ones, with an F nibble inside,
+ * are covered by integration.station_batch_eim). */
 #define UPP "TS48v2_SAIP2.1_BERTLV.der"
 
 struct dev {

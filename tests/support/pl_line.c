@@ -158,10 +158,17 @@ static pid_t spawn_out(const char *const *argv, const char *log, int out_fd)
     av[n] = NULL;
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
     int nul = open("/dev/null", O_RDWR);
-    if (fd < 0 || nul < 0 || dup2(fd, 2) < 0 || dup2(out_fd >= 0 ? out_fd : nul, 1) < 0
-        || dup2(nul, 0) < 0)
+    if (fd < 0 || nul < 0) {
+        /* Still the test's stderr: say why the child exits 127 (a test directory removed
+         * under a running line, say). */
+        fprintf(stderr, "pl_line: cannot open %s: %s\n", fd < 0 ? log : "/dev/null",
+                strerror(errno));
+        _exit(127);
+    }
+    if (dup2(fd, 2) < 0 || dup2(out_fd >= 0 ? out_fd : nul, 1) < 0 || dup2(nul, 0) < 0)
         _exit(127);
     execv(av[0], av);
+    fprintf(stderr, "pl_line: cannot run %s: %s\n", av[0], strerror(errno)); /* into the log */
     _exit(127);
 }
 
