@@ -576,13 +576,14 @@ int pl_cli_demo(int argc, char **argv)
     say("results");
     int dev_rc = check_devices(d);
     char journal[DEMO_PATH], audit[DEMO_PATH], db[DEMO_PATH], csv[DEMO_PATH], json[DEMO_PATH];
-    char dpf[DEMO_PATH];
+    char dpf[DEMO_PATH], batch[DEMO_PATH];
     if (path_join(journal, sizeof(journal), d->dir, "station-data/journal.db") == 0
         && path_join(audit, sizeof(audit), d->dir, "station-data/audit.db") == 0
         && path_join(db, sizeof(db), d->dir, "keymaker.db") == 0
         && path_join(csv, sizeof(csv), d->dir, "batch-report.csv") == 0
         && path_join(json, sizeof(json), d->dir, "batch-report.json") == 0
-        && path_join(dpf, sizeof(dpf), d->pki, "dpf.der") == 0) {
+        && path_join(dpf, sizeof(dpf), d->pki, "dpf.der") == 0
+        && path_join(batch, sizeof(batch), d->dir, "eim-batch.json") == 0) {
         const char *status_km[] = {"provline-keymaker", "status", "--db", db, NULL};
         const char *status_st[] = {"provline-station", "status", "--journal", journal, NULL};
         const char *verify[] = {"provline", "audit", "verify", audit, "--keymaker-cert", dpf,
@@ -594,8 +595,13 @@ int pl_cli_demo(int argc, char **argv)
         show(d, status_km, "Key Maker reconciliation (provline-keymaker status)");
         show(d, status_st, "station journal (provline-station status)");
         show(d, verify, "audit trail, Key Maker signatures checked (provline audit verify)");
+        const char *exp_batch[] = {"provline-station", "export", "--journal", journal, "--batch",
+                                   batch, "--station", "demo-line", "--eim-id",
+                                   "eim.demo.provline", NULL};
         if (run(d, exp_csv, "/dev/null") == 0 && run(d, exp_json, "/dev/null") == 0)
             say("batch report: %s and %s", csv, json);
+        if (run(d, exp_batch, "/dev/null") == 0)
+            say("the devices for the eIM (POST /v1/devices/bulk): %s", batch);
     }
     rc = (line_rc == 0 && dev_rc == 0) ? 0 : 1;
     say("%s", rc == 0 ? "line OK" : "line FAILED: see the logs in the directory above");

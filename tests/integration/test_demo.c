@@ -40,6 +40,17 @@ Test(demo, whole_line_on_one_machine, .timeout = 300)
         lines += csv[i] == '\n';
     cr_assert_geq(lines, 5u, "%s", csv); /* header + 4 rows */
     free(csv);
+    /* ... the eIM batch holds four installed devices, signed checkpoints verified. */
+    snprintf(path, sizeof(path), "%s/line/eim-batch.json", tmp);
+    char *batch = (char *)pl_test_read_file(path, &len);
+    cr_assert_not_null(batch, "no eIM batch:\n%s", out);
+    cr_assert(strstr(batch, "provline-station-batch/1") != NULL, "%s", batch);
+    size_t installed = 0;
+    for (const char *p = batch; (p = strstr(p, "\"status\": \"installed\"")) != NULL; p++)
+        installed++;
+    cr_assert_eq(installed, 4u, "%s", batch);
+    free(batch);
+    cr_assert(strstr(out, "signatures_unchecked=0") != NULL, "%s", out);
     pl_test_rmtree(tmp);
 }
 
