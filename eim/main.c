@@ -7,7 +7,7 @@
  * the exit status. Logs: one line per event on stderr. */
 #define _POSIX_C_SOURCE 200809L
 #include "provline/eim/api_http.h"
-#include "provline/eim/b64.h"
+#include "provline/protocol/b64.h"
 #include "provline/eim/config.h"
 #include "provline/eim/esipa_server.h"
 #include "provline/eim/http_client.h"
@@ -541,9 +541,9 @@ static int add_file_b64(json_t *obj, const char *key, const char *path)
         fprintf(stderr, "provline-eim: cannot read %s\n", path);
         return -1;
     }
-    b = malloc(pl_eim_b64_len(len) + 1);
+    b = malloc(pl_b64_len(len) + 1);
     if (b != NULL
-        && pl_eim_b64_encode((const uint8_t *)data, len, b, pl_eim_b64_len(len) + 1) == PL_OK)
+        && pl_b64_encode((const uint8_t *)data, len, b, pl_b64_len(len) + 1) == PL_OK)
         rc = json_object_set_new(obj, key, json_string(b));
     free(b);
     free(data);

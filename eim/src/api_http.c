@@ -7,7 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "provline/eim/api_http.h"
 
-#include "provline/eim/b64.h"
+#include "provline/protocol/b64.h"
 #include "eim_engine_internal.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/sgp32_eim_config.h"
@@ -159,10 +159,10 @@ static json_t *b64_json(const uint8_t *p, size_t n)
     json_t *j = NULL;
     if (p == NULL)
         return json_null();
-    s = malloc(pl_eim_b64_len(n) + 1);
+    s = malloc(pl_b64_len(n) + 1);
     if (s == NULL)
         return NULL;
-    if (pl_eim_b64_encode(p, n, s, pl_eim_b64_len(n) + 1) == PL_OK)
+    if (pl_b64_encode(p, n, s, pl_b64_len(n) + 1) == PL_OK)
         j = json_string(s);
     free(s);
     return j;
@@ -256,7 +256,7 @@ static bool get_b64(json_t *obj, const char *key, size_t max, uint8_t **out, siz
         return false;
     if (s == NULL)
         return true;
-    if (pl_eim_b64_decode(s, strlen(s), max, out, len) != PL_OK) {
+    if (pl_b64_decode(s, strlen(s), max, out, len) != PL_OK) {
         snprintf(err, cap, "%s%s%s: not base64 (RFC 4648, padded) of at most %zu bytes", path,
                  path[0] ? "." : "", key, max);
         return false;
@@ -403,7 +403,7 @@ static bool parse_device(const struct pl_eim_api *api, json_t *obj, json_t *eum_
     if (s != NULL) {
         json_t *ref = eum_refs ? json_object_get(eum_refs, s) : NULL;
         if (d->eum_cert != NULL || ref == NULL || !json_is_string(ref)
-            || pl_eim_b64_decode(json_string_value(ref), json_string_length(ref), PL_EIM_CERT_MAX,
+            || pl_b64_decode(json_string_value(ref), json_string_length(ref), PL_EIM_CERT_MAX,
                                  &d->eum_cert, &d->eum_cert_len)
                    != PL_OK) {
             snprintf(err, cap,

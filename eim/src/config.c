@@ -5,7 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "provline/eim/config.h"
 
-#include "provline/eim/b64.h"
+#include "provline/protocol/b64.h"
 #include "provline/eim/counter_guard.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/x509.h"

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "provline/protocol/b64.h"
 #include "provline/protocol/clock.h"
 #include "provline/protocol/hex.h"
 
@@ -62,25 +63,13 @@ int pl_batch_opts_check(const struct pl_batch_opts *o)
 /* RFC 4648 §4 base64 with padding, as a JSON string (NULL on no memory). */
 static json_t *b64_json(const uint8_t *p, size_t n)
 {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t cap = 4 * ((n + 2) / 3) + 1, o = 0;
+    size_t cap = pl_b64_len(n) + 1;
     char *s = malloc(cap);
     json_t *v = NULL;
     if (s == NULL)
         return NULL;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t w = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            w |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            w |= p[i + 2];
-        s[o++] = tab[(w >> 18) & 63u];
-        s[o++] = tab[(w >> 12) & 63u];
-        s[o++] = i + 1 < n ? tab[(w >> 6) & 63u] : '=';
-        s[o++] = i + 2 < n ? tab[w & 63u] : '=';
-    }
-    s[o] = '\0';
-    v = json_stringn(s, o);
+    if (pl_b64_encode(p, n, s, cap) == PL_OK)
+        v = json_stringn(s, cap - 1);
     free(s);
     return v;
 }

@@ -15,7 +15,7 @@
 
 #include "pl_ipa_test.h"
 #include "pl_pgtest.h"
-#include "provline/eim/b64.h"
+#include "provline/protocol/b64.h"
 #include "provline/eim/http_client.h"
 #include "provline/protocol/hex.h"
 #include "provline/sim/euicc.h"
@@ -300,9 +300,9 @@ static void iccid_text(const uint8_t ic[10], char out[24])
 
 static void b64_set(json_t *o, const char *k, const uint8_t *p, size_t n)
 {
-    char *b = malloc(pl_eim_b64_len(n) + 1);
+    char *b = malloc(pl_b64_len(n) + 1);
     cr_assert(b != NULL);
-    cr_assert_eq(pl_eim_b64_encode(p, n, b, pl_eim_b64_len(n) + 1), PL_OK);
+    cr_assert_eq(pl_b64_encode(p, n, b, pl_b64_len(n) + 1), PL_OK);
     json_object_set_new(o, k, json_string(b));
     free(b);
 }

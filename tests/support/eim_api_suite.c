@@ -7,7 +7,7 @@
 #include "eim_api_suite.h"
 
 #include "pl_test.h"
-#include "provline/eim/b64.h"
+#include "provline/protocol/b64.h"
 #include "provline/eim/config.h"
 #include "provline/eim/store.h"
 #include "provline/protocol/crypto.h"
@@ -77,10 +77,10 @@ static json_t *device_json(const char *pki_path, unsigned n)
     pl_eckey_free(key);
     o = json_object();
     json_object_set_new(o, "eid", json_string(hex));
-    cr_assert_eq(pl_eim_b64_encode(der, len, b64, sizeof(b64)), PL_OK);
+    cr_assert_eq(pl_b64_encode(der, len, b64, sizeof(b64)), PL_OK);
     json_object_set_new(o, "euicc_certificate", json_string(b64));
     pl_cert_der(pl_pki_cert(pki, PL_PKI_EUM), &eum, &elen);
-    cr_assert_eq(pl_eim_b64_encode(eum, elen, b64, sizeof(b64)), PL_OK);
+    cr_assert_eq(pl_b64_encode(eum, elen, b64, sizeof(b64)), PL_OK);
     json_object_set_new(o, "eum_certificate", json_string(b64));
     pl_pki_free(pki);
     return o;
@@ -734,7 +734,7 @@ void pl_eimapi_bootstrap(struct pl_eimapi_env *env)
     cr_assert(strncmp(hex, "bf57", 4) == 0, "%s", hex);
     der = malloc(strlen(hex) / 2 + 1);
     cr_assert_eq(pl_hex_decode(hex, der, strlen(hex) / 2, &len), PL_OK);
-    cr_assert_eq(pl_eim_b64_decode(b64, strlen(b64), 1u << 16, &der2, &len2), PL_OK);
+    cr_assert_eq(pl_b64_decode(b64, strlen(b64), 1u << 16, &der2, &len2), PL_OK);
     cr_assert_eq(len, len2);
     cr_assert(memcmp(der, der2, len) == 0);
     cr_assert_eq(pl_sgp32_add_initial_eim_request_decode(der, len, &req), PL_OK);

@@ -1,5 +1,5 @@
 /* Strict base64, RFC 4648 §4 (see b64.h). */
-#include "provline/eim/b64.h"
+#include "provline/protocol/b64.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -7,16 +7,16 @@
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-size_t pl_eim_b64_len(size_t n)
+size_t pl_b64_len(size_t n)
 {
     return (n + 2) / 3 * 4;
 }
 
-int pl_eim_b64_encode(const uint8_t *in, size_t n, char *out, size_t cap)
+int pl_b64_encode(const uint8_t *in, size_t n, char *out, size_t cap)
 {
     size_t o = 0;
     if ((in == NULL && n > 0) || out == NULL || n > (SIZE_MAX / 4) - 4
-        || cap < pl_eim_b64_len(n) + 1)
+        || cap < pl_b64_len(n) + 1)
         return PL_ERR_INVAL;
     for (size_t i = 0; i < n; i += 3) {
         size_t rem = n - i;
@@ -43,7 +43,7 @@ static int val(char c)
     return p ? (int)(p - alphabet) : -1;
 }
 
-int pl_eim_b64_decode(const char *in, size_t n, size_t max, uint8_t **out, size_t *len)
+int pl_b64_decode(const char *in, size_t n, size_t max, uint8_t **out, size_t *len)
 {
     uint8_t *buf = NULL;
     size_t o = 0, pad = 0;
