@@ -9,6 +9,7 @@
 
 #include "provline/protocol/b64.h"
 #include "eim_engine_internal.h"
+#include "provline/protocol/der.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/sgp32_eim_config.h"
 #include "provline/protocol/wr.h"
@@ -107,6 +108,25 @@ static void logf_(const struct pl_eim_api *api, int level, const char *fmt, ...)
 static void set_error(struct reply *r, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Makes s valid UTF-8 in place (RFC 3629, as jansson requires of a string): every byte that
+ * does not start a well-formed sequence becomes '?'. Messages quote request bytes - a query
+ * value is any bytes (GET /v1/bootstrap?eimId=%CE), a member name is cut at ERR_CAP, maybe
+ * inside a character - and json_pack refuses such text: the answer was a 500 "out of
+ * memory" (found by tests/fuzz/fuzz_eim_api.c). */
+static void utf8_repair(char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+        if (len > 0 && len <= n - i && pl_der_utf8_valid((const uint8_t *)s + i, len)) {
+            i += len;
+            continue;
+        }
+        s[i++] = '?';
+    }
+}
+
 static void set_error(struct reply *r, unsigned status, const char *code, const char *fmt, ...)
 {
     char msg[ERR_CAP];
@@ -114,6 +134,7 @@ static void set_error(struct reply *r, unsigned status, const char *code, const 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    utf8_repair(msg);
     json_decref(r->body);
     r->status = status;
     r->body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
