@@ -253,3 +253,43 @@ Test(line, check_config_reports_every_error, .timeout = 60)
     cr_assert_eq(pl_line_run(&l, cmd, out, sizeof(out)), 1, "%s", out);
     pl_line_free(&l);
 }
+
+/* A checkpoint whose signature does not verify with [keymaker] checkpoint_certificate (here:
+ * the eIM's certificate, a valid EC certificate of another key) is never stored as signed:
+ * the station logs the rejection, keeps only an unsigned acknowledgement, production goes on
+ * (the audit trail's proof is missing, not the devices'), and `provline audit verify
+ * --keymaker-cert` refuses the trail while the plain chain still verifies. */
+Test(line, checkpoint_with_a_foreign_signature_is_not_stored_as_signed, .timeout = 120)
+{
+    struct pl_line l;
+    char cmd[4096], out[8192], extra[800];
+    int status = -1;
+
+    cr_assert_eq(pl_line_init(&l), 0);
+    cr_assert_eq(pl_line_km_start(&l), 0);
+    cr_assert_eq(pl_line_add_device(&l, false, 2), 0);
+    cr_assert_eq(pl_line_dev_start(&l, 0), 0);
+    snprintf(extra, sizeof(extra), "[keymaker]\ncheckpoint_certificate = %s/eim.der\n", l.pki);
+    cr_assert_eq(pl_line_write_conf(&l, extra), 0);
+    cr_assert_eq(pl_line_station_start(&l, true), 0);
+    cr_assert_eq(pl_line_station_wait(&l, RUN_MS, &status), 0, "station did not finish (log %s)",
+                 l.st_log);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "station exit %d (log %s)", status,
+              l.st_log);
+    cr_assert_eq(pl_line_count(l.st_log, "event=done "), 1, "device not done (log %s)", l.st_log);
+    cr_assert_geq(pl_line_count(l.st_log, "event=checkpoint_rejected"), 1, "log %s", l.st_log);
+    (void)pl_line_dev_stop(&l, 0, SIGTERM);
+    cr_assert_eq(pl_line_km_stop(&l, SIGTERM), 0);
+
+    struct pl_audit_report ar;
+    cr_assert_eq(pl_audit_verify(l.audit, &ar), PL_OK);
+    cr_assert(ar.ok, "audit: %s", ar.detail);
+    cr_assert_geq(ar.checkpoints, 1u);
+    snprintf(cmd, sizeof(cmd), "'%s/provline' audit verify '%s'", l.bin, l.audit);
+    cr_assert_eq(pl_line_run(&l, cmd, out, sizeof(out)), 0, "%s", out);
+    snprintf(cmd, sizeof(cmd), "'%s/provline' audit verify '%s' --keymaker-cert '%s/dpf.der'",
+             l.bin, l.audit, l.pki);
+    cr_assert_eq(pl_line_run(&l, cmd, out, sizeof(out)), 1, "%s", out);
+    cr_assert(strstr(out, "FAIL") != NULL, "%s", out);
+    pl_line_free(&l);
+}
