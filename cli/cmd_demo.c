@@ -10,6 +10,7 @@
  *
  * Every program runs from the directory of this binary; logs stay in DIR. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* wait4(2): the station's own rusage */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +34,7 @@
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/hex.h"
 #include "provline/sim/euicc.h"
+#include "provline/sim/keymaker.h"
 #include "provline/sim/pki.h"
 
 #ifndef PL_DEMO_PROFILES
@@ -297,7 +300,21 @@ static int start_keymaker(struct demo *d)
         say("the Key Maker did not start (see %s)", log);
         return -1;
     }
-    say("Key Maker (SM-DPf) serving %s with the TS.48 profiles of %s", bind, d->profiles);
+    /* One profile per device: a short inventory would fail devices with NO_PROFILE. */
+    struct pl_km_stats ks;
+    int rc = pl_km_stats_file(db, &ks);
+    if (rc != PL_OK) {
+        say("cannot read the Key Maker's inventory %s: %s", db, pl_strerror(rc));
+        return -1;
+    }
+    if (ks.profiles_available < d->n_dev) {
+        say("the Key Maker's inventory holds %u distinct profiles (from %s); a line of %u "
+            "devices needs one each: use --devices %u or less, or --profiles DIR with more",
+            ks.profiles_available, d->profiles, d->n_dev, ks.profiles_available);
+        return -1;
+    }
+    say("Key Maker (SM-DPf) serving %s with the %u TS.48 profiles of %s", bind,
+        ks.profiles_available, d->profiles);
     return 0;
 }
 
@@ -390,9 +407,11 @@ static int run_station(struct demo *d)
     const char *argv[] = {"provline-station", "--config", conf, "--once", NULL};
     pid_t pid = spawn(d, argv, log, NULL);
     int status = -1;
+    struct rusage ru;
+    memset(&ru, 0, sizeof(ru));
     uint64_t end = t0 + (uint64_t)d->timeout_s * 1000u;
     while (pid > 0) {
-        if (waitpid(pid, &status, WNOHANG) == pid)
+        if (wait4(pid, &status, WNOHANG, &ru) == pid)
             break;
         if (now_ms() > end) {
             say("the station did not finish within %u s; stopping it", d->timeout_s);
@@ -404,6 +423,10 @@ static int run_station(struct demo *d)
     uint64_t dt = now_ms() - t0;
     say("station finished in %.1f s (%.2f devices/s)", (double)dt / 1000.0,
         dt ? (double)d->n_dev * 1000.0 / (double)dt : 0.0);
+    /* getrusage(2): ru_maxrss in KiB on Linux. bench/bench_line reads this line. */
+    say("station peak RSS: %ld KiB, CPU %.2f s user + %.2f s system", ru.ru_maxrss,
+        (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
+        (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
     return (pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) ? 0 : -1;
 }
 

@@ -64,4 +64,13 @@ Test(demo, refuses_bad_arguments)
     cr_assert_eq(pl_test_run(cmd, out, sizeof(out)), 2, "%s", out);
     snprintf(cmd, sizeof(cmd), "'%s/provline' demo --bogus 2>&1", bin);
     cr_assert_eq(pl_test_run(cmd, out, sizeof(out)), 2, "%s", out);
+    /* More devices than distinct profiles: refused before any device starts. */
+    char tmp[256];
+    cr_assert_eq(pl_test_tmpdir(tmp, sizeof(tmp)), 0);
+    snprintf(cmd, sizeof(cmd), "'%s/provline' demo --devices 21 --dir '%s/line' 2>&1", bin, tmp);
+    cr_assert_eq(pl_test_run(cmd, out, sizeof(out)), 1, "%s", out);
+    cr_assert(strstr(out, "holds 20 distinct profiles") != NULL, "%s", out);
+    cr_assert(strstr(out, "use --devices 20 or less") != NULL, "%s", out);
+    cr_assert(strstr(out, "OK   serial") == NULL, "%s", out);
+    pl_test_rmtree(tmp);
 }
