@@ -33,6 +33,7 @@
 #include "cli.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/hex.h"
+#include "provline/protocol/iccid.h"
 #include "provline/sim/euicc.h"
 #include "provline/sim/keymaker.h"
 #include "provline/sim/pki.h"
@@ -444,7 +445,7 @@ static int check_devices(const struct demo *d)
             continue;
         }
         uint8_t eid[PL_EUICC_EID_LEN];
-        char eidhex[2 * PL_EUICC_EID_LEN + 1], iccid[2 * PL_EUICC_ICCID_LEN + 1] = "-";
+        char eidhex[2 * PL_EUICC_EID_LEN + 1], iccid[PL_ICCID_TEXT_MAX] = "-";
         pl_euicc_get_eid(e, eid);
         if (pl_hex_encode(eid, sizeof(eid), eidhex, sizeof(eidhex)) != PL_OK)
             eidhex[0] = '\0';
@@ -458,8 +459,7 @@ static int check_devices(const struct demo *d)
         size_t upp = 0;
         if (pl_euicc_profile_count(e) == 1 && pl_euicc_profile_get(e, 0, &pi) == PL_OK) {
             upp = pi.upp_len;
-            if (pl_hex_encode(pi.iccid, sizeof(pi.iccid), iccid, sizeof(iccid)) != PL_OK)
-                iccid[0] = '\0';
+            pl_iccid_text(pi.iccid, iccid);
         }
         bool ok = pl_euicc_profile_count(e) == 1 && free_otks == 0 && !pl_euicc_factory_mode(e)
                   && pl_euicc_eim_count(e) == 1;

@@ -302,12 +302,10 @@ static bool get_hexbytes(json_t *obj, const char *key, size_t min, size_t max, u
     return true;
 }
 
-/* An ICCID as the eIM's text form of the 10 bytes of a '5A' Iccid (EF.ICCID nibble order):
- * 18..20 characters, digits and 'F' (a non-digit nibble) anywhere, at least 18 digits -
- * exactly what the engine parses (pl_eimi_iccid_parse, eim_result_state.c) and prints
- * (pl_eimi_iccid_text). A trailing-F-only rule refused the TS.48 "UNIQUE" test profiles,
- * whose bytes 89 49 44 .. 02 3F read "989444999999990920F3": a profile the eUICC reports
- * could not have been registered or named in an operation. */
+/* An ICCID as the text of the 10 bytes of a '5A' Iccid (EF.ICCID nibble order,
+ * provline/protocol/iccid.h): 18..20 characters, digits and 'F' (a non-digit nibble)
+ * anywhere, at least 18 digits - exactly what the engine parses and prints, so any profile
+ * the eUICC reports can be registered and named in an operation. */
 static bool iccid_ok(const char *s)
 {
     uint8_t bytes[PL_SGP32_ICCID_LEN];

@@ -11,6 +11,7 @@
 #include "eim_engine_internal.h"
 #include "provline/protocol/der.h"
 #include "provline/protocol/hex.h"
+#include "provline/protocol/iccid.h"
 #include "provline/protocol/notif.h"
 
 #include <jansson.h>
@@ -19,42 +20,12 @@
 
 void pl_eimi_iccid_text(const uint8_t iccid[PL_SGP32_ICCID_LEN], char out[21])
 {
-    /* ITU-T E.118 / SGP.22 Iccid: BCD with the nibbles of each byte swapped, padded with F.
-     * Every nibble is printed (a non-digit as 'F', so that the text always maps back to the
-     * same bytes), then the trailing padding is dropped. */
-    static const char hex[] = "0123456789FFFFFF";
-    size_t o = 0;
-    for (size_t i = 0; i < PL_SGP32_ICCID_LEN; i++) {
-        out[o++] = hex[iccid[i] & 0x0F];
-        out[o++] = hex[iccid[i] >> 4];
-    }
-    while (o > 0 && out[o - 1] == 'F')
-        o--;
-    out[o] = '\0';
+    pl_iccid_text(iccid, out);
 }
 
 int pl_eimi_iccid_parse(const char *s, uint8_t iccid[PL_SGP32_ICCID_LEN])
 {
-    size_t n = strlen(s);
-    if (n > 2 * PL_SGP32_ICCID_LEN)
-        return PL_ERR_INVAL;
-    size_t digits = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] >= '0' && s[i] <= '9')
-            digits++;
-        else if (s[i] != 'F' && s[i] != 'f')
-            return PL_ERR_INVAL;
-    }
-    if (digits < 18)
-        return PL_ERR_INVAL;
-    for (size_t i = 0; i < PL_SGP32_ICCID_LEN; i++) {
-        char a = 2 * i < n ? s[2 * i] : 'F';
-        char b = 2 * i + 1 < n ? s[2 * i + 1] : 'F';
-        uint8_t lo = a >= '0' && a <= '9' ? (uint8_t)(a - '0') : 0x0F;
-        uint8_t hi = b >= '0' && b <= '9' ? (uint8_t)(b - '0') : 0x0F;
-        iccid[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return PL_OK;
+    return pl_iccid_parse(s, iccid);
 }
 
 /* ---- loading and saving the views ---- */

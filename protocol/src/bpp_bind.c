@@ -7,6 +7,7 @@
 
 #include "provline/protocol/bsp.h"
 #include "provline/protocol/der.h"
+#include "provline/protocol/iccid.h"
 #include "provline/protocol/secret.h"
 
 #include <stdlib.h>
@@ -58,8 +59,11 @@ int pl_upp_iccid(const uint8_t *upp, size_t len, uint8_t iccid[PL_ICCID_LEN])
     }
     if ((rc = pl_der_expect(&hdr, TAG_PH_ICCID, &f)))
         return rc;
-    if ((rc = pl_der_get_fixed(&f, iccid, PL_ICCID_LEN)))
+    uint8_t natural[PL_ICCID_LEN];
+    if ((rc = pl_der_get_fixed(&f, natural, PL_ICCID_LEN)))
         return rc;
+    /* The header holds the digits in natural order; SGP.22 carries EF.ICCID coding. */
+    pl_iccid_swap(natural, iccid);
     /* The remaining ProfileElements: each one well-formed TLV, nothing trailing. */
     while (!pl_der_done(&top)) {
         if ((rc = pl_der_next(&top, &pe)))

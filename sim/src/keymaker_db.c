@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "keymaker_internal.h"
 #include "provline/protocol/bpp_bind.h"
+#include "provline/protocol/iccid.h"
 #include "provline/protocol/secret.h"
 
 #include <dirent.h>
@@ -510,9 +511,10 @@ int pl_km_add_profile(struct pl_km *km, const char *name, const uint8_t *upp, si
                        "tbbbi", name, iccid, sizeof(iccid), digest, sizeof(digest), upp, len,
                        (int64_t)pl_km_now(km));
     if (rc == PL_OK) {
-        char hex[2 * PL_ICCID_LEN + 1];
+        char text[PL_ICCID_TEXT_MAX];
+        pl_iccid_text(iccid, text);
         pl_km_logf(km, PL_KM_LOG_INFO, "event=profile_added name=\"%s\" iccid=%s bytes=%zu", name,
-                   pl_km_hex(iccid, sizeof(iccid), hex, sizeof(hex)), len);
+                   text, len);
     }
     return rc;
 }

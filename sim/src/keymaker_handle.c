@@ -7,6 +7,7 @@
  * §7 (cases 1, 4, 9, 10-13, 23); docs/station-keymaker-protocol.md §4-§7. */
 #include "keymaker_internal.h"
 #include "provline/proto/km_msg.h"
+#include "provline/protocol/iccid.h"
 #include "provline/protocol/bpp_bind.h"
 #include "provline/protocol/es10f.h"
 #include "provline/protocol/ifpp_envelope.h"
@@ -423,11 +424,12 @@ static int bind_one(struct ctx *c, const uint8_t lease_id[16], int64_t expiry,
     pkg->envelope->size = (pb_size_t)env.len;
     memcpy(pkg->envelope->bytes, env.buf, env.len);
 
-    char ph[33], eh[33], ih[21];
+    char ph[33], eh[33], ih[PL_ICCID_TEXT_MAX];
+    pl_iccid_text(iccid, ih);
     pl_km_logf(km, PL_KM_LOG_INFO,
                "event=package_issued package=%s eid=%s otk_id=%u iccid=%s state=issued bytes=%zu",
                pl_km_hex(package_id, 16, ph, sizeof(ph)), pl_km_hex(eid, 16, eh, sizeof(eh)),
-               (unsigned)otk_id, pl_km_hex(iccid, sizeof(iccid), ih, sizeof(ih)), env.len);
+               (unsigned)otk_id, ih, env.len);
     rc = PL_OK;
 out:
     sqlite3_finalize(st);

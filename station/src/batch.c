@@ -19,6 +19,7 @@
 #include "provline/protocol/b64.h"
 #include "provline/protocol/clock.h"
 #include "provline/protocol/hex.h"
+#include "provline/protocol/iccid.h"
 
 /* Key Maker PackageState in a ReportAck (docs/station-keymaker-protocol.md; journal.c
  * pl_journal_result_text). */
@@ -27,15 +28,7 @@
 
 void pl_batch_iccid_text(const uint8_t iccid[PL_J_ICCID_LEN], char out[2 * PL_J_ICCID_LEN + 1])
 {
-    static const char digit[] = "0123456789FFFFFF";
-    size_t o = 0;
-    for (size_t i = 0; i < PL_J_ICCID_LEN; i++) {
-        out[o++] = digit[iccid[i] & 0x0Fu];
-        out[o++] = digit[iccid[i] >> 4];
-    }
-    while (o > 0 && out[o - 1] == 'F')
-        o--;
-    out[o] = '\0';
+    pl_iccid_text(iccid, out);
 }
 
 static bool text_ok(const char *s, size_t max)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "provline/protocol/hex.h"
+#include "provline/protocol/iccid.h"
 #include "provline/protocol/secret.h"
 
 #define BUSY_MS 10000
@@ -1390,14 +1391,14 @@ static void iso_ms(uint64_t ms, char *out, size_t cap)
         out[0] = '\0'; /* never a cut-short timestamp */
 }
 
-/* The ICCID as carried in StoreMetadata '5A' (10 bytes, EF_ICCID coding), in hex: the
- * exact bytes, so nothing depends on a digit-order convention (TS.48 test profiles carry
- * "8949449999999990023F"). Empty when the package's '88' could not be read. */
-static void iccid_hex(const struct pl_jpkg *r, char *out, size_t cap)
+/* The ICCID of StoreMetadata '5A' (10 bytes, EF.ICCID coding) as its digits - the text an
+ * operator reads off a SIM and the eIM's API takes (provline/protocol/iccid.h; a TS.48 test
+ * profile reads "8949449999999990023"). Empty when the package's '88' could not be read. */
+static void iccid_str(const struct pl_jpkg *r, char out[PL_ICCID_TEXT_MAX])
 {
     out[0] = '\0';
-    if (r->has_iccid && pl_hex_encode(r->iccid, PL_J_ICCID_LEN, out, cap) != PL_OK)
-        out[0] = '\0';
+    if (r->has_iccid)
+        pl_iccid_text(r->iccid, out);
 }
 
 struct export_ctx {
@@ -1410,7 +1411,7 @@ struct export_ctx {
 static int export_row(void *user, const struct pl_jpkg *r)
 {
     struct export_ctx *x = user;
-    char eid[33], pkg[33], tid[33], iccid[2 * PL_J_ICCID_LEN + 1], res_buf[32], ts[PL_J_STATE_COUNT][32];
+    char eid[33], pkg[33], tid[33], iccid[PL_ICCID_TEXT_MAX], res_buf[32], ts[PL_J_STATE_COUNT][32];
     char line[1024];
     const char *res = pl_journal_result_text(r, res_buf, sizeof(res_buf));
     int n;
@@ -1419,7 +1420,7 @@ static int export_row(void *user, const struct pl_jpkg *r)
         || pl_hex_encode(r->package_id, PL_J_ID_LEN, pkg, sizeof(pkg)) != PL_OK
         || pl_hex_encode(r->tid, r->tid_len, tid, sizeof(tid)) != PL_OK)
         return PL_ERR_INTERNAL;
-    iccid_hex(r, iccid, sizeof(iccid));
+    iccid_str(r, iccid);
     for (unsigned s = 1; s < PL_J_STATE_COUNT; s++)
         iso_ms(r->t[s], ts[s], sizeof(ts[s]));
     /* Every field is hex, digits, a fixed word, a timestamp or a fixture name restricted to

@@ -43,8 +43,8 @@
 #define NSERVE   2
 #define WAIT_MS  60000 /* safety net only: every wait ends on a state, never on a time */
 #define HTTP_CAP (4u << 20)
-/* A TS.48 profile whose ICCID is all digits (the *-UNIQUE ones, with an F nibble inside,
- * are covered by integration.station_batch_eim). */
+/* A TS.48 profile with a 20-digit ICCID (the 19-digit *-UNIQUE ones: see
+ * integration.station_batch_eim). */
 #define UPP "TS48v2_SAIP2.1_BERTLV.der"
 
 struct dev {

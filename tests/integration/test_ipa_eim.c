@@ -134,8 +134,7 @@ static void setup(void)
     cr_assert_eq(pl_et_mint(&T, "dev.state", 1, NULL, PATH, sizeof(PATH)), PL_OK);
     open_card(false);
     pl_euicc_get_eid(E, EID);
-    /* A UPP whose ICCID has 20 digits (the API also takes the "UNIQUE" TS.48 ICCIDs with an
-     * 'F' nibble: integration.station_batch_eim). */
+    /* A UPP whose ICCID has 20 digits. */
     cr_assert_eq(pl_it_produce_upp(&T, E, &EIM, UPP_20_DIGITS, ICCID), PL_OK);
     iccid_text(ICCID, ICCID_TXT);
     cr_assert_eq(strlen(ICCID_TXT), 20);

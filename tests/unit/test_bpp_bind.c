@@ -4,6 +4,7 @@
 #include "pl_test.h"
 #include "provline/protocol/bpp.h"
 #include "provline/protocol/bpp_bind.h"
+#include "provline/protocol/iccid.h"
 #include "provline/protocol/bsp.h"
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/secret.h"
@@ -382,7 +383,21 @@ Test(upp, iccid_of_every_ts48_profile)
         while (i + 12 <= len && !(upp[i] == 0x83 && upp[i + 1] == 0x0A))
             i++;
         cr_assert_lt(i, 200u);
-        cr_assert_eq(memcmp(iccid, upp + i + 2, PL_ICCID_LEN), 0, "%s", e->d_name);
+        /* SGP.22 coding: the header's natural-order digits, nibbles swapped ... */
+        uint8_t want[PL_ICCID_LEN];
+        pl_iccid_swap(upp + i + 2, want);
+        cr_assert_eq(memcmp(iccid, want, PL_ICCID_LEN), 0, "%s", e->d_name);
+        /* ... which is what the profile's own EF.ICCID holds (MF PE, TS 102 221 §13.2) ... */
+        bool in_ef = false;
+        for (size_t k = i + 12; k + PL_ICCID_LEN <= len && !in_ef; k++)
+            in_ef = memcmp(upp + k, iccid, PL_ICCID_LEN) == 0;
+        cr_assert(in_ef, "%s: the ICCID is not the content of EF.ICCID", e->d_name);
+        /* ... and reads as an ITU-T E.118 ICCID of the telecom industry (89...). */
+        char text[PL_ICCID_TEXT_MAX];
+        pl_iccid_text(iccid, text);
+        cr_assert(strncmp(text, "89", 2) == 0 && strlen(text) >= 19, "%s: %s", e->d_name, text);
+        for (size_t k = 0; text[k] != '\0'; k++)
+            cr_assert(text[k] >= '0' && text[k] <= '9', "%s: %s", e->d_name, text);
         if (strstr(e->d_name, "UNIQUE")) {
             for (int k = 0; k < nuniq; k++)
                 cr_assert_neq(memcmp(uniq[k], iccid, PL_ICCID_LEN), 0, "%s", e->d_name);
@@ -423,6 +438,7 @@ Test(upp, iccid_rejects_malformed)
                                        5,    6,    7,    8,    9,    10,   0xA1};
     cr_assert_neq(pl_upp_iccid(trailing, sizeof(trailing), iccid), PL_OK);
     cr_assert_eq(pl_upp_iccid(trailing, sizeof(trailing) - 1, iccid), PL_OK);
-    cr_assert_eq(iccid[9], 10);
+    cr_assert_eq(iccid[0], 0x10); /* 01 .. 0A in the header, swapped: 10 .. A0 */
+    cr_assert_eq(iccid[9], 0xA0);
     cr_assert_eq(pl_upp_iccid(NULL, 0, iccid), PL_ERR_INVAL);
 }

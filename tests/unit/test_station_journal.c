@@ -45,7 +45,8 @@ static void mkrow(struct pl_jpkg *r, uint8_t id, uint16_t otk)
     memset(r->tid, id ^ 0x5a, 16);
     r->tid_len = 16;
     r->has_iccid = true;
-    memcpy(r->iccid, "\x89\x49\x44\x99\x99\x99\x99\x90\x02\x3f", 10);
+    /* StoreMetadata '5A' of a TS.48 profile: EF.ICCID coding of 8949449999999990023. */
+    memcpy(r->iccid, "\x98\x94\x44\x99\x99\x99\x99\x09\x20\xf3", 10);
     snprintf(r->batch_id, sizeof(r->batch_id), "B1");
     r->lease_expiry = 2000000000u;
     r->not_after = 2000000000u;
@@ -318,7 +319,7 @@ Test(station_journal, export_csv_and_json, .init = setup, .fini = teardown)
     cr_assert_eq(pl_journal_export(j, PL_JOURNAL_CSV, to_buf, buf), PL_OK);
     cr_assert(strncmp(buf, "eid,iccid,package_id,transaction_id,otk_id,result,state,fixture,", 64) == 0,
               "%s", buf);
-    cr_assert(strstr(buf, "89898989898989898989898989898989,8949449999999990023f,"
+    cr_assert(strstr(buf, "89898989898989898989898989898989,8949449999999990023,"
                           "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1,")
                   != NULL,
               "%s", buf);
@@ -572,9 +573,9 @@ Test(station_journal, batch_for_the_eim, .init = setup, .fini = teardown)
     cr_assert(a != NULL && b != NULL && c != NULL);
     cr_assert_null(entry(t, 0xD0), "a device without a package on its chip is not a batch entry");
     cr_assert_str_eq(str(a, "status"), "installed");
-    /* The eIM's ICCID text (EF.ICCID nibble order): the TS.48 "UNIQUE" bytes
-     * 89 49 44 99 99 99 99 90 02 3F read 989444999999990920F3. */
-    cr_assert_str_eq(str(a, "iccid"), "989444999999990920F3");
+    /* The ICCID's digits (protocol/iccid.h), as the eIM reads the '5A' bytes
+     * 98 94 44 99 99 99 99 09 20 F3. */
+    cr_assert_str_eq(str(a, "iccid"), "8949449999999990023");
     cr_assert_str_eq(str(a, "profile_state"), "disabled");
     cr_assert_str_eq(str(a, "euicc_certificate"), "MAMCAQo=");
     cr_assert_str_eq(str(a, "eum_certificate_ref"), "eum-1");
@@ -635,8 +636,10 @@ Test(station_journal, batch_iccid_text)
     cr_assert_str_eq(t, "8944000000000000101"); /* 19 digits, trailing F dropped */
     pl_batch_iccid_text((const uint8_t *)"\x98\x00\x10\x32\x54\x76\x98\x10\x32\x14", t);
     cr_assert_str_eq(t, "89000123456789012341");
+    pl_batch_iccid_text((const uint8_t *)"\x98\x94\x44\x99\x99\x99\x99\x09\x20\xF3", t);
+    cr_assert_str_eq(t, "8949449999999990023"); /* TS.48 */
     pl_batch_iccid_text((const uint8_t *)"\x89\x49\x44\x99\x99\x99\x99\x90\x02\x3F", t);
-    cr_assert_str_eq(t, "989444999999990920F3"); /* an F inside: kept */
+    cr_assert_str_eq(t, "989444999999990920F3"); /* a header-order ICCID: an F inside, kept */
     pl_batch_iccid_text((const uint8_t *)"\x98\x44\x00\x00\x00\x00\x00\x00\x01\xA1", t);
     cr_assert_str_eq(t, "8944000000000000101"); /* a non-digit nibble prints as F */
 }
@@ -682,6 +685,6 @@ Test(station_journal, export_batch_command_line, .init = setup, .fini = teardown
     json_decref(t);
     snprintf(cmd, 2048, "'%s/provline-station' export --journal '%s' --csv -", bin, db);
     cr_assert_eq(pl_test_run(cmd, out, 16384), 0, "%s", out);
-    cr_assert(strstr(out, ",8949449999999990023f,") != NULL, "%s", out);
+    cr_assert(strstr(out, ",8949449999999990023,") != NULL, "%s", out);
     free(out);
 }

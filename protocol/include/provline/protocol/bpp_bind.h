@@ -28,7 +28,9 @@
  * 'A0'), a ProfileHeader { major-version [0], minor-version [1], profileType [2]
  * OPTIONAL, iccid [3] OCTET STRING (SIZE(10)), ... } (AUTOMATIC TAGS). Strict DER; every
  * top-level ProfileElement must be a well-formed DER TLV, with nothing after the last.
- * Copies the 10 ICCID bytes (as stored: nibble-swapped BCD) into iccid.
+ * Gives the ICCID in SGP.22 coding (EF.ICCID, nibble-swapped: what StoreMetadata '5A' and
+ * ProfileInfo carry), converted from the header's natural digit order (provline/protocol/
+ * iccid.h; TS.48: header 89 49 44 .. 02 3F -> 98 94 44 .. 20 F3, text 8949449999999990023).
  * PL_ERR_DER_TAG if the first element is not a ProfileHeader, PL_ERR_DER_VALUE for a
  * bad field, other DER errors for malformed input. Borrows upp. */
 PL_MUST_CHECK int pl_upp_iccid(const uint8_t *upp, size_t len, uint8_t iccid[PL_ICCID_LEN]);
