@@ -498,11 +498,15 @@ int st_report_done(struct pl_station *s, const struct st_job *j, const uint8_t p
     if (cp_valid && cp_h != NULL) {
         if (a->has_checkpoint) {
             rc = record_signed_checkpoint(s, &a->checkpoint);
+            if (rc == PL_OK)
+                s->n_cp_signed++;
         } else {
             if (a->checkpoint_refused != 0)
                 st_logf(s, j, PL_STATION_LOG_WARN, "checkpoint", "Key Maker refused to sign: %s",
                         pl_km_error_name(a->checkpoint_refused));
             rc = pl_audit_record_checkpoint(s->audit, cp_seq, cp_h, NULL, 0);
+            if (rc == PL_OK)
+                s->n_cp_unsigned++;
         }
         if (rc != PL_OK && rc != PL_ERR_EXISTS)
             st_logf(s, j, PL_STATION_LOG_WARN, "checkpoint", "not recorded: %s", pl_strerror(rc));
@@ -695,6 +699,17 @@ static int render(void *user, struct pl_wr *out)
     pl_metrics_header(out, "provline_station_keymaker_failures_total", "counter",
                       "Key Maker exchanges without a usable answer (timeouts, I/O).");
     pl_metrics_value(out, "provline_station_keymaker_failures_total", NULL, s->n_km_fail);
+    struct pl_kmclient_stats ks;
+    pl_kmclient_stats(s->km, &ks);
+    pl_metrics_header(out, "provline_station_audit_checkpoints_total", "counter",
+                      "Audit checkpoints recorded: signed by the Key Maker, unsigned (not "
+                      "signed, or its signature rejected: then also counted as rejected).");
+    pl_metrics_value(out, "provline_station_audit_checkpoints_total", "kind=\"signed\"",
+                     s->n_cp_signed);
+    pl_metrics_value(out, "provline_station_audit_checkpoints_total", "kind=\"unsigned\"",
+                     s->n_cp_unsigned);
+    pl_metrics_value(out, "provline_station_audit_checkpoints_total", "kind=\"rejected\"",
+                     ks.checkpoints_rejected);
     pl_metrics_header(out, "provline_station_refused_events_total", "counter",
                       "Events a job state did not permit (logged and refused).");
     pl_metrics_value(out, "provline_station_refused_events_total", NULL, s->n_refused_events);

@@ -118,6 +118,7 @@ struct pl_station {
     struct st_resend resend[ST_RESEND_MAX];
     /* counters */
     uint64_t n_pir_success, n_pir_error, n_reports, n_released, n_km_fail, n_refused_events;
+    uint64_t n_cp_signed, n_cp_unsigned; /* audit checkpoints recorded (docs/audit-trail.md §4) */
 };
 
 /* ---- station.c services for jobs ---- */

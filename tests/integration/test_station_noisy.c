@@ -113,6 +113,15 @@ Test(station_noisy, noisy_serial_and_lossy_coap_finish, .timeout = 600)
     cr_assert(strstr(body, "provline_station_packages_settled{result=\"installed\"} 4\n") != NULL,
               "%s", body);
     cr_assert(strstr(body, "provline_station_devices{state=\"DONE\"} 4\n") != NULL, "%s", body);
+    /* Every report's checkpoint came back signed and verified (checkpoint_certificate). */
+    cr_assert(strstr(body, "provline_station_audit_checkpoints_total{kind=\"signed\"} 4\n") != NULL,
+              "%s", body);
+    cr_assert(strstr(body, "provline_station_audit_checkpoints_total{kind=\"unsigned\"} 0\n")
+                  != NULL,
+              "%s", body);
+    cr_assert(strstr(body, "provline_station_audit_checkpoints_total{kind=\"rejected\"} 0\n")
+                  != NULL,
+              "%s", body);
     for (size_t i = 0; i < N_DEV; i++) {
         char needle[96];
         snprintf(needle, sizeof(needle), "provline_station_fixture_state{fixture=\"d%zu\",state=", i);
