@@ -619,8 +619,7 @@ int pl_cli_demo(int argc, char **argv)
         show(d, status_st, "station journal (provline-station status)");
         show(d, verify, "audit trail, Key Maker signatures checked (provline audit verify)");
         const char *exp_batch[] = {"provline-station", "export", "--journal", journal, "--batch",
-                                   batch, "--station", "demo-line", "--eim-id",
-                                   "eim.demo.provline", NULL};
+                                   batch, "--eim-id", "eim.demo.provline", NULL};
         if (run(d, exp_csv, "/dev/null") == 0 && run(d, exp_json, "/dev/null") == 0)
             say("batch report: %s and %s", csv, json);
         if (run(d, exp_batch, "/dev/null") == 0)

@@ -50,7 +50,8 @@ static void usage(FILE *out)
             "  --check-config validate the configuration, print one line per error, exit 0/1\n"
             "  --once         exit 0 once every fixture's device is done or failed\n"
             "  export         batch report of the journal (OUT '-' = standard output);\n"
-            "                 --batch: the eIM's bulk import (provline-station-batch/1)\n"
+            "                 --batch: the eIM's bulk import (provline-station-batch/1);\n"
+            "                 --station defaults to the station id recorded in the journal\n"
             "  status         packages and devices per state\n"
             "See provline-station(8) and station.conf(5): docs/station.8.md, "
             "docs/station.conf.5.md.\n");

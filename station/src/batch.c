@@ -295,6 +295,13 @@ int pl_batch_export(struct pl_journal *j, const struct pl_batch_opts *o,
         return rc;
     memset(&c, 0, sizeof(c));
     c.j = j;
+    /* Without --station: the station id the station recorded in its journal (schema 3). */
+    char recorded[PL_J_INFO_MAX + 1];
+    const char *station = o->station;
+    if (station == NULL && pl_journal_info_get(j, PL_J_INFO_STATION, recorded, sizeof(recorded))
+                               == PL_OK
+        && recorded[0] != '\0' && text_ok(recorded, PL_BATCH_ID_MAX))
+        station = recorded;
     rfc3339(now, false, created, sizeof(created));
     if (created[0] == '\0')
         return PL_ERR_INVAL;
@@ -308,7 +315,7 @@ int pl_batch_export(struct pl_journal *j, const struct pl_batch_opts *o,
             if (*s != '-' && *s != ':')
                 compact[k++] = *s;
         compact[k] = '\0';
-        int n = snprintf(id, sizeof(id), "%.100s-%s", o->station != NULL ? o->station : "station",
+        int n = snprintf(id, sizeof(id), "%.100s-%s", station != NULL ? station : "station",
                          compact);
         if (n < 0 || (size_t)n >= sizeof(id))
             return PL_ERR_INTERNAL;
@@ -331,7 +338,7 @@ int pl_batch_export(struct pl_journal *j, const struct pl_batch_opts *o,
     }
     rc = PL_ERR_NOMEM;
     if (set_str(top, "format", PL_BATCH_FORMAT) != PL_OK || set_str(top, "batch_id", id) != PL_OK
-        || (o->station != NULL && set_str(top, "station", o->station) != PL_OK)
+        || (station != NULL && set_str(top, "station", station) != PL_OK)
         || set_str(top, "created_at", created) != PL_OK
         || (o->eim_id != NULL && set_str(top, "eim_id", o->eim_id) != PL_OK))
         goto out;

@@ -217,8 +217,10 @@ static const char schema[] =
  * at every read-write open, each in one transaction with its version bump, so a journal of
  * any earlier version (a station upgraded mid-batch) is brought up to date in place.
  *   2: device.euicc_cert, device.eum_cert (CERT.EUICC / CERT.EUM captured at Identify,
- *      for the eIM's bulk import; docs/eim-api.md "Bulk import"). */
-#define SCHEMA_VERSION 2
+ *      for the eIM's bulk import; docs/eim-api.md "Bulk import").
+ *   3: info(k, v TEXT): the station id of the station that writes the journal (the batch
+ *      export names it). */
+#define SCHEMA_VERSION 3
 
 static int exec(struct pl_journal *j, const char *sql)
 {
@@ -289,12 +291,14 @@ static int migrate(struct pl_journal *j)
     if ((rc = begin(j)) != PL_OK)
         return rc;
     /* 1 -> 2. The column check makes a migration interrupted before its commit (it then
-     * left nothing) or run twice harmless. */
+     * left nothing) or run twice harmless. 2 -> 3: IF NOT EXISTS, likewise. */
     if ((rc = has_column(j, "device", "euicc_cert", &has)) != PL_OK
         || (!has && (rc = exec(j, "ALTER TABLE device ADD COLUMN euicc_cert BLOB")) != PL_OK)
         || (rc = has_column(j, "device", "eum_cert", &has)) != PL_OK
         || (!has && (rc = exec(j, "ALTER TABLE device ADD COLUMN eum_cert BLOB")) != PL_OK)
-        || (rc = exec(j, "UPDATE meta SET v = 2 WHERE k = 'schema'")) != PL_OK) {
+        || (rc = exec(j, "CREATE TABLE IF NOT EXISTS info(k TEXT PRIMARY KEY, v TEXT NOT NULL)"))
+               != PL_OK
+        || (rc = exec(j, "UPDATE meta SET v = 3 WHERE k = 'schema'")) != PL_OK) {
         rollback(j);
         return rc;
     }
@@ -1120,6 +1124,50 @@ int pl_journal_device_put(struct pl_journal *j, const struct pl_jdevice *d)
         sqlite3_bind_blob(st, 9, d->receipt, (int)d->receipt_len, SQLITE_STATIC);
     sqlite3_bind_int(st, 10, d->receipt_acked ? 1 : 0);
     rc = sqlite3_step(st) == SQLITE_DONE ? PL_OK : PL_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pl_journal_info_set(struct pl_journal *j, const char *key, const char *value)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (j == NULL || key == NULL || value == NULL || strlen(value) > PL_J_INFO_MAX)
+        return PL_ERR_INVAL;
+    if ((rc = prep(j, "INSERT INTO info(k, v) VALUES(?1, ?2) ON CONFLICT(k) DO UPDATE SET v = ?2",
+                   &st)) != PL_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st) == SQLITE_DONE ? PL_OK : PL_ERR_DB;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pl_journal_info_get(struct pl_journal *j, const char *key, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (j == NULL || key == NULL || out == NULL || cap == 0)
+        return PL_ERR_INVAL;
+    out[0] = '\0';
+    /* A journal older than schema 3 has no info table: nothing recorded. */
+    if (prep(j, "SELECT v FROM info WHERE k = ?1", &st) != PL_OK)
+        return PL_ERR_NOT_FOUND;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(st, 0);
+        size_t n = v != NULL ? strlen((const char *)v) : 0;
+        if (n >= cap) {
+            rc = PL_ERR_OVERFLOW;
+        } else {
+            memcpy(out, v != NULL ? (const char *)v : "", n + 1);
+            rc = PL_OK;
+        }
+    } else {
+        rc = rc == SQLITE_DONE ? PL_ERR_NOT_FOUND : PL_ERR_DB;
+    }
     sqlite3_finalize(st);
     return rc;
 }

@@ -800,6 +800,12 @@ int pl_station_new(const struct pl_station_config *cfg, pl_station_log_fn log, v
                 pl_strerror(rc));
         goto out;
     }
+    /* Who writes this journal: reports and the eIM batch name the station by it. */
+    if ((rc = pl_journal_info_set(s->j, PL_J_INFO_STATION, cfg->station_id)) != PL_OK) {
+        st_logf(s, NULL, PL_STATION_LOG_ERROR, "journal", "cannot record the station id: %s",
+                pl_strerror(rc));
+        goto out;
+    }
     memset(&ac, 0, sizeof(ac));
     ac.path = cfg->audit;
     ac.log = audit_log;

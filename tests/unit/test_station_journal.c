@@ -385,7 +385,7 @@ Test(station_journal, device_certificates_and_schema_migration, .init = setup, .
 
     cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
     cr_assert_eq(pl_journal_meta_get(j, "schema", &v), PL_OK);
-    cr_assert_eq(v, 2);
+    cr_assert_eq(v, 3);
     /* Only on an existing device record. */
     cr_assert_eq(pl_journal_device_certs_put(j, eid, cert_euicc_a, sizeof(cert_euicc_a),
                                              cert_eum, sizeof(cert_eum)),
@@ -428,7 +428,7 @@ Test(station_journal, device_certificates_and_schema_migration, .init = setup, .
     /* A journal of schema 1 (before certificates were kept): read-only it reads as it is,
      * without certificates; the next read-write open migrates it in place. */
     sql("ALTER TABLE device DROP COLUMN euicc_cert; ALTER TABLE device DROP COLUMN eum_cert;"
-        " UPDATE meta SET v = 1 WHERE k = 'schema';");
+        " DROP TABLE info; UPDATE meta SET v = 1 WHERE k = 'schema';");
     cr_assert_eq(pl_journal_open_ro(db, &ro), PL_OK);
     cr_assert_eq(pl_journal_device_certs_get(ro, eid, c), PL_OK);
     cr_assert_not(c->has_euicc);
@@ -437,7 +437,7 @@ Test(station_journal, device_certificates_and_schema_migration, .init = setup, .
     pl_journal_close(ro);
     cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
     cr_assert_eq(pl_journal_meta_get(j, "schema", &v), PL_OK);
-    cr_assert_eq(v, 2);
+    cr_assert_eq(v, 3);
     cr_assert_eq(pl_journal_device_get(j, eid, d), PL_OK);
     cr_assert_eq(d->state, PL_JD_DONE);
     cr_assert_eq(pl_journal_device_certs_put(j, eid, cert_euicc_a, sizeof(cert_euicc_a),
@@ -508,6 +508,35 @@ static json_t *entry(json_t *top, uint8_t eid_byte)
 static const char *str(json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
+}
+
+/* The station id recorded in the journal (schema 3): set, replaced, read back read-only;
+ * absent in an older journal; too long refused. */
+Test(station_journal, station_id_info, .init = setup, .fini = teardown)
+{
+    struct pl_journal *j = NULL, *ro = NULL;
+    char out[PL_J_INFO_MAX + 1], small[4], big[PL_J_INFO_MAX + 2];
+    cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
+    cr_assert_eq(pl_journal_info_get(j, PL_J_INFO_STATION, out, sizeof(out)), PL_ERR_NOT_FOUND);
+    cr_assert_eq(pl_journal_info_set(j, PL_J_INFO_STATION, "line-1"), PL_OK);
+    cr_assert_eq(pl_journal_info_set(j, PL_J_INFO_STATION, "line-2"), PL_OK);
+    cr_assert_eq(pl_journal_info_get(j, PL_J_INFO_STATION, out, sizeof(out)), PL_OK);
+    cr_assert_str_eq(out, "line-2");
+    cr_assert_eq(pl_journal_info_get(j, PL_J_INFO_STATION, small, sizeof(small)),
+                 PL_ERR_OVERFLOW);
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    cr_assert_eq(pl_journal_info_set(j, PL_J_INFO_STATION, big), PL_ERR_INVAL);
+    pl_journal_close(j);
+    cr_assert_eq(pl_journal_open_ro(db, &ro), PL_OK);
+    cr_assert_eq(pl_journal_info_get(ro, PL_J_INFO_STATION, out, sizeof(out)), PL_OK);
+    cr_assert_str_eq(out, "line-2");
+    pl_journal_close(ro);
+    /* A schema-2 journal: nothing recorded, and no error. */
+    sql("DROP TABLE info; UPDATE meta SET v = 2 WHERE k = 'schema';");
+    cr_assert_eq(pl_journal_open_ro(db, &ro), PL_OK);
+    cr_assert_eq(pl_journal_info_get(ro, PL_J_INFO_STATION, out, sizeof(out)), PL_ERR_NOT_FOUND);
+    pl_journal_close(ro);
 }
 
 Test(station_journal, batch_for_the_eim, .init = setup, .fini = teardown)
@@ -609,6 +638,17 @@ Test(station_journal, batch_for_the_eim, .init = setup, .fini = teardown)
     t = batch_json(ro, &o, &n); /* escaped by the JSON writer */
     cr_assert_str_eq(str(t, "batch_id"), "line\"1\\-20261125T100000Z");
     cr_assert_str_eq(str(t, "station"), "line\"1\\");
+    json_decref(t);
+    /* Without --station: the station id the station recorded in its journal. */
+    pl_journal_close(ro);
+    cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
+    cr_assert_eq(pl_journal_info_set(j, PL_J_INFO_STATION, "line-7"), PL_OK);
+    pl_journal_close(j);
+    cr_assert_eq(pl_journal_open_ro(db, &ro), PL_OK);
+    o.station = NULL;
+    t = batch_json(ro, &o, &n);
+    cr_assert_str_eq(str(t, "station"), "line-7");
+    cr_assert_str_eq(str(t, "batch_id"), "line-7-20261125T100000Z");
     json_decref(t);
     /* Options out of the eIM's limits. */
     char long_id[PL_BATCH_ID_MAX + 2];

@@ -163,6 +163,14 @@ const char *pl_journal_device_state_name(int state);
 
 /* ---- meta values (station seq numbers) ---- */
 PL_MUST_CHECK int pl_journal_meta_get(struct pl_journal *j, const char *key, uint64_t *v);
+/* Text facts about the journal (schema 3), e.g. PL_J_INFO_STATION: set (insert or replace;
+ * value at most PL_J_INFO_MAX bytes, else PL_ERR_INVAL) and get (PL_ERR_NOT_FOUND when not
+ * recorded, or in a journal older than schema 3; PL_ERR_OVERFLOW if cap is too small). */
+#define PL_J_INFO_MAX 128u
+#define PL_J_INFO_STATION "station_id"
+PL_MUST_CHECK int pl_journal_info_set(struct pl_journal *j, const char *key, const char *value);
+PL_MUST_CHECK int pl_journal_info_get(struct pl_journal *j, const char *key, char *out,
+                                      size_t cap);
 /* Stores max(current, v). */
 PL_MUST_CHECK int pl_journal_meta_raise(struct pl_journal *j, const char *key, uint64_t v);
 
