@@ -58,7 +58,7 @@ static void token(const struct pl_line *l, struct eim *m, const char *role, char
  * the one the station configured on the devices. */
 static void eim_start(const struct pl_line *l, struct eim *m)
 {
-    char cfg[4096], port_file[800], exe[600];
+    char cfg[4096], exe[600];
 
     memset(m, 0, sizeof(*m));
     snprintf(m->dir, sizeof(m->dir), "%s/eim", l->dir);
@@ -79,34 +79,12 @@ static void eim_start(const struct pl_line *l, struct eim *m)
     token(l, m, "operator", m->operator_tok, sizeof(m->operator_tok));
 
     snprintf(exe, sizeof(exe), "%s/provline-eim", l->bin);
-    snprintf(port_file, sizeof(port_file), "%s/port", m->dir);
-    m->pid = fork();
-    cr_assert(m->pid >= 0);
-    if (m->pid == 0) {
-        char logp[800];
-        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-        snprintf(logp, sizeof(logp), "%s/serve.log", m->dir);
-        if (freopen(logp, "w", stderr) == NULL)
-            _exit(126);
-        execl(exe, exe, "serve", "--config", m->config, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 400; i++) {
-        size_t len = 0;
-        uint8_t *p = pl_test_read_file(port_file, &len);
-        int st = 0;
-        if (p != NULL) {
-            snprintf(m->url, sizeof(m->url), "http://127.0.0.1:%d", atoi((char *)p));
-            free(p);
-            return;
-        }
-        if (waitpid(m->pid, &st, WNOHANG) == m->pid) {
-            m->pid = 0;
-            cr_assert_fail("provline-eim serve exited (%d), log in %s", st, m->dir);
-        }
-        pl_line_sleep_ms(25);
-    }
-    cr_assert_fail("provline-eim serve did not start listening");
+    char err[8192];
+    unsigned port = 0;
+    int pid = pl_test_eim_serve(exe, m->config, m->dir, &port, err, sizeof(err));
+    cr_assert(pid > 0, "%s", err);
+    m->pid = (pid_t)pid;
+    snprintf(m->url, sizeof(m->url), "http://127.0.0.1:%u", port);
 }
 
 static void eim_stop(struct eim *m)

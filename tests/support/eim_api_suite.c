@@ -90,7 +90,7 @@ static json_t *device_json(const char *pki_path, unsigned n)
 
 void pl_eimapi_start(struct pl_eimapi_env *env, const char *store_json)
 {
-    char path[512], eim_der[600], ci_der[600], cmd[2048], out[512], exe[512], port_file[400];
+    char path[512], eim_der[600], ci_der[600], cmd[2048], out[512], exe[512];
     char *cfg = NULL;
     struct pl_pki *pki = NULL;
     size_t cap = 8192;
@@ -135,40 +135,12 @@ void pl_eimapi_start(struct pl_eimapi_env *env, const char *store_json)
         memcpy(env->tokens[r], out, strlen(out) + 1);
     }
 
-    snprintf(port_file, sizeof(port_file), "%s/port", env->dir);
-    env->pid = fork();
-    cr_assert(env->pid >= 0);
-    if (env->pid == 0) {
-        char logp[400];
-        snprintf(logp, sizeof(logp), "%s/serve.log", env->dir);
-        if (freopen(logp, "w", stderr) == NULL)
-            _exit(126);
-        execl(exe, exe, "serve", "--config", env->config, (char *)NULL);
-        _exit(127);
-    }
-    /* readiness: the daemon writes its port file once it listens */
-    for (int i = 0; i < 400; i++) {
-        size_t len = 0;
-        uint8_t *p = pl_test_read_file(port_file, &len);
-        int st = 0;
-        if (p != NULL) {
-            snprintf(env->url, sizeof(env->url), "http://127.0.0.1:%d", atoi((char *)p));
-            free(p);
-            return;
-        }
-        if (waitpid(env->pid, &st, WNOHANG) == env->pid) {
-            char logp[400];
-            size_t ll = 0;
-            uint8_t *log = NULL;
-            snprintf(logp, sizeof(logp), "%s/serve.log", env->dir);
-            log = pl_test_read_file(logp, &ll);
-            env->pid = 0;
-            cr_assert_fail("provline-eim serve exited (%d): %s", st, log ? (char *)log : "");
-        }
-        struct timespec ts = {0, 25 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    cr_assert_fail("provline-eim serve did not start listening");
+    char err[8192];
+    unsigned port = 0;
+    int pid = pl_test_eim_serve(exe, env->config, env->dir, &port, err, sizeof(err));
+    cr_assert(pid > 0, "%s", err);
+    env->pid = (pid_t)pid;
+    snprintf(env->url, sizeof(env->url), "http://127.0.0.1:%u", port);
 }
 
 void pl_eimapi_stop(struct pl_eimapi_env *env)

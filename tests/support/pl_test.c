@@ -2,10 +2,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "pl_test.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 uint8_t *pl_test_read_file(const char *path, size_t *len)
 {
@@ -82,4 +86,47 @@ int pl_test_run(const char *cmd, char *out, size_t cap)
     if (st == -1 || !WIFEXITED(st))
         return -1;
     return WEXITSTATUS(st);
+}
+
+int pl_test_eim_serve(const char *exe, const char *config, const char *dir, unsigned *port,
+                      char *err, size_t err_cap)
+{
+    char port_file[1024], logp[1024];
+    snprintf(port_file, sizeof(port_file), "%s/port", dir);
+    snprintf(logp, sizeof(logp), "%s/serve.log", dir);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, err_cap, "fork failed");
+        return -1;
+    }
+    if (pid == 0) {
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (freopen(logp, "w", stderr) == NULL)
+            _exit(126);
+        execl(exe, exe, "serve", "--config", config, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 400; i++) {
+        size_t len = 0;
+        int st = 0;
+        uint8_t *p = pl_test_read_file(port_file, &len);
+        if (p != NULL) {
+            *port = (unsigned)strtoul((char *)p, NULL, 10);
+            free(p);
+            return (int)pid;
+        }
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            uint8_t *log = pl_test_read_file(logp, &len);
+            snprintf(err, err_cap, "provline-eim serve exited (%d): %s", st,
+                     log != NULL ? (char *)log : "");
+            free(log);
+            return -1;
+        }
+        struct timespec ts = {0, 25 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    snprintf(err, err_cap, "provline-eim serve did not start listening (log %s)", logp);
+    return -1;
 }

@@ -18,5 +18,11 @@ void pl_test_rmtree(const char *path);
 /* Runs a shell command, returns its exit status (or -1); output captured into out
  * (NUL-terminated, truncated to cap) when out != NULL. */
 int pl_test_run(const char *cmd, char *out, size_t cap);
+/* Starts `exe serve --config config` (a provline-eim; its stderr in dir/serve.log; it dies
+ * with the test process) and waits up to 10 s for dir/port, the port file it writes once it
+ * listens (the configuration must name it "port"). Returns the pid and *port, or -1 with
+ * the reason and the log's text in err (the daemon exited, or never listened). */
+int pl_test_eim_serve(const char *exe, const char *config, const char *dir, unsigned *port,
+                      char *err, size_t err_cap);
 
 #endif
