@@ -1,41 +1,10 @@
 /* ES10c.GetEID (GSMA SGP.22 v2.5 §5.7.20), as the FPA uses it for the EID check before a
- * package (reference/IFPP.md §6.3, §7 case 22):
- *   GetEuiccDataRequest  'BF3E' { tagList '5C' = '5A' }
- *   GetEuiccDataResponse 'BF3E' { eidValue '5A' OCTET STRING (SIZE(16)) }
- * ASN.1: shared/asn1/RSPDefinitions.asn (GetEuiccDataRequest/Response). The eUICC serves it
- * in factory mode and after it. */
+ * package (reference/IFPP.md §6.3, §7 case 22); the codec is provline/protocol/es10c.h. The
+ * eUICC serves it in factory mode and after it. */
 #include <string.h>
 
 #include "fpa_internal.h"
-#include "provline/protocol/der.h"
-
-#define TAG_GET_EUICC_DATA 0xBF3Eu
-#define TAG_TAG_LIST 0x5Cu
-#define TAG_EID 0x5Au
-
-int pl_fpa_get_eid_req(struct pl_wr *w)
-{
-    static const uint8_t tag_list[] = {TAG_EID};
-    size_t m = pl_der_begin(w, TAG_GET_EUICC_DATA);
-    pl_der_put_tlv(w, TAG_TAG_LIST, tag_list, sizeof(tag_list));
-    pl_der_end(w, m);
-    return pl_wr_status(w);
-}
-
-int pl_fpa_get_eid_rsp_decode(const uint8_t *p, size_t len, uint8_t eid[PL_FX_EID_LEN])
-{
-    struct pl_der d, in;
-    struct pl_tlv t, e;
-    int rc;
-
-    if ((rc = pl_der_parse_one(p, len, TAG_GET_EUICC_DATA, &t)) != PL_OK)
-        return rc;
-    pl_der_init(&d, p, len);
-    if ((rc = pl_der_enter(&d, &t, &in)) != PL_OK || (rc = pl_der_expect(&in, TAG_EID, &e)) != PL_OK
-        || (rc = pl_der_finish(&in)) != PL_OK)
-        return rc;
-    return pl_der_get_fixed(&e, eid, PL_FX_EID_LEN);
-}
+#include "provline/protocol/es10c.h"
 
 static int get_eid_once(struct pl_fpa_job *j, uint8_t eid[PL_FX_EID_LEN], int *raw_rc)
 {
@@ -49,7 +18,7 @@ static int get_eid_once(struct pl_fpa_job *j, uint8_t eid[PL_FX_EID_LEN], int *r
         return rc;
     pl_wr_init_fixed(&req, rq, sizeof(rq));
     pl_wr_init_fixed(&rsp, rb, sizeof(rb));
-    if ((rc = pl_fpa_get_eid_req(&req)) != PL_OK)
+    if ((rc = pl_es10c_get_eid_req(&req)) != PL_OK)
         return pl_fpa_fail(j, provline_fixture_ErrorCode_ERROR_INTERNAL,
                            provline_fixture_Stage_STAGE_GET_EID, "GetEID encode: %s",
                            pl_strerror(rc));
@@ -59,7 +28,7 @@ static int get_eid_once(struct pl_fpa_job *j, uint8_t eid[PL_FX_EID_LEN], int *r
         *raw_rc = rc;
         return rc;
     }
-    if ((rc = pl_fpa_get_eid_rsp_decode(rsp.buf, rsp.len, eid)) != PL_OK)
+    if ((rc = pl_es10c_get_eid_rsp_decode(rsp.buf, rsp.len, eid)) != PL_OK)
         return pl_fpa_fail(j, provline_fixture_ErrorCode_ERROR_CARD_RESPONSE,
                            provline_fixture_Stage_STAGE_GET_EID, "GetEID response: %s",
                            pl_strerror(rc));

@@ -76,10 +76,6 @@ int pl_fpa_es10_failed(struct pl_fpa_job *j, int stage, int rc, uint16_t sw, con
  * session if a session that was already open fails (the eUICC was reset under us).
  * Failures are recorded at STAGE_SESSION / STAGE_GET_EID. */
 int pl_fpa_get_eid(struct pl_fpa_job *j, uint8_t eid[PL_FX_EID_LEN]);
-/* GetEuiccDataRequest 'BF3E' { tagList '5C' = '5A' }. */
-int pl_fpa_get_eid_req(struct pl_wr *w);
-/* GetEuiccDataResponse 'BF3E' { eidValue '5A' (16 B) }, strict DER. */
-int pl_fpa_get_eid_rsp_decode(const uint8_t *p, size_t len, uint8_t eid[PL_FX_EID_LEN]);
 
 /* Request handlers (fpa_es10f.c, fpa_load.c, fpa_notif.c). */
 int pl_fpa_do_identify(struct pl_fpa_job *j);

@@ -1,10 +1,12 @@
-/* Fuzz target: the strict DER reader (pl_der_validate and a manual walk). Any input
+/* Fuzz target: the strict DER reader (pl_der_validate and a manual walk, and the GetEID
+ * answer decoder on top of it). Any input
  * must either be rejected with an error or walk without touching memory outside it. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "provline/protocol/der.h"
+#include "provline/protocol/es10c.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,6 +51,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct pl_der d;
     pl_der_init(&d, buf, size);
     walk(&d);
+    /* The smallest DER consumer of card answers: ES10c.GetEID (FPA and IPA). An accepted
+     * answer is a valid DER TLV. */
+    uint8_t eid[PL_ES10C_EID_LEN];
+    if (pl_es10c_get_eid_rsp_decode(buf, size, eid) == PL_OK && rc != PL_OK)
+        abort();
     if (rc == PL_OK) {
         /* Re-encoding the outer header must give the same bytes (DER is canonical). */
         struct pl_tlv t;
