@@ -286,13 +286,13 @@ static int parse_list(const struct pl_der *parent, const struct pl_tlv *list, ui
 
 int pl_bpp_decode(const uint8_t *p, size_t len, struct pl_bpp *out)
 {
-    struct pl_der top, d;
+    struct pl_der d;
     struct pl_tlv t, iscr, a0, a1, a2, a3;
     bool has_a2;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = pl_der_open_one(p, len, PL_TAG_BPP, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_BPP, &t, &d)))
         goto fail;
     if ((rc = pl_der_expect(&d, PL_TAG_ISCR, &iscr)))
         goto fail;
@@ -448,12 +448,12 @@ static int check_tlv_run(struct pl_der *d)
 
 int pl_configure_isdp_decode(const uint8_t *p, size_t len, struct pl_configure_isdp *out)
 {
-    struct pl_der top, d, dp;
+    struct pl_der d, dp;
     struct pl_tlv t, b8, oid;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = pl_der_open_one(p, len, PL_TAG_CONFIGURE_ISDP, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_CONFIGURE_ISDP, &t, &d)))
         return rc;
     if ((rc = pl_der_optional(&d, TAG_DP_PROPRIETARY, &b8, &out->has_dp)))
         return rc;
@@ -574,13 +574,13 @@ static int get_bounded_utf8(const struct pl_tlv *t, char *out, size_t cap, size_
 
 int pl_smr_decode(const uint8_t *p, size_t len, struct pl_smr *out)
 {
-    struct pl_der top, d;
+    struct pl_der d;
     struct pl_tlv t, f;
     bool present;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = pl_der_open_one(p, len, PL_TAG_STORE_METADATA, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_STORE_METADATA, &t, &d)))
         goto fail;
     if ((rc = pl_der_expect(&d, TAG_ICCID, &f)) || (rc = pl_der_get_fixed(&f, out->iccid, PL_ICCID_LEN)))
         goto fail;
@@ -659,12 +659,12 @@ int pl_smr_encode(const struct pl_smr *in, struct pl_wr *w)
 
 int pl_rsk_decode(const uint8_t *p, size_t len, struct pl_rsk *out)
 {
-    struct pl_der top, d;
+    struct pl_der d;
     struct pl_tlv t, f;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = pl_der_open_one(p, len, PL_TAG_REPLACE_KEYS, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_REPLACE_KEYS, &t, &d)))
         goto fail;
     if ((rc = pl_der_expect(&d, TAG_RSK_MCV, &f)) || (rc = pl_der_get_fixed(&f, out->mcv, PL_RSK_LEN)))
         goto fail;

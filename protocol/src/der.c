@@ -210,16 +210,19 @@ int pl_der_finish(const struct pl_der *d)
     return pl_der_done(d) ? PL_OK : PL_ERR_DER_TRAILING;
 }
 
-int pl_der_open_one(const uint8_t *p, size_t len, uint32_t tag, struct pl_der *top,
-                    struct pl_tlv *t, struct pl_der *in)
+int pl_der_open_one(const uint8_t *p, size_t len, uint32_t tag, struct pl_tlv *t,
+                    struct pl_der *in)
 {
+    struct pl_der top;
     int rc;
-    pl_der_init(top, p, len);
-    if ((rc = pl_der_expect(top, tag, t)))
+    if (p == NULL && len != 0)
+        return PL_ERR_INVAL;
+    pl_der_init(&top, p, len);
+    if ((rc = pl_der_expect(&top, tag, t)))
         return rc;
-    if ((rc = pl_der_finish(top)))
+    if ((rc = pl_der_finish(&top)))
         return rc;
-    return pl_der_enter(top, t, in);
+    return pl_der_enter(&top, t, in); /* the child does not refer to top */
 }
 
 int pl_der_parse_one(const uint8_t *p, size_t len, uint32_t tag, struct pl_tlv *tlv)

@@ -18,11 +18,11 @@ int pl_es10c_get_eid_req(struct pl_wr *w)
 
 int pl_es10c_get_eid_rsp_decode(const uint8_t *p, size_t len, uint8_t eid[PL_ES10C_EID_LEN])
 {
-    struct pl_der top, in;
+    struct pl_der in;
     struct pl_tlv t, e;
     int rc;
 
-    if ((rc = pl_der_open_one(p, len, TAG_GET_EUICC_DATA, &top, &t, &in)) != PL_OK
+    if ((rc = pl_der_open_one(p, len, TAG_GET_EUICC_DATA, &t, &in)) != PL_OK
         || (rc = pl_der_expect(&in, TAG_EID, &e)) != PL_OK || (rc = pl_der_finish(&in)) != PL_OK)
         return rc;
     return pl_der_get_fixed(&e, eid, PL_ES10C_EID_LEN);

@@ -91,12 +91,12 @@ static bool one_bit(uint8_t m)
 
 int pl_notif_meta_decode(const uint8_t *p, size_t len, struct pl_notif_meta *out)
 {
-    struct pl_der top, d;
+    struct pl_der d;
     struct pl_tlv t, f;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = pl_der_open_one(p, len, PL_TAG_NOTIF_META, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_NOTIF_META, &t, &d)))
         goto fail;
     if ((rc = pl_der_expect(&d, TAG_SEQ, &f)) || (rc = pl_der_get_uint(&f, &out->seq)))
         goto fail;
@@ -154,13 +154,13 @@ int pl_notif_meta_encode(const struct pl_notif_meta *in, struct pl_wr *w)
 
 int pl_notif_other_decode(const uint8_t *p, size_t len, struct pl_notif_other *out)
 {
-    struct pl_der top, d;
+    struct pl_der d;
     struct pl_tlv t, f;
     size_t n;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = pl_der_open_one(p, len, PL_TAG_SEQUENCE, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_SEQUENCE, &t, &d)))
         goto fail;
     if ((rc = pl_der_expect(&d, PL_TAG_NOTIF_META, &f))
         || (rc = pl_notif_meta_decode(f.raw, f.raw_len, &out->meta)))
@@ -237,13 +237,13 @@ int pl_notif_other_verify(const struct pl_notif_other *n, const struct pl_eckey 
 
 int pl_notif_rnl_req_decode(const uint8_t *p, size_t len, struct pl_notif_rnl_req *out)
 {
-    struct pl_der top, d, c;
+    struct pl_der d, c;
     struct pl_tlv t, a0, f;
     bool present;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = pl_der_open_one(p, len, PL_TAG_RETRIEVE_NOTIF, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_RETRIEVE_NOTIF, &t, &d)))
         goto fail;
     if ((rc = pl_der_optional(&d, TAG_CRITERIA, &a0, &present)))
         goto fail;
@@ -365,12 +365,12 @@ static int rnl_item(void *ctx, size_t i, const struct pl_tlv *t)
 
 int pl_notif_rnl_rsp_decode(const uint8_t *p, size_t len, struct pl_notif_rnl_rsp *out)
 {
-    struct pl_der top, d;
+    struct pl_der d;
     struct pl_tlv t;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = pl_der_open_one(p, len, PL_TAG_RETRIEVE_NOTIF, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_RETRIEVE_NOTIF, &t, &d)))
         goto fail;
     if ((rc = list_rsp_parse(&d, &out->is_error, &out->error, rnl_item, out, &out->n)))
         goto fail;
@@ -418,12 +418,12 @@ int pl_notif_rnl_rsp_encode(const struct pl_notif_rnl_rsp *in, struct pl_wr *w)
 
 int pl_notif_list_req_decode(const uint8_t *p, size_t len, struct pl_notif_list_req *out)
 {
-    struct pl_der top, d;
+    struct pl_der d;
     struct pl_tlv t, f;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = pl_der_open_one(p, len, PL_TAG_LIST_NOTIF, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_LIST_NOTIF, &t, &d)))
         goto fail;
     if ((rc = pl_der_optional(&d, TAG_OPS, &f, &out->has_ops)))
         goto fail;
@@ -459,12 +459,12 @@ static int list_item(void *ctx, size_t i, const struct pl_tlv *t)
 
 int pl_notif_list_rsp_decode(const uint8_t *p, size_t len, struct pl_notif_list_rsp *out)
 {
-    struct pl_der top, d;
+    struct pl_der d;
     struct pl_tlv t;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = pl_der_open_one(p, len, PL_TAG_LIST_NOTIF, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_LIST_NOTIF, &t, &d)))
         goto fail;
     if ((rc = list_rsp_parse(&d, &out->is_error, &out->error, list_item, out, &out->n)))
         goto fail;
@@ -499,10 +499,10 @@ int pl_notif_list_rsp_encode(const struct pl_notif_list_rsp *in, struct pl_wr *w
 
 int pl_notif_sent_req_decode(const uint8_t *p, size_t len, uint64_t *seq)
 {
-    struct pl_der top, d;
+    struct pl_der d;
     struct pl_tlv t, f;
     int rc;
-    if ((rc = pl_der_open_one(p, len, PL_TAG_NOTIF_SENT, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_NOTIF_SENT, &t, &d)))
         return rc;
     if ((rc = pl_der_expect(&d, TAG_SEQ, &f)) || (rc = pl_der_get_uint(&f, seq)))
         return rc;
@@ -519,10 +519,10 @@ int pl_notif_sent_req_encode(uint64_t seq, struct pl_wr *w)
 
 int pl_notif_sent_rsp_decode(const uint8_t *p, size_t len, int64_t *status)
 {
-    struct pl_der top, d;
+    struct pl_der d;
     struct pl_tlv t, f;
     int rc;
-    if ((rc = pl_der_open_one(p, len, PL_TAG_NOTIF_SENT, &top, &t, &d)))
+    if ((rc = pl_der_open_one(p, len, PL_TAG_NOTIF_SENT, &t, &d)))
         return rc;
     if ((rc = pl_der_expect(&d, TAG_SENT_STATUS, &f)) || (rc = pl_der_get_int(&f, status)))
         return rc;

@@ -50,23 +50,6 @@ int pl_sgp32_token_tlv(const int64_t *token, uint8_t out[PL_SGP32_TOKEN_TLV_MAX]
 
 /* ---- decoding ---- */
 
-int pl_sgp32i_open(const uint8_t *buf, size_t len, uint32_t tag, struct pl_tlv *tlv,
-                   struct pl_der *inner)
-{
-    struct pl_der top;
-    if (buf == NULL && len != 0)
-        return PL_ERR_INVAL;
-    pl_der_init(&top, buf, len);
-    int rc = pl_der_next(&top, tlv);
-    if (rc)
-        return rc;
-    if (tlv->tag != tag)
-        return PL_ERR_DER_TAG;
-    if ((rc = pl_der_finish(&top)))
-        return rc;
-    return pl_der_enter(&top, tlv, inner);
-}
-
 int pl_sgp32i_next(struct pl_der *d, struct pl_tlv *tlv)
 {
     if (pl_der_done(d))

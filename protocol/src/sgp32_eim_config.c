@@ -267,7 +267,7 @@ int pl_sgp32_add_initial_eim_request_decode(const uint8_t *buf, size_t len,
     if (req == NULL)
         return PL_ERR_INVAL;
     memset(req, 0, sizeof(*req));
-    if ((rc = pl_sgp32i_open(buf, len, TAG_ADD_INITIAL_EIM, &t, &d)))
+    if ((rc = pl_der_open_one(buf, len, TAG_ADD_INITIAL_EIM, &t, &d)))
         return rc;
     if ((rc = pl_sgp32i_expect(&d, 0xA0u, &f)))
         return rc;
@@ -309,7 +309,7 @@ int pl_sgp32_add_initial_eim_response_decode(const uint8_t *buf, size_t len,
     if (rsp == NULL)
         return PL_ERR_INVAL;
     memset(rsp, 0, sizeof(*rsp));
-    if ((rc = pl_sgp32i_open(buf, len, TAG_ADD_INITIAL_EIM, &t, &d)))
+    if ((rc = pl_der_open_one(buf, len, TAG_ADD_INITIAL_EIM, &t, &d)))
         return rc;
     /* [87] CHOICE is explicit: exactly one arm inside BF57. */
     if ((rc = pl_sgp32i_next(&d, &arm)))
@@ -375,7 +375,7 @@ int pl_sgp32_get_eim_config_request_decode(const uint8_t *buf, size_t len,
     if (req == NULL)
         return PL_ERR_INVAL;
     memset(req, 0, sizeof(*req));
-    if ((rc = pl_sgp32i_open(buf, len, TAG_GET_EIM_CONFIG, &t, &d)))
+    if ((rc = pl_der_open_one(buf, len, TAG_GET_EIM_CONFIG, &t, &d)))
         return rc;
     if ((rc = pl_sgp32i_optional(&d, 0xA0u, &f, &present)))
         return rc;
@@ -411,7 +411,7 @@ int pl_sgp32_get_eim_config_response_decode(const uint8_t *buf, size_t len,
     if (rsp == NULL)
         return PL_ERR_INVAL;
     memset(rsp, 0, sizeof(*rsp));
-    if ((rc = pl_sgp32i_open(buf, len, TAG_GET_EIM_CONFIG, &t, &d)))
+    if ((rc = pl_der_open_one(buf, len, TAG_GET_EIM_CONFIG, &t, &d)))
         return rc;
     if ((rc = pl_sgp32i_expect(&d, 0xA0u, &f)))
         return rc;

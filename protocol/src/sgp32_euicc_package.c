@@ -464,7 +464,7 @@ int pl_sgp32_euicc_package_request_decode(const uint8_t *buf, size_t len,
     if (req == NULL)
         return PL_ERR_INVAL;
     memset(req, 0, sizeof(*req));
-    if ((rc = pl_sgp32i_open(buf, len, PL_SGP32_TAG_EPR, &t, &d)))
+    if ((rc = pl_der_open_one(buf, len, PL_SGP32_TAG_EPR, &t, &d)))
         return rc;
     if ((rc = pl_sgp32i_expect(&d, PL_TAG_SEQUENCE, &f)))
         return rc;

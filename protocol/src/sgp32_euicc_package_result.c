@@ -393,7 +393,7 @@ int pl_sgp32_euicc_package_result_decode(const uint8_t *buf, size_t len,
     if (res == NULL)
         return PL_ERR_INVAL;
     memset(res, 0, sizeof(*res));
-    if ((rc = pl_sgp32i_open(buf, len, PL_SGP32_TAG_EPR, &t, &d)))
+    if ((rc = pl_der_open_one(buf, len, PL_SGP32_TAG_EPR, &t, &d)))
         return rc;
     /* [81] CHOICE is explicit: exactly one arm inside BF51. */
     if ((rc = pl_sgp32i_next(&d, &arm)))

@@ -24,9 +24,7 @@
 
 /* ---- decoding ---- */
 
-/* Parses buf as exactly one TLV with tag and opens a child reader on its contents. */
-PL_MUST_CHECK int pl_sgp32i_open(const uint8_t *buf, size_t len, uint32_t tag, struct pl_tlv *tlv,
-                                 struct pl_der *inner);
+/* (Exactly one TLV, then its contents: pl_der_open_one, der.h.) */
 /* Next TLV must carry tag: PL_ERR_MALFORMED at the end of the container (a missing
  * mandatory component), PL_ERR_DER_TAG on another tag. */
 PL_MUST_CHECK int pl_sgp32i_expect(struct pl_der *d, uint32_t tag, struct pl_tlv *tlv);

@@ -68,7 +68,7 @@ int pl_sgp32_ipa_euicc_data_request_decode(const uint8_t *buf, size_t len,
     if (req == NULL)
         return PL_ERR_INVAL;
     memset(req, 0, sizeof(*req));
-    if ((rc = pl_sgp32i_open(buf, len, PL_SGP32_TAG_IPA_DATA, &t, &d)))
+    if ((rc = pl_der_open_one(buf, len, PL_SGP32_TAG_IPA_DATA, &t, &d)))
         return rc;
     if ((rc = pl_sgp32i_expect(&d, PL_SGP32_TAG_TAGLIST, &f)))
         return rc;
@@ -297,7 +297,7 @@ int pl_sgp32_ipa_euicc_data_response_decode(const uint8_t *buf, size_t len,
     if (rsp == NULL)
         return PL_ERR_INVAL;
     memset(rsp, 0, sizeof(*rsp));
-    if ((rc = pl_sgp32i_open(buf, len, PL_SGP32_TAG_IPA_DATA, &t, &d)))
+    if ((rc = pl_der_open_one(buf, len, PL_SGP32_TAG_IPA_DATA, &t, &d)))
         return rc;
     /* [82] CHOICE is explicit; arms get automatic tags [0] ipaEuiccData, [1] error. */
     if ((rc = pl_sgp32i_next(&d, &arm)))
@@ -378,7 +378,7 @@ int pl_sgp32_profile_download_trigger_request_decode(
     if (req == NULL)
         return PL_ERR_INVAL;
     memset(req, 0, sizeof(*req));
-    if ((rc = pl_sgp32i_open(buf, len, PL_SGP32_TAG_PDT, &t, &d)))
+    if ((rc = pl_der_open_one(buf, len, PL_SGP32_TAG_PDT, &t, &d)))
         return rc;
     if ((rc = pl_sgp32i_optional(&d, 0xA0u, &f, &present)))
         return rc;
@@ -459,7 +459,7 @@ int pl_sgp32_profile_download_trigger_result_decode(
     if (res == NULL)
         return PL_ERR_INVAL;
     memset(res, 0, sizeof(*res));
-    if ((rc = pl_sgp32i_open(buf, len, PL_SGP32_TAG_PDT, &t, &d)))
+    if ((rc = pl_der_open_one(buf, len, PL_SGP32_TAG_PDT, &t, &d)))
         return rc;
     if ((rc = pl_sgp32i_optional(&d, 0x82u, &f, &present)))
         return rc;
@@ -517,7 +517,7 @@ int pl_sgp32_eim_acknowledgements_decode(const uint8_t *buf, size_t len,
     if (acks == NULL)
         return PL_ERR_INVAL;
     memset(acks, 0, sizeof(*acks));
-    if ((rc = pl_sgp32i_open(buf, len, PL_SGP32_TAG_ACKS, &t, &d)))
+    if ((rc = pl_der_open_one(buf, len, PL_SGP32_TAG_ACKS, &t, &d)))
         return rc;
     /* SEQUENCE OF SequenceNumber ([0] INTEGER): every element is '80'. */
     while (!pl_der_done(&d)) {

@@ -64,10 +64,10 @@ PL_MUST_CHECK int pl_der_enter(const struct pl_der *parent, const struct pl_tlv 
 PL_MUST_CHECK int pl_der_finish(const struct pl_der *d);
 /* Exactly one TLV with tag (0 = any) spanning all of [p, p+len), no trailing bytes. */
 PL_MUST_CHECK int pl_der_parse_one(const uint8_t *p, size_t len, uint32_t tag, struct pl_tlv *tlv);
-/* The same, then enters it: *top reads [p, p+len), *t is the TLV, *in reads its contents
- * (a child of *top, so top must outlive in). */
-PL_MUST_CHECK int pl_der_open_one(const uint8_t *p, size_t len, uint32_t tag, struct pl_der *top,
-                                  struct pl_tlv *t, struct pl_der *in);
+/* The same, then enters it: *t is the TLV, *in reads its contents (default limits).
+ * PL_ERR_INVAL for NULL p with len > 0. */
+PL_MUST_CHECK int pl_der_open_one(const uint8_t *p, size_t len, uint32_t tag, struct pl_tlv *t,
+                                  struct pl_der *in);
 /* Walks every constructed value recursively: the whole buffer must be one strictly
  * valid DER TLV (structure only; contents of primitives are not interpreted). */
 PL_MUST_CHECK int pl_der_validate(const uint8_t *p, size_t len, unsigned max_depth);
