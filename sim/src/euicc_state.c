@@ -371,24 +371,36 @@ static int decode_profile(struct pl_der *d, const struct pl_tlv *t, struct pl_eu
     return pl_der_finish(&in);
 }
 
-static int decode_notif(struct pl_der *d, const struct pl_tlv *t, struct pl_euicc_state *s)
+/* A { 80 seqNumber, 81 bytes (1..max) } record: pending notifications and stored eUICC
+ * package results share the shape. *raw is owned by the caller on success. */
+static int decode_seq_blob(struct pl_der *d, const struct pl_tlv *t, size_t max, uint64_t *seq,
+                           uint8_t **raw, size_t *len)
 {
     struct pl_der in;
-    uint64_t seq;
-    uint8_t *pir = NULL;
-    size_t len = 0;
     int rc;
+    *raw = NULL;
+    *len = 0;
     if ((rc = pl_der_enter(d, t, &in)))
         return rc;
-    if ((rc = expect_uint(&in, 0x80u, UINT64_MAX, &seq)))
+    if ((rc = expect_uint(&in, 0x80u, UINT64_MAX, seq)))
         return rc;
-    if ((rc = expect_blob(&in, 0x81u, 1, PL_EUICC_PIR_MAX, &pir, &len)))
+    if ((rc = expect_blob(&in, 0x81u, 1, max, raw, len)))
         return rc;
     if ((rc = pl_der_finish(&in))) {
-        free(pir);
+        free(*raw);
+        *raw = NULL;
         return rc;
     }
-    return pl_euicc_notif_add(s, seq, pir, len);
+    return PL_OK;
+}
+
+static int decode_notif(struct pl_der *d, const struct pl_tlv *t, struct pl_euicc_state *s)
+{
+    uint64_t seq;
+    uint8_t *pir;
+    size_t len;
+    int rc = decode_seq_blob(d, t, PL_EUICC_PIR_MAX, &seq, &pir, &len);
+    return rc != PL_OK ? rc : pl_euicc_notif_add(s, seq, pir, len);
 }
 
 static int decode_marker(struct pl_der *d, const struct pl_tlv *t, struct pl_euicc_state *s)
@@ -511,22 +523,11 @@ static int decode_eim(struct pl_der *d, const struct pl_tlv *t, struct pl_euicc_
 
 static int decode_epr(struct pl_der *d, const struct pl_tlv *t, struct pl_euicc_state *s)
 {
-    struct pl_der in;
     uint64_t seq;
-    uint8_t *raw = NULL;
-    size_t len = 0;
-    int rc;
-    if ((rc = pl_der_enter(d, t, &in)))
-        return rc;
-    if ((rc = expect_uint(&in, 0x80u, UINT64_MAX, &seq)))
-        return rc;
-    if ((rc = expect_blob(&in, 0x81u, 1, PL_EUICC_EPR_MAX, &raw, &len)))
-        return rc;
-    if ((rc = pl_der_finish(&in))) {
-        free(raw);
-        return rc;
-    }
-    return pl_euicc_epr_add(s, seq, raw, len);
+    uint8_t *raw;
+    size_t len;
+    int rc = decode_seq_blob(d, t, PL_EUICC_EPR_MAX, &seq, &raw, &len);
+    return rc != PL_OK ? rc : pl_euicc_epr_add(s, seq, raw, len);
 }
 
 /* Order of the repeated / optional records after the OTKs. Ranks never decrease; the
