@@ -26,6 +26,8 @@ int pl_eimi_result_pdt(struct pl_eim_engine *eng, const struct pl_eim_device *de
         return PL_ERR_NOMEM;
     rc = pl_sgp32_profile_download_trigger_result_decode(raw, len, &res);
     if (rc != PL_OK) {
+        pl_eimi_log(eng, PL_EIM_LOG_WARNING, dev->eid, NULL,
+                    "malformed ProfileDownloadTriggerResult: %s", pl_strerror(rc));
         if (pl_eimi_is_fatal(rc))
             rc = PL_ERR_MALFORMED;
         goto out;
