@@ -146,8 +146,6 @@ int pl_fx_msg_decode(const uint8_t *buf, size_t len, provline_fixture_Msg *m)
     if (m == NULL || (buf == NULL && len != 0))
         return PL_ERR_INVAL;
     pl_fx_msg_init(m);
-    if (len > PL_FX_MSG_MAX)
-        return PL_ERR_OVERFLOW;
     rc = pl_pb_decode_strict(provline_fixture_Msg_fields, buf, len, PL_FX_MSG_MAX, m);
     if (rc == PL_OK)
         rc = pl_fx_msg_check(m);

@@ -279,8 +279,6 @@ int pl_km_msg_decode(const uint8_t *buf, size_t len, provline_keymaker_Msg *m)
     if (m == NULL || (buf == NULL && len != 0))
         return PL_ERR_INVAL;
     pl_km_msg_init(m);
-    if (len > PL_KM_FRAME_MAX)
-        return PL_ERR_OVERFLOW;
     rc = pl_pb_decode_strict(provline_keymaker_Msg_fields, buf, len, PL_KM_FRAME_MAX, m);
     if (rc == PL_OK)
         rc = pl_km_msg_check(m);

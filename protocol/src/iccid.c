@@ -6,17 +6,17 @@
 
 #include <string.h>
 
-void pl_iccid_swap(const uint8_t in[PL_ICCID_BYTES], uint8_t out[PL_ICCID_BYTES])
+void pl_iccid_swap(const uint8_t in[PL_ICCID_LEN], uint8_t out[PL_ICCID_LEN])
 {
-    for (size_t i = 0; i < PL_ICCID_BYTES; i++)
+    for (size_t i = 0; i < PL_ICCID_LEN; i++)
         out[i] = (uint8_t)((uint8_t)(in[i] << 4) | (uint8_t)(in[i] >> 4));
 }
 
-void pl_iccid_text(const uint8_t iccid[PL_ICCID_BYTES], char out[PL_ICCID_TEXT_MAX])
+void pl_iccid_text(const uint8_t iccid[PL_ICCID_LEN], char out[PL_ICCID_TEXT_MAX])
 {
     static const char digit[] = "0123456789FFFFFF";
     size_t o = 0;
-    for (size_t i = 0; i < PL_ICCID_BYTES; i++) {
+    for (size_t i = 0; i < PL_ICCID_LEN; i++) {
         out[o++] = digit[iccid[i] & 0x0Fu];
         out[o++] = digit[iccid[i] >> 4];
     }
@@ -25,13 +25,13 @@ void pl_iccid_text(const uint8_t iccid[PL_ICCID_BYTES], char out[PL_ICCID_TEXT_M
     out[o] = '\0';
 }
 
-int pl_iccid_parse(const char *text, uint8_t iccid[PL_ICCID_BYTES])
+int pl_iccid_parse(const char *text, uint8_t iccid[PL_ICCID_LEN])
 {
     size_t n, digits = 0;
     if (text == NULL || iccid == NULL)
         return PL_ERR_INVAL;
     n = strlen(text);
-    if (n > 2 * PL_ICCID_BYTES)
+    if (n > 2 * PL_ICCID_LEN)
         return PL_ERR_INVAL;
     for (size_t i = 0; i < n; i++) {
         if (text[i] >= '0' && text[i] <= '9')
@@ -41,7 +41,7 @@ int pl_iccid_parse(const char *text, uint8_t iccid[PL_ICCID_BYTES])
     }
     if (digits < 18)
         return PL_ERR_INVAL;
-    for (size_t i = 0; i < PL_ICCID_BYTES; i++) {
+    for (size_t i = 0; i < PL_ICCID_LEN; i++) {
         char a = 2 * i < n ? text[2 * i] : 'F';
         char b = 2 * i + 1 < n ? text[2 * i + 1] : 'F';
         uint8_t lo = a >= '0' && a <= '9' ? (uint8_t)(a - '0') : 0x0Fu;

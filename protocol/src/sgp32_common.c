@@ -139,12 +139,6 @@ int pl_sgp32i_explicit_inner(const struct pl_der *parent, const struct pl_tlv *o
     return pl_der_finish(&c);
 }
 
-/* RFC 3629 §4: well-formed UTF-8 without NUL, overlong forms or surrogates. */
-bool pl_sgp32i_utf8_valid(const uint8_t *s, size_t n)
-{
-    return pl_der_utf8_valid(s, n);
-}
-
 struct pl_sgp32_buf pl_sgp32i_raw(const struct pl_tlv *t)
 {
     struct pl_sgp32_buf b = {t->raw, t->raw_len};
@@ -161,7 +155,7 @@ int pl_sgp32i_get_utf8(const struct pl_tlv *t, size_t min, size_t max, struct pl
 {
     if (t->constructed)
         return PL_ERR_DER_TAG;
-    if (t->len < min || t->len > max || !pl_sgp32i_utf8_valid(t->value, t->len))
+    if (t->len < min || t->len > max || !pl_der_utf8_valid(t->value, t->len))
         return PL_ERR_DER_VALUE;
     *out = pl_sgp32i_value(t);
     return PL_OK;
@@ -332,7 +326,7 @@ void pl_sgp32i_put_utf8(struct pl_wr *w, uint32_t tag, struct pl_sgp32_buf s, si
                         size_t max)
 {
     if ((s.p == NULL && s.len != 0) || s.len < min || s.len > max
-        || (s.p != NULL && !pl_sgp32i_utf8_valid(s.p, s.len))) {
+        || (s.p != NULL && !pl_der_utf8_valid(s.p, s.len))) {
         pl_sgp32i_fail(w);
         return;
     }

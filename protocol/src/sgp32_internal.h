@@ -24,7 +24,6 @@
 
 /* ---- decoding ---- */
 
-/* (Exactly one TLV, then its contents: pl_der_open_one, der.h.) */
 /* Next TLV must carry tag: PL_ERR_MALFORMED at the end of the container (a missing
  * mandatory component), PL_ERR_DER_TAG on another tag. */
 PL_MUST_CHECK int pl_sgp32i_expect(struct pl_der *d, uint32_t tag, struct pl_tlv *tlv);
@@ -75,7 +74,6 @@ PL_MUST_CHECK int pl_sgp32i_x509_body(const struct pl_der *parent, const struct 
 /* A whole TLV as a view (raw bytes). */
 struct pl_sgp32_buf pl_sgp32i_raw(const struct pl_tlv *t);
 struct pl_sgp32_buf pl_sgp32i_value(const struct pl_tlv *t);
-bool pl_sgp32i_utf8_valid(const uint8_t *s, size_t n);
 
 /* ---- encoding (errors are sticky in w) ---- */
 

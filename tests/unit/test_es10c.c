@@ -18,7 +18,7 @@ Test(es10c, request_bytes)
     cr_assert_eq(w.len, sizeof(want));
     cr_assert_eq(memcmp(b, want, sizeof(want)), 0);
     pl_wr_init_fixed(&w, b, 4); /* too small: the writer's error */
-    cr_assert_neq(pl_es10c_get_eid_req(&w), PL_OK);
+    cr_assert_eq(pl_es10c_get_eid_req(&w), PL_ERR_OVERFLOW);
 }
 
 Test(es10c, response_decode)
@@ -33,22 +33,22 @@ Test(es10c, response_decode)
     /* trailing byte after the TLV */
     memcpy(bad, rsp, sizeof(rsp));
     bad[21] = 0x00;
-    cr_assert_neq(pl_es10c_get_eid_rsp_decode(bad, 22, eid), PL_OK);
+    cr_assert_eq(pl_es10c_get_eid_rsp_decode(bad, 22, eid), PL_ERR_DER_TRAILING);
     /* another outer tag */
     memcpy(bad, rsp, sizeof(rsp));
     bad[1] = 0x3F;
-    cr_assert_neq(pl_es10c_get_eid_rsp_decode(bad, sizeof(rsp), eid), PL_OK);
+    cr_assert_eq(pl_es10c_get_eid_rsp_decode(bad, sizeof(rsp), eid), PL_ERR_DER_TAG);
     /* a 15-byte eidValue */
     static const uint8_t short_eid[] = {0xBF, 0x3E, 0x11, 0x5A, 0x0F, 1, 2, 3, 4, 5,
                                         6,    7,    8,    9,    10,   11, 12, 13, 14, 15};
-    cr_assert_neq(pl_es10c_get_eid_rsp_decode(short_eid, sizeof(short_eid), eid), PL_OK);
+    cr_assert_eq(pl_es10c_get_eid_rsp_decode(short_eid, sizeof(short_eid), eid), PL_ERR_DER_VALUE);
     /* a second member after the eidValue */
     uint8_t extra[23] = {0xBF, 0x3E, 0x14, 0x5A, 0x10};
     memcpy(extra + 5, EID, 16);
     extra[21] = 0x80;
     extra[22] = 0x00;
-    cr_assert_neq(pl_es10c_get_eid_rsp_decode(extra, sizeof(extra), eid), PL_OK);
+    cr_assert_eq(pl_es10c_get_eid_rsp_decode(extra, sizeof(extra), eid), PL_ERR_DER_TRAILING);
     /* empty, and truncated */
-    cr_assert_neq(pl_es10c_get_eid_rsp_decode(rsp, 0, eid), PL_OK);
-    cr_assert_neq(pl_es10c_get_eid_rsp_decode(rsp, sizeof(rsp) - 1, eid), PL_OK);
+    cr_assert_eq(pl_es10c_get_eid_rsp_decode(rsp, 0, eid), PL_ERR_TRUNCATED);
+    cr_assert_eq(pl_es10c_get_eid_rsp_decode(rsp, sizeof(rsp) - 1, eid), PL_ERR_DER_LENGTH);
 }

@@ -8,11 +8,11 @@
 
 Test(iccid, swap_is_its_own_inverse)
 {
-    static const uint8_t header[PL_ICCID_BYTES] = {0x89, 0x49, 0x44, 0x99, 0x99,
+    static const uint8_t header[PL_ICCID_LEN] = {0x89, 0x49, 0x44, 0x99, 0x99,
                                                     0x99, 0x99, 0x90, 0x02, 0x3F};
-    static const uint8_t ef[PL_ICCID_BYTES] = {0x98, 0x94, 0x44, 0x99, 0x99,
+    static const uint8_t ef[PL_ICCID_LEN] = {0x98, 0x94, 0x44, 0x99, 0x99,
                                                 0x99, 0x99, 0x09, 0x20, 0xF3};
-    uint8_t a[PL_ICCID_BYTES], b[PL_ICCID_BYTES];
+    uint8_t a[PL_ICCID_LEN], b[PL_ICCID_LEN];
     pl_iccid_swap(header, a);
     cr_assert_eq(memcmp(a, ef, sizeof(a)), 0);
     pl_iccid_swap(a, b);
@@ -23,7 +23,7 @@ Test(iccid, text_and_parse_round_trip)
 {
     static const struct {
         const char *text;
-        uint8_t ef[PL_ICCID_BYTES];
+        uint8_t ef[PL_ICCID_LEN];
     } v[] = {
         {"8949449999999990023", {0x98, 0x94, 0x44, 0x99, 0x99, 0x99, 0x99, 0x09, 0x20, 0xF3}},
         {"89000123456789012341", {0x98, 0x00, 0x10, 0x32, 0x54, 0x76, 0x98, 0x10, 0x32, 0x14}},
@@ -33,19 +33,19 @@ Test(iccid, text_and_parse_round_trip)
     };
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         char t[PL_ICCID_TEXT_MAX];
-        uint8_t b[PL_ICCID_BYTES];
+        uint8_t b[PL_ICCID_LEN];
         pl_iccid_text(v[i].ef, t);
         cr_assert_str_eq(t, v[i].text);
         cr_assert_eq(pl_iccid_parse(v[i].text, b), PL_OK, "%s", v[i].text);
         cr_assert_eq(memcmp(b, v[i].ef, sizeof(b)), 0, "%s", v[i].text);
     }
     /* a non-digit nibble other than F prints as F */
-    static const uint8_t odd[PL_ICCID_BYTES] = {0x98, 0x44, 0, 0, 0, 0, 0, 0, 0x01, 0xA1};
+    static const uint8_t odd[PL_ICCID_LEN] = {0x98, 0x44, 0, 0, 0, 0, 0, 0, 0x01, 0xA1};
     char t[PL_ICCID_TEXT_MAX];
     pl_iccid_text(odd, t);
     cr_assert_str_eq(t, "8944000000000000101");
     /* lower-case f parses */
-    uint8_t b[PL_ICCID_BYTES];
+    uint8_t b[PL_ICCID_LEN];
     cr_assert_eq(pl_iccid_parse("894944999999999002f", b), PL_OK);
 }
 
@@ -59,7 +59,7 @@ Test(iccid, bad_text_is_refused)
         "",                      /* empty */
         "FFFFFFFFFFFFFFFFFFFF",  /* no digits */
     };
-    uint8_t b[PL_ICCID_BYTES];
+    uint8_t b[PL_ICCID_LEN];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(pl_iccid_parse(bad[i], b), PL_ERR_INVAL, "'%s'", bad[i]);
     cr_assert_eq(pl_iccid_parse(NULL, b), PL_ERR_INVAL);

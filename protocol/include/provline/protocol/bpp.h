@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "provline/protocol/iccid.h" /* PL_ICCID_LEN */
 #include "provline/protocol/crypto.h"
 #include "provline/protocol/err.h"
 #include "provline/protocol/wr.h"
@@ -163,7 +164,6 @@ PL_MUST_CHECK int pl_configure_isdp_encode(const struct pl_configure_isdp *in, s
  * iconType '93', icon '94' (only with iconType, contents <= 1024 B), profileClass '95',
  * notificationConfigurationInfo 'B6', profileOwner 'B7', profilePolicyRules '99',
  * serviceSpecificDataStoredInEuicc 'BF22', serviceSpecificDataNotStoredInEuicc 'BF23'. */
-#define PL_ICCID_LEN 10u
 #define PL_SMR_SPN_MAX 128u  /* bytes: 32 characters of up to 4 UTF-8 bytes */
 #define PL_SMR_NAME_MAX 256u /* bytes: 64 characters */
 #define PL_SMR_ICON_MAX 1024u

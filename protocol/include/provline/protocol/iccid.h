@@ -15,18 +15,18 @@
 
 #include "provline/protocol/err.h"
 
-#define PL_ICCID_BYTES    10u
+#define PL_ICCID_LEN    10u
 #define PL_ICCID_TEXT_MAX 21u /* 20 characters and the NUL */
 
 /* ProfileHeader (natural order) -> SGP.22 / EF.ICCID coding, and back (the same swap). */
-void pl_iccid_swap(const uint8_t in[PL_ICCID_BYTES], uint8_t out[PL_ICCID_BYTES]);
+void pl_iccid_swap(const uint8_t in[PL_ICCID_LEN], uint8_t out[PL_ICCID_LEN]);
 
 /* The text of an SGP.22-coded ICCID: every nibble in digit order, a non-digit nibble as 'F'
  * (so the text always maps back to the same bytes), trailing 'F' dropped. */
-void pl_iccid_text(const uint8_t iccid[PL_ICCID_BYTES], char out[PL_ICCID_TEXT_MAX]);
+void pl_iccid_text(const uint8_t iccid[PL_ICCID_LEN], char out[PL_ICCID_TEXT_MAX]);
 
 /* Parses text into SGP.22 coding: at most 20 characters of digits and 'F'/'f' (padding,
  * wherever it stands), at least 18 digits, 'F'-padded to 20. PL_ERR_INVAL otherwise. */
-PL_MUST_CHECK int pl_iccid_parse(const char *text, uint8_t iccid[PL_ICCID_BYTES]);
+PL_MUST_CHECK int pl_iccid_parse(const char *text, uint8_t iccid[PL_ICCID_LEN]);
 
 #endif
