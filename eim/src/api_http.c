@@ -884,182 +884,6 @@ static void handle_delete_device(struct pl_eim_api *api, const char *actor,
 
 /* ---- operations ---- */
 
-enum ptype { P_ICCID, P_STR, P_HEX, P_BOOL, P_INT, P_PROTOCOLS };
-
-struct pspec {
-    const char *key;
-    enum ptype type;
-    bool required;
-};
-
-#define PEND                                                                                       \
-    {                                                                                              \
-        NULL, P_STR, false                                                                         \
-    }
-
-static const struct pspec p_none[] = {PEND};
-static const struct pspec p_enable[] = {
-    {"iccid", P_ICCID, true}, {"rollback", P_BOOL, false}, PEND};
-static const struct pspec p_iccid[] = {{"iccid", P_ICCID, true}, PEND};
-static const struct pspec p_list[] = {{"iccid", P_ICCID, false},
-                                      {"isdpAid", P_HEX, false},
-                                      {"profileClass", P_INT, false},
-                                      {"tagList", P_HEX, false},
-                                      PEND};
-static const struct pspec p_cie[] = {{"immediateEnable", P_BOOL, true},
-                                     {"defaultSmdpOid", P_STR, false},
-                                     {"defaultSmdpAddress", P_STR, false},
-                                     PEND};
-static const struct pspec p_dp[] = {{"address", P_STR, true}, PEND};
-static const struct pspec p_eimcfg[] = {{"eimId", P_STR, true},
-                                        {"eimFqdn", P_STR, false},
-                                        {"eimIdType", P_INT, false},
-                                        {"counterValue", P_INT, false},
-                                        {"associationToken", P_INT, false},
-                                        {"eimPublicKey", P_HEX, false},
-                                        {"eimCertificate", P_HEX, false},
-                                        {"trustedPublicKeyTls", P_HEX, false},
-                                        {"trustedCertificateTls", P_HEX, false},
-                                        {"supportedProtocols", P_PROTOCOLS, false},
-                                        {"euiccCiPKId", P_HEX, false},
-                                        {"indirectProfileDownload", P_BOOL, false},
-                                        PEND};
-static const struct pspec p_eimid[] = {{"eimId", P_STR, true}, PEND};
-static const struct pspec p_edr[] = {
-    {"tagList", P_HEX, false},         {"euiccCiPKId", P_HEX, false},
-    {"notificationSeq", P_INT, false}, {"notificationEvents", P_PROTOCOLS, false},
-    {"resultSeq", P_INT, false},       PEND};
-static const struct pspec p_pdt[] = {{"activationCode", P_STR, false},
-                                     {"contactDefaultSmdp", P_BOOL, false},
-                                     {"contactSmds", P_BOOL, false},
-                                     {"smdsAddress", P_STR, false},
-                                     PEND};
-
-static const struct pspec *params_spec(enum pl_eim_op_kind k)
-{
-    switch (k) {
-    case PL_EIM_OP_ENABLE:
-        return p_enable;
-    case PL_EIM_OP_DISABLE:
-    case PL_EIM_OP_DELETE:
-    case PL_EIM_OP_SET_FALLBACK_ATTRIBUTE:
-        return p_iccid;
-    case PL_EIM_OP_LIST_PROFILE_INFO:
-        return p_list;
-    case PL_EIM_OP_GET_RAT:
-    case PL_EIM_OP_UNSET_FALLBACK_ATTRIBUTE:
-    case PL_EIM_OP_LIST_EIM:
-        return p_none;
-    case PL_EIM_OP_CONFIGURE_IMMEDIATE_ENABLE:
-        return p_cie;
-    case PL_EIM_OP_SET_DEFAULT_DP_ADDRESS:
-        return p_dp;
-    case PL_EIM_OP_ADD_EIM:
-    case PL_EIM_OP_UPDATE_EIM:
-        return p_eimcfg;
-    case PL_EIM_OP_DELETE_EIM:
-        return p_eimid;
-    case PL_EIM_OP_IPA_EUICC_DATA_REQUEST:
-        return p_edr;
-    case PL_EIM_OP_PROFILE_DOWNLOAD_TRIGGER:
-        return p_pdt;
-    default:
-        return NULL;
-    }
-}
-
-/* Shape check of the parameters; the engine checks every value again when it builds the
- * package (eim_package*.c), with the codecs' limits. */
-static bool check_params(enum pl_eim_op_kind kind, json_t *params, char *err, size_t cap)
-{
-    const struct pspec *spec = params_spec(kind);
-    const char *key = NULL;
-    json_t *v = NULL;
-
-    if (spec == NULL || !json_is_object(params)) {
-        snprintf(err, cap, "params: must be an object");
-        return false;
-    }
-    json_object_foreach(params, key, v)
-    {
-        const struct pspec *p = NULL;
-        bool ok = false;
-        for (size_t i = 0; spec[i].key != NULL && p == NULL; i++) {
-            if (strcmp(spec[i].key, key) == 0)
-                p = &spec[i];
-        }
-        if (p == NULL) {
-            snprintf(err, cap, "params.%s: not a parameter of %s", key, pl_eim_op_kind_name(kind));
-            return false;
-        }
-        switch (p->type) {
-        case P_ICCID:
-            ok = json_is_string(v) && iccid_ok(json_string_value(v));
-            break;
-        case P_STR:
-            ok = json_is_string(v) && json_string_length(v) >= 1 && json_string_length(v) <= 255
-                 && strlen(json_string_value(v)) == json_string_length(v);
-            break;
-        case P_HEX: {
-            size_t n = json_is_string(v) ? json_string_length(v) : 0;
-            ok = n >= 2 && n % 2 == 0 && n <= 2 * PL_EIM_CERT_MAX;
-            for (size_t i = 0; ok && i < n; i++) {
-                char c = json_string_value(v)[i];
-                ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-            }
-            break;
-        }
-        case P_BOOL:
-            ok = json_is_boolean(v);
-            break;
-        case P_INT:
-            ok = json_is_integer(v) && json_integer_value(v) >= -1;
-            break;
-        case P_PROTOCOLS: {
-            size_t i = 0;
-            json_t *e = NULL;
-            ok = json_is_array(v) && json_array_size(v) <= 8;
-            json_array_foreach(v, i, e)
-            {
-                if (!json_is_string(e) || json_string_length(e) > 32)
-                    ok = false;
-            }
-            break;
-        }
-        default:
-            break;
-        }
-        if (!ok) {
-            const char *what = p->type == P_ICCID  ? "an ICCID of 18..20 digits"
-                               : p->type == P_STR  ? "a string of 1..255 bytes"
-                               : p->type == P_HEX  ? "an even number of hex digits"
-                               : p->type == P_BOOL ? "true or false"
-                               : p->type == P_INT  ? "an integer"
-                                                   : "an array of names";
-            snprintf(err, cap, "params.%s: %s", key, what);
-            return false;
-        }
-    }
-    for (size_t i = 0; spec[i].key != NULL; i++) {
-        if (spec[i].required && json_object_get(params, spec[i].key) == NULL) {
-            snprintf(err, cap, "params.%s: required for %s", spec[i].key,
-                     pl_eim_op_kind_name(kind));
-            return false;
-        }
-    }
-    if (kind == PL_EIM_OP_PROFILE_DOWNLOAD_TRIGGER) {
-        int n = (json_object_get(params, "activationCode") != NULL)
-                + json_is_true(json_object_get(params, "contactDefaultSmdp"))
-                + json_is_true(json_object_get(params, "contactSmds"));
-        if (n > 1) {
-            snprintf(err, cap,
-                     "params: at most one of activationCode, contactDefaultSmdp, "
-                     "contactSmds");
-            return false;
-        }
-    }
-    return true;
-}
 
 static void handle_queue(struct pl_eim_api *api, const char *actor,
                          const uint8_t eid[PL_EIM_EID_LEN], json_t *body, struct reply *r)
@@ -1094,13 +918,20 @@ static void handle_queue(struct pl_eim_api *api, const char *actor,
     } else {
         json_incref(params);
     }
-    if (!check_params(kind, params, err, sizeof(err))) {
-        set_error(r, 400, "invalid", "%s", err);
+    if (!json_is_object(params)) {
+        set_error(r, 400, "invalid", "params: must be an object");
         goto out;
     }
     text = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
     if (text == NULL) {
         set_error(r, 500, "internal", "out of memory");
+        goto out;
+    }
+    /* The engine's own reading of the parameters decides (what it would refuse when the
+     * operation's turn comes is refused now). */
+    if (pl_eim_engine_check_params(kind, (const uint8_t *)text, strlen(text), err, sizeof(err))
+        != PL_OK) {
+        set_error(r, 400, "invalid", "params: %s", err[0] ? err : "not valid for this operation");
         goto out;
     }
     memset(&op, 0, sizeof(op));
