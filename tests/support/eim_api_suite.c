@@ -489,6 +489,10 @@ void pl_eimapi_operations(struct pl_eimapi_env *env)
         {"profileDownloadTrigger", "{\"activationCode\": \"1$a$b\", \"contactSmds\": true}"},
         {"teleport", "{}"},
         {"enable", "[]"},
+        /* values only the engine's reading knows to be wrong (an API table once let these
+         * through, and the operation failed at its turn in the queue) */
+        {"ipaEuiccDataRequest", "{\"notificationEvents\": [\"bogus\"]}"},
+        {"ipaEuiccDataRequest", "{\"tagList\": \"\"}"},
     };
     char pki[300], ops_path[160], dev_path[128], op_path[64];
     json_t *dev = NULL, *j = NULL, *body = NULL;
