@@ -29,8 +29,9 @@ struct pl_journal {
     char *pkg_dir; /* NULL for read-only */
     struct pl_clock_ops clock;
     bool ro;
-    bool has_certs; /* device.euicc_cert/eum_cert exist (schema 2); false in an old
-                     * journal opened read-only */
+    bool has_certs;   /* device.euicc_cert/eum_cert exist (schema 2); false in an old
+                       * journal opened read-only */
+    bool has_receipt; /* device.receipt/receipt_acked exist (schema 2), likewise */
 };
 
 static const char *const state_names[PL_J_STATE_COUNT] = {
@@ -203,8 +204,7 @@ static const char schema[] =
     " at INTEGER NOT NULL, fixture TEXT, detail TEXT);"
     "CREATE TABLE IF NOT EXISTS device(eid BLOB PRIMARY KEY CHECK(length(eid) = 16),"
     " state INTEGER NOT NULL, fixture TEXT, loads INTEGER NOT NULL, installed BLOB,"
-    " token_counter INTEGER NOT NULL DEFAULT 0, receipt BLOB,"
-    " receipt_acked INTEGER NOT NULL DEFAULT 0, detail TEXT, t_first INTEGER NOT NULL,"
+    " token_counter INTEGER NOT NULL DEFAULT 0, detail TEXT, t_first INTEGER NOT NULL,"
     " t_last INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS lease_req(eid BLOB NOT NULL, otk_id INTEGER NOT NULL,"
     " fixture TEXT, msg_id BLOB NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,"
@@ -216,8 +216,10 @@ static const char schema[] =
 /* The schema above is version 1 and is never changed; later versions are migrations run
  * at every read-write open, each in one transaction with its version bump, so a journal of
  * any earlier version (a station upgraded mid-batch) is brought up to date in place.
- *   2: device.euicc_cert, device.eum_cert (CERT.EUICC / CERT.EUM captured at Identify,
- *      for the eIM's bulk import; docs/eim-api.md "Bulk import").
+ *   2: device.receipt, device.receipt_acked (the eUICC's OTK deletion receipt, kept until
+ *      the Key Maker acknowledged it); device.euicc_cert, device.eum_cert (CERT.EUICC /
+ *      CERT.EUM captured at Identify, for the eIM's bulk import; docs/eim-api.md "Bulk
+ *      import").
  *   3: info(k, v TEXT): the station id of the station that writes the journal (the batch
  *      export names it). */
 #define SCHEMA_VERSION 3
@@ -286,8 +288,11 @@ static int migrate(struct pl_journal *j)
 
     if ((rc = pl_journal_meta_get(j, "schema", &v)) != PL_OK)
         return rc;
-    if (v >= SCHEMA_VERSION)
-        return has_column(j, "device", "euicc_cert", &j->has_certs);
+    if (v >= SCHEMA_VERSION) {
+        if ((rc = has_column(j, "device", "euicc_cert", &j->has_certs)) != PL_OK)
+            return rc;
+        return has_column(j, "device", "receipt", &j->has_receipt);
+    }
     if ((rc = begin(j)) != PL_OK)
         return rc;
     /* 1 -> 2. The column check makes a migration interrupted before its commit (it then
@@ -296,6 +301,11 @@ static int migrate(struct pl_journal *j)
         || (!has && (rc = exec(j, "ALTER TABLE device ADD COLUMN euicc_cert BLOB")) != PL_OK)
         || (rc = has_column(j, "device", "eum_cert", &has)) != PL_OK
         || (!has && (rc = exec(j, "ALTER TABLE device ADD COLUMN eum_cert BLOB")) != PL_OK)
+        || (rc = has_column(j, "device", "receipt", &has)) != PL_OK
+        || (!has && (rc = exec(j, "ALTER TABLE device ADD COLUMN receipt BLOB")) != PL_OK)
+        || (!has
+            && (rc = exec(j, "ALTER TABLE device ADD COLUMN receipt_acked INTEGER NOT NULL "
+                             "DEFAULT 0")) != PL_OK)
         || (rc = exec(j, "CREATE TABLE IF NOT EXISTS info(k TEXT PRIMARY KEY, v TEXT NOT NULL)"))
                != PL_OK
         || (rc = exec(j, "UPDATE meta SET v = 3 WHERE k = 'schema'")) != PL_OK) {
@@ -305,6 +315,7 @@ static int migrate(struct pl_journal *j)
     if ((rc = commit(j)) != PL_OK)
         return rc;
     j->has_certs = true;
+    j->has_receipt = true;
     return PL_OK;
 }
 
@@ -381,8 +392,10 @@ int pl_journal_open_ro(const char *path, struct pl_journal **out)
         return PL_ERR_DB;
     }
     sqlite3_finalize(st);
-    /* An old journal is read as it is (never migrated read-only): no certificates. */
-    if ((rc = has_column(j, "device", "euicc_cert", &j->has_certs)) != PL_OK) {
+    /* An old journal is read as it is (never migrated read-only): no certificates, no
+     * deletion receipts. */
+    if ((rc = has_column(j, "device", "euicc_cert", &j->has_certs)) != PL_OK
+        || (rc = has_column(j, "device", "receipt", &j->has_receipt)) != PL_OK) {
         pl_journal_close(j);
         return rc;
     }
@@ -1066,8 +1079,12 @@ int pl_journal_device_get(struct pl_journal *j, const uint8_t eid[PL_J_EID_LEN],
     sqlite3_stmt *st = NULL;
     int rc;
     memset(out, 0, sizeof(*out));
-    if ((rc = prep(j, "SELECT state, fixture, loads, installed, token_counter, detail, t_first,"
-                      " t_last, receipt, receipt_acked FROM device WHERE eid = ?1",
+    if ((rc = prep(j,
+                   j->has_receipt
+                       ? "SELECT state, fixture, loads, installed, token_counter, detail, t_first,"
+                         " t_last, receipt, receipt_acked FROM device WHERE eid = ?1"
+                       : "SELECT state, fixture, loads, installed, token_counter, detail, t_first,"
+                         " t_last, NULL, 0 FROM device WHERE eid = ?1",
                    &st)) != PL_OK)
         return rc;
     sqlite3_bind_blob(st, 1, eid, PL_J_EID_LEN, SQLITE_STATIC);

@@ -425,21 +425,32 @@ Test(station_journal, device_certificates_and_schema_migration, .init = setup, .
                  PL_ERR_STATE);
     pl_journal_close(ro);
 
-    /* A journal of schema 1 (before certificates were kept): read-only it reads as it is,
-     * without certificates; the next read-write open migrates it in place. */
+    /* A journal of schema 1 as the first stations wrote it (no certificates, no deletion
+     * receipts, no info table): read-only it reads as it is; the next read-write open
+     * migrates it in place. */
     sql("ALTER TABLE device DROP COLUMN euicc_cert; ALTER TABLE device DROP COLUMN eum_cert;"
+        " ALTER TABLE device DROP COLUMN receipt; ALTER TABLE device DROP COLUMN receipt_acked;"
         " DROP TABLE info; UPDATE meta SET v = 1 WHERE k = 'schema';");
     cr_assert_eq(pl_journal_open_ro(db, &ro), PL_OK);
     cr_assert_eq(pl_journal_device_certs_get(ro, eid, c), PL_OK);
     cr_assert_not(c->has_euicc);
     cr_assert_eq(pl_journal_device_get(ro, eid, d), PL_OK);
     cr_assert_eq(d->state, PL_JD_DONE);
+    cr_assert_not(d->has_receipt);
     pl_journal_close(ro);
     cr_assert_eq(pl_journal_open(db, pkgs, NULL, &j), PL_OK);
     cr_assert_eq(pl_journal_meta_get(j, "schema", &v), PL_OK);
     cr_assert_eq(v, 3);
     cr_assert_eq(pl_journal_device_get(j, eid, d), PL_OK);
     cr_assert_eq(d->state, PL_JD_DONE);
+    /* the migrated device table keeps a deletion receipt */
+    d->has_receipt = true;
+    d->receipt_len = 3;
+    memcpy(d->receipt, "\xFF\x75\x00", 3);
+    d->receipt_acked = true;
+    cr_assert_eq(pl_journal_device_put(j, d), PL_OK);
+    cr_assert_eq(pl_journal_device_get(j, eid, d), PL_OK);
+    cr_assert(d->has_receipt && d->receipt_len == 3 && d->receipt_acked);
     cr_assert_eq(pl_journal_device_certs_put(j, eid, cert_euicc_a, sizeof(cert_euicc_a),
                                              cert_eum, sizeof(cert_eum)),
                  PL_OK);
