@@ -475,11 +475,12 @@ static int check_devices(const struct demo *d)
     return good == d->n_dev ? 0 : -1;
 }
 
-static void show(const struct demo *d, const char *const argv[], const char *title)
+/* Runs a check, prints its output; its exit status (-1 if it could not run). */
+static int show(const struct demo *d, const char *const argv[], const char *title)
 {
     char log[DEMO_PATH];
     if (path_join(log, sizeof(log), d->dir, "report.txt") != 0)
-        return;
+        return -1;
     say("%s:", title);
     FILE *f = fopen(log, "a");
     if (f) {
@@ -501,6 +502,7 @@ static void show(const struct demo *d, const char *const argv[], const char *tit
     }
     if (rc != 0)
         say("  (exit status %d)", rc);
+    return rc;
 }
 
 static int self_dir(char *out, size_t cap)
@@ -598,6 +600,7 @@ int pl_cli_demo(int argc, char **argv)
         stop(&d->dev[i].pid);
     say("results");
     int dev_rc = check_devices(d);
+    int report_rc = -1; /* the checks and reports below: every one must pass */
     char journal[DEMO_PATH], audit[DEMO_PATH], db[DEMO_PATH], csv[DEMO_PATH], json[DEMO_PATH];
     char dpf[DEMO_PATH], batch[DEMO_PATH];
     if (path_join(journal, sizeof(journal), d->dir, "station-data/journal.db") == 0
@@ -615,17 +618,26 @@ int pl_cli_demo(int argc, char **argv)
                            NULL};
         const char *exp_json[] = {"provline-station", "export", "--journal", journal, "--json", json,
                             NULL};
-        show(d, status_km, "Key Maker reconciliation (provline-keymaker status)");
-        show(d, status_st, "station journal (provline-station status)");
-        show(d, verify, "audit trail, Key Maker signatures checked (provline audit verify)");
+        report_rc = 0;
+        if (show(d, status_km, "Key Maker reconciliation (provline-keymaker status)") != 0)
+            report_rc = -1;
+        if (show(d, status_st, "station journal (provline-station status)") != 0)
+            report_rc = -1;
+        if (show(d, verify, "audit trail, Key Maker signatures checked (provline audit verify)")
+            != 0)
+            report_rc = -1;
         const char *exp_batch[] = {"provline-station", "export", "--journal", journal, "--batch",
                                    batch, "--eim-id", "eim.demo.provline", NULL};
         if (run(d, exp_csv, "/dev/null") == 0 && run(d, exp_json, "/dev/null") == 0)
             say("batch report: %s and %s", csv, json);
+        else
+            report_rc = -1;
         if (run(d, exp_batch, "/dev/null") == 0)
             say("the devices for the eIM (POST /v1/devices/bulk): %s", batch);
+        else
+            report_rc = -1;
     }
-    rc = (line_rc == 0 && dev_rc == 0) ? 0 : 1;
+    rc = (line_rc == 0 && dev_rc == 0 && report_rc == 0) ? 0 : 1;
     say("%s", rc == 0 ? "line OK" : "line FAILED: see the logs in the directory above");
 out:
     for (unsigned i = 0; i < d->n_dev; i++) {
