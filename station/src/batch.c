@@ -20,16 +20,12 @@
 #include "provline/protocol/clock.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/iccid.h"
+#include "provline/proto/km_msg.h"
 
 /* Key Maker PackageState in a ReportAck (docs/station-keymaker-protocol.md; journal.c
  * pl_journal_result_text). */
-#define KM_INSTALLED 2
-#define KM_FAILED 3
-
-void pl_batch_iccid_text(const uint8_t iccid[PL_J_ICCID_LEN], char out[2 * PL_J_ICCID_LEN + 1])
-{
-    pl_iccid_text(iccid, out);
-}
+#define KM_INSTALLED provline_keymaker_PackageState_PACKAGE_STATE_INSTALLED
+#define KM_FAILED provline_keymaker_PackageState_PACKAGE_STATE_FAILED
 
 static bool text_ok(const char *s, size_t max)
 {
@@ -211,7 +207,7 @@ static int device_cb(void *user, const struct pl_jdevice *d)
     if (set_str(o, "eid", eid) != PL_OK || set_str(o, "status", status) != PL_OK)
         goto out;
     if (p->has_iccid) {
-        pl_batch_iccid_text(p->iccid, iccid);
+        pl_iccid_text(p->iccid, iccid);
         /* The factory profile is as the eUICC installed it: Disabled (SGP.22); the line
          * sends no profile state change, so the journal never knows better. */
         if (set_str(o, "iccid", iccid) != PL_OK || set_str(o, "profile_state", "disabled") != PL_OK)

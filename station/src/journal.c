@@ -1216,19 +1216,6 @@ int pl_journal_device_certs_put(struct pl_journal *j, const uint8_t eid[PL_J_EID
 }
 
 /* A certificate column into dst (absent, empty or over the cap: none). */
-static void col_cert(sqlite3_stmt *st, int i, uint8_t *dst, size_t *len, bool *has)
-{
-    const void *p = sqlite3_column_blob(st, i);
-    int n = sqlite3_column_bytes(st, i);
-    *has = false;
-    *len = 0;
-    if (p == NULL || n <= 0 || (size_t)n > PL_J_CERT_MAX)
-        return;
-    memcpy(dst, p, (size_t)n);
-    *len = (size_t)n;
-    *has = true;
-}
-
 int pl_journal_device_certs_get(struct pl_journal *j, const uint8_t eid[PL_J_EID_LEN],
                                 struct pl_jcerts *out)
 {
@@ -1244,8 +1231,8 @@ int pl_journal_device_certs_get(struct pl_journal *j, const uint8_t eid[PL_J_EID
     sqlite3_bind_blob(st, 1, eid, PL_J_EID_LEN, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        col_cert(st, 0, out->euicc, &out->euicc_len, &out->has_euicc);
-        col_cert(st, 1, out->eum, &out->eum_len, &out->has_eum);
+        col_blob(st, 0, out->euicc, PL_J_CERT_MAX, &out->euicc_len, &out->has_euicc);
+        col_blob(st, 1, out->eum, PL_J_CERT_MAX, &out->eum_len, &out->has_eum);
         rc = PL_OK;
     } else {
         rc = rc == SQLITE_DONE ? PL_ERR_NOT_FOUND : PL_ERR_DB;

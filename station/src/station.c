@@ -145,7 +145,7 @@ int st_km_ident(struct pl_station *s, struct pl_kmclient_ident *id)
 }
 
 /* Writes only what moved: a journal write is an fsync. */
-static void seq_save(struct pl_station *s)
+void st_km_seq_save(struct pl_station *s)
 {
     uint64_t seq = pl_kmclient_last_seq(s->km), ack = pl_kmclient_last_seq_ack(s->km);
     int rc = PL_OK;
@@ -158,10 +158,6 @@ static void seq_save(struct pl_station *s)
         st_fatal(s, NULL, rc, "journal seq");
 }
 
-void st_km_seq_save(struct pl_station *s)
-{
-    seq_save(s);
-}
 
 int st_journal_package(struct pl_station *s, const struct pl_kmclient_pkg *p, bool prefetched)
 {
@@ -467,7 +463,9 @@ static int record_signed_checkpoint(struct pl_station *s,
     cp.seq = k->seq;
     memcpy(cp.h, k->head.bytes, sizeof(cp.h));
     memcpy(cp.sig, k->signature.bytes, sizeof(cp.sig));
-    return pl_audit_record_signed_checkpoint(s->audit, &cp, pl_kmclient_checkpoint_key(s->km));
+    /* No key here: the client verified the signature with checkpoint_certificate and removed
+     * a checkpoint that failed (pl_kmclient_config.checkpoint_cert_file). */
+    return pl_audit_record_signed_checkpoint(s->audit, &cp, NULL);
 }
 
 int st_report_done(struct pl_station *s, const struct st_job *j, const uint8_t pkg[16],
@@ -928,7 +926,7 @@ static void route_completions(struct pl_station *s, uint64_t now)
         pl_kmclient_done_free(&d);
     }
     /* Highest Key Maker seq processed (Hello.last_seq_ack after a restart). */
-    seq_save(s);
+    st_km_seq_save(s);
 }
 
 static bool all_parked(const struct pl_station *s)

@@ -128,7 +128,7 @@ static json_int_t num(json_t *o, const char *key)
 
 /* The ICCID of the device's one profile as the eIM writes ICCIDs: the '5A' bytes in
  * EF.ICCID nibble order (low nibble first), a non-digit as F, trailing F dropped. Written
- * here independently of the station's pl_batch_iccid_text. */
+ * here independently of pl_iccid_text (protocol/iccid.h). */
 static void device_iccid(const struct pl_line_dev *d, char out[21])
 {
     struct pl_euicc *e = NULL;

@@ -680,21 +680,6 @@ Test(station_journal, batch_for_the_eim, .init = setup, .fini = teardown)
     free(buf);
 }
 
-Test(station_journal, batch_iccid_text)
-{
-    char t[21];
-    pl_batch_iccid_text((const uint8_t *)"\x98\x44\x00\x00\x00\x00\x00\x00\x01\xF1", t);
-    cr_assert_str_eq(t, "8944000000000000101"); /* 19 digits, trailing F dropped */
-    pl_batch_iccid_text((const uint8_t *)"\x98\x00\x10\x32\x54\x76\x98\x10\x32\x14", t);
-    cr_assert_str_eq(t, "89000123456789012341");
-    pl_batch_iccid_text((const uint8_t *)"\x98\x94\x44\x99\x99\x99\x99\x09\x20\xF3", t);
-    cr_assert_str_eq(t, "8949449999999990023"); /* TS.48 */
-    pl_batch_iccid_text((const uint8_t *)"\x89\x49\x44\x99\x99\x99\x99\x90\x02\x3F", t);
-    cr_assert_str_eq(t, "989444999999990920F3"); /* a header-order ICCID: an F inside, kept */
-    pl_batch_iccid_text((const uint8_t *)"\x98\x44\x00\x00\x00\x00\x00\x00\x01\xA1", t);
-    cr_assert_str_eq(t, "8944000000000000101"); /* a non-digit nibble prints as F */
-}
-
 /* The command line: --batch and its options, usage errors (2) for anything else. */
 Test(station_journal, export_batch_command_line, .init = setup, .fini = teardown)
 {

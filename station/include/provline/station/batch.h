@@ -40,10 +40,4 @@ PL_MUST_CHECK int pl_batch_export(struct pl_journal *j, const struct pl_batch_op
                                   int (*write)(void *user, const char *s, size_t n), void *user,
                                   size_t *n_devices);
 
-/* The ICCID text the eIM uses for the 10 bytes of a '5A' Iccid (SGP.22 v2.5 §2.4.1 Iccid,
- * ITU-T E.118: BCD, nibbles of each byte swapped, F padding): every nibble low first, a
- * non-digit as 'F', trailing 'F's dropped - so that the eIM parses it back to exactly these
- * bytes and matches what the eUICC later reports (eim/src/eim_result_state.c). out: 21. */
-void pl_batch_iccid_text(const uint8_t iccid[PL_J_ICCID_LEN], char out[2 * PL_J_ICCID_LEN + 1]);
-
 #endif
