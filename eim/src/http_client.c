@@ -6,6 +6,7 @@
 #include "provline/protocol/rd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -65,30 +66,67 @@ static int parse_url(const char *url, char *host, size_t hcap, char *port, size_
     return PL_OK;
 }
 
+/* One address, connected before the deadline (a non-blocking connect(2) waited for with
+ * poll(2), its outcome read from SO_ERROR), then made blocking again. PL_ERR_TIMEOUT when
+ * the deadline passed, PL_ERR_IO otherwise. */
+static int connect_one(const struct addrinfo *ai, int64_t deadline, int *out)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    ai->ai_protocol);
+    int rc = PL_ERR_IO;
+    if (fd < 0)
+        return PL_ERR_IO;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+        rc = PL_OK;
+    } else if (errno == EINPROGRESS) {
+        for (;;) {
+            struct pollfd pf = {fd, POLLOUT, 0};
+            int64_t left = deadline - mono_ms();
+            int err = 0;
+            socklen_t el = sizeof(err);
+            if (left <= 0) {
+                rc = PL_ERR_TIMEOUT;
+                break;
+            }
+            int n = poll(&pf, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                break;
+            if (n == 0)
+                continue; /* the deadline check above ends it */
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0)
+                rc = PL_OK;
+            break;
+        }
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (rc == PL_OK && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0))
+        rc = PL_ERR_IO;
+    if (rc != PL_OK) {
+        close(fd);
+        return rc;
+    }
+    *out = fd;
+    return PL_OK;
+}
+
 static int connect_to(const char *host, const char *port, int timeout_ms, int *out)
 {
     struct addrinfo hints, *res = NULL, *ai = NULL;
-    int fd = -1;
+    int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int rc = PL_ERR_IO;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     if (getaddrinfo(host, port, &hints, &res) != 0)
         return PL_ERR_IO;
     for (ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        close(fd);
-        fd = -1;
+        if ((rc = connect_one(ai, deadline, out)) != PL_ERR_IO)
+            break; /* connected, or out of time */
     }
     freeaddrinfo(res);
-    (void)timeout_ms;
-    if (fd < 0)
-        return PL_ERR_IO;
-    *out = fd;
-    return PL_OK;
+    return rc;
 }
 
 static int send_all(int fd, const void *p, size_t n, int64_t deadline)
