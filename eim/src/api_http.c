@@ -11,6 +11,7 @@
 #include "eim_engine_internal.h"
 #include "provline/protocol/der.h"
 #include "provline/protocol/hex.h"
+#include "provline/protocol/iccid.h"
 #include "provline/protocol/sgp32_eim_config.h"
 #include "provline/protocol/wr.h"
 #include "provline/protocol/x509.h"
@@ -308,9 +309,8 @@ static bool get_hexbytes(json_t *obj, const char *key, size_t min, size_t max, u
  * the eUICC reports can be registered and named in an operation. */
 static bool iccid_ok(const char *s)
 {
-    uint8_t bytes[PL_SGP32_ICCID_LEN];
-    size_t n = strlen(s);
-    return n >= 18 && n <= 20 && pl_eimi_iccid_parse(s, bytes) == PL_OK;
+    uint8_t bytes[PL_ICCID_LEN];
+    return pl_iccid_parse(s, bytes) == PL_OK;
 }
 
 /* ---- devices ---- */

@@ -154,10 +154,6 @@ PL_MUST_CHECK int pl_eimi_state_apply(struct pl_eim_engine *eng, const struct pl
 PL_MUST_CHECK int pl_eimi_state_profile_event(struct pl_eim_engine *eng,
                                               const struct pl_eim_device *dev, uint8_t event,
                                               const uint8_t iccid[PL_SGP32_ICCID_LEN]);
-/* ICCID as printed (swapped BCD nibbles, a non-digit nibble as 'F', trailing F dropped),
- * NUL-terminated; pl_eimi_iccid_parse gives back the same bytes. */
-void pl_eimi_iccid_text(const uint8_t iccid[PL_SGP32_ICCID_LEN], char out[21]);
-/* Parses such text into the 10-byte BCD form. PL_ERR_INVAL unless 18..20 digits plus F. */
-PL_MUST_CHECK int pl_eimi_iccid_parse(const char *s, uint8_t iccid[PL_SGP32_ICCID_LEN]);
+/* ICCIDs as text: pl_iccid_text / pl_iccid_parse (provline/protocol/iccid.h). */
 
 #endif

@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "eim_engine_internal.h"
+#include "provline/protocol/iccid.h"
 #include "eim_package_json.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/secret.h"
@@ -181,7 +182,7 @@ int pl_eimi_json_iccid(json_t *obj, const char *key, bool required, bool *presen
     char txt[21];
     memcpy(txt, s.p, s.len);
     txt[s.len] = '\0';
-    if (pl_eimi_iccid_parse(txt, iccid) != PL_OK) {
+    if (pl_iccid_parse(txt, iccid) != PL_OK) {
         pl_eimi_err(err, cap, "\"%s\" must be an ICCID (18 to 20 digits, F for padding)", key);
         return PL_ERR_INVAL;
     }

@@ -18,16 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void pl_eimi_iccid_text(const uint8_t iccid[PL_SGP32_ICCID_LEN], char out[21])
-{
-    pl_iccid_text(iccid, out);
-}
-
-int pl_eimi_iccid_parse(const char *s, uint8_t iccid[PL_SGP32_ICCID_LEN])
-{
-    return pl_iccid_parse(s, iccid);
-}
-
 /* ---- loading and saving the views ---- */
 
 static json_t *load_array(const char *text)
@@ -186,7 +176,7 @@ int pl_eimi_state_profile_event(struct pl_eim_engine *eng, const struct pl_eim_d
     memset(&c, 0, sizeof(c));
     c.event = event;
     if (iccid != NULL)
-        pl_eimi_iccid_text(iccid, c.iccid);
+        pl_iccid_text(iccid, c.iccid);
     return edit_view(eng, dev->eid, VIEW_PROFILES, profile_edit, &c);
 }
 
@@ -213,7 +203,7 @@ static int profile_info(const struct pl_tlv *e3, json_t **out)
                 rc = PL_ERR_DER_VALUE;
                 break;
             }
-            pl_eimi_iccid_text(f.value, text);
+            pl_iccid_text(f.value, text);
             rc = set_str(o, "iccid", text);
             break;
         case 0x4Fu:

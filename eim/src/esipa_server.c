@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PARTIAL_IDLE_MS       60000u
-#define PL_EIM_ESIPA_PATH_MAX 4096u /* a block-wise body not continued for this long is dropped */
+#define PARTIAL_IDLE_MS       60000u /* a block-wise body not continued for this long is dropped */
+#define PL_EIM_ESIPA_PATH_MAX 4096u
 
 struct partial {
     coap_session_t *session; /* NULL: free slot */

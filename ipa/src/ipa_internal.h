@@ -132,8 +132,8 @@ enum pl_ipa_notif_crit {
 PL_MUST_CHECK int pl_ipa_es10b_notifications(struct pl_ipa *ipa, enum pl_ipa_notif_crit crit,
                                              uint32_t arg, size_t max_bytes, struct pl_wr *list,
                                              size_t *count, uint32_t *seqs, size_t *n_seqs);
-/* Stored eUICC Package Results: each 'BF51' element the eUICC returns is passed to
- * keep(user, raw, len, &res) and appended to list when keep returns true. */
+/* Stored eUICC Package Results: each 'BF51' element the eUICC returns is decoded, passed to
+ * keep(user, &res) and appended to list when keep returns true. */
 struct pl_sgp32_euicc_package_result;
 typedef bool (*pl_ipa_epr_filter)(void *user, const struct pl_sgp32_euicc_package_result *res);
 PL_MUST_CHECK int pl_ipa_es10b_package_results(struct pl_ipa *ipa, pl_ipa_epr_filter keep,
