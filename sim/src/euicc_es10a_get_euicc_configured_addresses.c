@@ -20,10 +20,9 @@
 int pl_euicc_es10a_euicc_configured_addresses(struct pl_euicc *e, const uint8_t *req, size_t len,
                                               struct pl_wr *rsp)
 {
-    struct pl_tlv t;
-    if (pl_der_parse_one(req, len, TAG_CONFIGURED_ADDRESSES, &t) != PL_OK
-        || pl_der_validate(req, len, PL_DER_MAX_DEPTH) != PL_OK)
-        return PL_SW_WRONG_DATA;
+    int rc = pl_euicc_req_no_args(req, len, TAG_CONFIGURED_ADDRESSES);
+    if (rc != PL_OK)
+        return rc;
     size_t m = pl_der_begin(rsp, TAG_CONFIGURED_ADDRESSES);
     if (e->st.field.has_default_dp)
         pl_der_put_tlv(rsp, 0x80u, e->st.field.default_dp, e->st.field.default_dp_len);
@@ -36,15 +35,14 @@ int pl_euicc_es10b_set_default_dp_address(struct pl_euicc *e, const uint8_t *req
                                           struct pl_wr *rsp)
 {
     struct pl_tlv t, a;
-    struct pl_der d, in;
+    struct pl_der in;
     char addr[PL_EUICC_ADDR_MAX + 1];
     size_t addr_len;
     int rc;
 
-    if (pl_der_parse_one(req, len, TAG_SET_DEFAULT_DP, &t) != PL_OK)
+    if (pl_der_open_one(req, len, TAG_SET_DEFAULT_DP, &t, &in) != PL_OK)
         return PL_SW_WRONG_DATA;
-    pl_der_init(&d, req, len);
-    if (pl_der_enter(&d, &t, &in) != PL_OK || pl_der_expect(&in, 0x80u, &a) != PL_OK
+    if (pl_der_expect(&in, 0x80u, &a) != PL_OK
         || pl_der_finish(&in) != PL_OK || pl_der_get_utf8(&a, addr, sizeof(addr)) != PL_OK)
         return PL_SW_WRONG_DATA;
     addr_len = strlen(addr);

@@ -33,16 +33,15 @@ static int put_cert_implicit(struct pl_wr *w, uint32_t tag, const uint8_t *der, 
 int pl_euicc_es10b_get_certs(struct pl_euicc *e, const uint8_t *req, size_t len, struct pl_wr *rsp)
 {
     struct pl_tlv t, ci;
-    struct pl_der d, in;
+    struct pl_der in;
     bool has_ci;
     uint8_t ski[PL_EUICC_SKI_MAX];
     size_t ski_len;
     int rc;
 
-    if (pl_der_parse_one(req, len, TAG_GET_CERTS, &t) != PL_OK)
+    if (pl_der_open_one(req, len, TAG_GET_CERTS, &t, &in) != PL_OK)
         return PL_SW_WRONG_DATA;
-    pl_der_init(&d, req, len);
-    if (pl_der_enter(&d, &t, &in) != PL_OK || pl_der_optional(&in, 0x80u, &ci, &has_ci) != PL_OK
+    if (pl_der_optional(&in, 0x80u, &ci, &has_ci) != PL_OK
         || pl_der_finish(&in) != PL_OK)
         return PL_SW_WRONG_DATA;
     if ((rc = pl_euicc_ci_ski(e, ski, &ski_len)))

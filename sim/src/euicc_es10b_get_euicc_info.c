@@ -36,9 +36,7 @@ static const uint8_t iot_version[3] = {1, 2, 0};
 static const uint8_t uicc_capability[] = {0x01, 0x68, 0x82};
 #define SAS_NUMBER "PROVLINE-SIM-TEST"
 
-/* The request: exactly 'BF20 00' / 'BF22 00' (an empty SEQUENCE; extension additions
- * would be well-formed TLVs inside, which are tolerated). */
-static int check_request(const uint8_t *req, size_t len, uint32_t tag)
+int pl_euicc_req_no_args(const uint8_t *req, size_t len, uint32_t tag)
 {
     struct pl_tlv t;
     if (pl_der_parse_one(req, len, tag, &t) != PL_OK)
@@ -61,7 +59,7 @@ int pl_euicc_es10b_get_euicc_info1(struct pl_euicc *e, const uint8_t *req, size_
 {
     uint8_t ski[PL_EUICC_SKI_MAX];
     size_t ski_len;
-    int rc = check_request(req, len, TAG_EUICC_INFO1);
+    int rc = pl_euicc_req_no_args(req, len, TAG_EUICC_INFO1);
     if (rc)
         return rc;
     if ((rc = pl_euicc_ci_ski(e, ski, &ski_len)))
@@ -79,7 +77,7 @@ int pl_euicc_es10b_get_euicc_info2(struct pl_euicc *e, const uint8_t *req, size_
 {
     uint8_t ski[PL_EUICC_SKI_MAX];
     size_t ski_len;
-    int rc = check_request(req, len, TAG_EUICC_INFO2);
+    int rc = pl_euicc_req_no_args(req, len, TAG_EUICC_INFO2);
     if (rc)
         return rc;
     if ((rc = pl_euicc_ci_ski(e, ski, &ski_len)))

@@ -43,12 +43,11 @@ static int put_eprs(const struct pl_euicc *e, bool by_seq, uint64_t seq, struct 
 static bool is_epr_request(const uint8_t *req, size_t len)
 {
     struct pl_tlv t, c, s;
-    struct pl_der d, in, cd;
+    struct pl_der in, cd;
     bool present;
-    if (pl_der_parse_one(req, len, PL_TAG_RETRIEVE_NOTIF, &t) != PL_OK)
+    if (pl_der_open_one(req, len, PL_TAG_RETRIEVE_NOTIF, &t, &in) != PL_OK)
         return false;
-    pl_der_init(&d, req, len);
-    if (pl_der_enter(&d, &t, &in) != PL_OK || pl_der_optional(&in, 0xA0u, &c, &present) != PL_OK
+    if (pl_der_optional(&in, 0xA0u, &c, &present) != PL_OK
         || !present || pl_der_finish(&in) != PL_OK)
         return false;
     if (pl_der_enter(&in, &c, &cd) != PL_OK || pl_der_next(&cd, &s) != PL_OK

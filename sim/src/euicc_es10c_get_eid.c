@@ -9,11 +9,10 @@
 int pl_euicc_es10c_get_eid(struct pl_euicc *e, const uint8_t *req, size_t len, struct pl_wr *rsp)
 {
     struct pl_tlv t, tl;
-    struct pl_der d, in;
-    if (pl_der_parse_one(req, len, TAG_GET_EUICC_DATA, &t) != PL_OK)
+    struct pl_der in;
+    if (pl_der_open_one(req, len, TAG_GET_EUICC_DATA, &t, &in) != PL_OK)
         return PL_SW_WRONG_DATA;
-    pl_der_init(&d, req, len);
-    if (pl_der_enter(&d, &t, &in) != PL_OK || pl_der_expect(&in, 0x5Cu, &tl) != PL_OK
+    if (pl_der_expect(&in, 0x5Cu, &tl) != PL_OK
         || pl_der_finish(&in) != PL_OK || tl.len != 1 || tl.value[0] != 0x5Au)
         return PL_SW_WRONG_DATA;
     size_t m = pl_der_begin(rsp, TAG_GET_EUICC_DATA);

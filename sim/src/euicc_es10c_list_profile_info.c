@@ -160,17 +160,16 @@ int pl_euicc_es10c_list_profile_info(struct pl_euicc *e, const uint8_t *req, siz
                                      struct pl_wr *rsp)
 {
     struct pl_tlv t, c, s, tl;
-    struct pl_der d, in, cd;
+    struct pl_der in, cd;
     struct pl_euicc_pil_query q;
     bool has_crit = false;
     size_t n;
 
     memset(&q, 0, sizeof(q));
     memset(&s, 0, sizeof(s));
-    if (pl_der_parse_one(req, len, TAG_PROFILE_INFO_LIST, &t) != PL_OK)
+    if (pl_der_open_one(req, len, TAG_PROFILE_INFO_LIST, &t, &in) != PL_OK)
         return PL_SW_WRONG_DATA;
-    pl_der_init(&d, req, len);
-    if (pl_der_enter(&d, &t, &in) != PL_OK || pl_der_optional(&in, 0xA0u, &c, &has_crit) != PL_OK)
+    if (pl_der_optional(&in, 0xA0u, &c, &has_crit) != PL_OK)
         return PL_SW_WRONG_DATA;
     if (has_crit) {
         if (pl_der_enter(&in, &c, &cd) != PL_OK || pl_der_next(&cd, &s) != PL_OK

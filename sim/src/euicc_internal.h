@@ -273,6 +273,10 @@ PL_MUST_CHECK int pl_euicc_es10c_list_profile_info(struct pl_euicc *e, const uin
                                                    size_t len, struct pl_wr *rsp);
 PL_MUST_CHECK int pl_euicc_es10b_list_notification(struct pl_euicc *e, const uint8_t *req,
                                                    size_t len, struct pl_wr *rsp);
+/* A request that carries no arguments: exactly one TLV with tag (an empty SEQUENCE such as
+ * 'BF20 00'; extension additions, well-formed TLVs inside, are tolerated). PL_OK or
+ * PL_SW_WRONG_DATA. */
+PL_MUST_CHECK int pl_euicc_req_no_args(const uint8_t *req, size_t len, uint32_t tag);
 PL_MUST_CHECK int pl_euicc_es10b_get_euicc_info1(struct pl_euicc *e, const uint8_t *req, size_t len,
                                                  struct pl_wr *rsp);
 PL_MUST_CHECK int pl_euicc_es10b_get_euicc_info2(struct pl_euicc *e, const uint8_t *req, size_t len,
