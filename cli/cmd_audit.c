@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "provline/protocol/crypto.h"
+#include "provline/protocol/hex.h"
 #include "provline/protocol/x509.h"
 #include "provline/station/audit.h"
 
@@ -87,9 +88,10 @@ static int cmd_verify(int argc, char **argv)
         return 1;
     }
     char station[2 * PL_AUDIT_STATION_KEY_LEN + 1] = "-";
-    if (rep.has_station_key)
-        for (size_t i = 0; i < PL_AUDIT_STATION_KEY_LEN; i++)
-            snprintf(station + 2 * i, 3, "%02x", rep.station_key[i]);
+    if (rep.has_station_key
+        && pl_hex_encode(rep.station_key, PL_AUDIT_STATION_KEY_LEN, station, sizeof(station))
+               != PL_OK)
+        snprintf(station, sizeof(station), "-");
     printf("OK %s: records=%llu first=%llu last=%llu anchor=%llu head=%llu checkpoints=%llu "
            "checkpoints_before_anchor=%llu signatures_verified=%llu signatures_unchecked=%llu "
            "station_key=%s\n",
