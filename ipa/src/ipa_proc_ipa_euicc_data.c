@@ -18,6 +18,7 @@
  * the IPA was not configured with is left out; any other eUICC failure is undefinedError(127)
  * (docs/ipa.md §3). Delivered notifications and results await the eIM's acknowledgement. */
 #include "ipa_internal.h"
+#include "provline/protocol/der.h"
 #include "provline/protocol/notif.h"
 #include "provline/protocol/rd.h"
 #include "provline/protocol/sgp32_esipa.h"
@@ -216,27 +217,19 @@ static void one_tag(struct edr *e, uint32_t tag)
     }
 }
 
-/* Walks the tagList: BER identifier octets back to back (X.690 §8.1.2). */
+/* Walks the tagList: identifiers back to back (X.690 §8.1.2, read by the DER layer); stops
+ * at the first error, so nothing more is asked of the eUICC for an answer that will be an
+ * error anyway. */
 static int walk_tags(struct edr *e)
 {
     struct pl_rd r;
-    uint8_t b;
 
     pl_rd_init(&r, e->req->tag_list.p, e->req->tag_list.len);
-    while (!pl_rd_done(&r) && e->error != PL_SGP32_EDR_INCORRECT_TAG_LIST) {
+    while (!pl_rd_done(&r) && e->error == 0) {
         uint32_t tag;
-        unsigned n = 1;
-        if (pl_rd_u8(&r, &b) != PL_OK)
-            return PL_ERR_TRUNCATED;
-        tag = b;
-        if ((b & 0x1Fu) == 0x1Fu) {
-            do {
-                if (++n > 3 || pl_rd_u8(&r, &b) != PL_OK) {
-                    e->error = PL_SGP32_EDR_INCORRECT_TAG_LIST;
-                    return PL_OK;
-                }
-                tag = (tag << 8) | b;
-            } while ((b & 0x80u) != 0);
+        if (pl_der_read_tag(&r, &tag) != PL_OK) {
+            e->error = PL_SGP32_EDR_INCORRECT_TAG_LIST;
+            return PL_OK;
         }
         one_tag(e, tag);
     }

@@ -49,7 +49,7 @@ unsigned pl_der_tag_size(uint32_t tag)
 }
 
 /* X.690 §8.1.2: identifier octets; DER-minimal high tag numbers. */
-static int read_tag(struct pl_rd *r, uint32_t *tag)
+int pl_der_read_tag(struct pl_rd *r, uint32_t *tag)
 {
     uint8_t b0, b;
     int rc = pl_rd_u8(r, &b0);
@@ -117,7 +117,7 @@ static int read_len(struct pl_rd *r, size_t max_len, size_t *len)
 int pl_der_read_header(struct pl_rd *r, size_t max_len, uint32_t *tag, size_t *len)
 {
     struct pl_rd c = *r;
-    int rc = read_tag(&c, tag);
+    int rc = pl_der_read_tag(&c, tag);
     if (rc == PL_OK)
         rc = read_len(&c, max_len, len);
     if (rc == PL_OK)
@@ -136,7 +136,7 @@ int pl_der_next(struct pl_der *d, struct pl_tlv *tlv)
 
     if (pl_rd_done(&r))
         return PL_ERR_TRUNCATED;
-    if ((rc = read_tag(&r, &tag)))
+    if ((rc = pl_der_read_tag(&r, &tag)))
         return rc;
     if ((rc = read_len(&r, d->max_len, &len)))
         return rc;
@@ -160,7 +160,7 @@ int pl_der_peek_tag(const struct pl_der *d, uint32_t *tag)
     struct pl_rd r = d->rd;
     if (pl_rd_done(&r))
         return PL_ERR_TRUNCATED;
-    return read_tag(&r, tag);
+    return pl_der_read_tag(&r, tag);
 }
 
 int pl_der_expect(struct pl_der *d, uint32_t tag, struct pl_tlv *tlv)

@@ -42,19 +42,9 @@ static int tag_set_parse(const uint8_t *p, size_t len, struct tag_set *ts)
     ts->n = 0;
     pl_rd_init(&r, p, len);
     while (!pl_rd_done(&r)) {
-        uint8_t b;
         uint32_t tag;
-        if (pl_rd_u8(&r, &b) != PL_OK)
+        if (pl_der_read_tag(&r, &tag) != PL_OK)
             return PL_ERR_MALFORMED;
-        tag = b;
-        if ((b & 0x1Fu) == 0x1Fu) {
-            unsigned more = 0;
-            do {
-                if (++more > 2 || pl_rd_u8(&r, &b) != PL_OK)
-                    return PL_ERR_MALFORMED;
-                tag = (tag << 8) | b;
-            } while (b & 0x80u);
-        }
         if (ts->n >= TAG_LIST_MAX)
             return PL_ERR_MALFORMED;
         ts->tag[ts->n++] = tag;

@@ -404,3 +404,34 @@ Test(der, read_header_only)
     cr_assert(pl_der_utf8_valid((const uint8_t *)"abc", 3));
     cr_assert_not(pl_der_utf8_valid((const uint8_t *)"\xc0\xaf", 2));
 }
+
+/* pl_der_read_tag: identifiers back to back, as in a tagList (X.690 §8.1.2, DER-minimal). */
+Test(der, read_tag_for_tag_lists)
+{
+    static const uint8_t list[] = {0x5A, 0xBF, 0x20, 0x9F, 0x70, 0xA0};
+    static const uint32_t want[] = {0x5Au, 0xBF20u, 0x9F70u, 0xA0u};
+    struct pl_rd r;
+    uint32_t tag = 0;
+    pl_rd_init(&r, list, sizeof(list));
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(pl_der_read_tag(&r, &tag), PL_OK);
+        cr_assert_eq(tag, want[i]);
+    }
+    cr_assert_eq(pl_der_read_tag(&r, &tag), PL_ERR_TRUNCATED);
+    static const struct {
+        uint8_t b[4];
+        size_t n;
+        int rc;
+    } bad[] = {
+        {{0x00}, 1, PL_ERR_DER_TAG},                     /* end-of-contents */
+        {{0x9F, 0x1E}, 2, PL_ERR_DER_NONMINIMAL},        /* fits the low-tag form */
+        {{0xBF, 0x80, 0x01}, 3, PL_ERR_DER_NONMINIMAL},  /* leading zero septet */
+        {{0xBF, 0x81}, 2, PL_ERR_TRUNCATED},             /* continuation missing */
+        {{0xBF, 0x81, 0x81, 0x01}, 4, PL_ERR_DER_TAG},   /* over three octets */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        pl_rd_init(&r, bad[i].b, bad[i].n);
+        int rc = pl_der_read_tag(&r, &tag);
+        cr_assert_eq(rc, bad[i].rc, "case %zu: %d", i, rc);
+    }
+}

@@ -76,6 +76,10 @@ PL_MUST_CHECK int pl_der_validate(const uint8_t *p, size_t len, unsigned max_dep
  * rules as pl_der_next, without requiring the contents to be present: for streamed
  * segments whose contents arrive in later commands (SGP.22 ES10b LoadBoundProfilePackage
  * sends 'BF36'/'A1'/'A3' headers alone). On error r does not move. */
+/* One identifier (X.690 §8.1.2) as the DER layer reads it: DER-minimal, at most 3 octets,
+ * never 0 (end-of-contents). For tag lists (SGP.22/SGP.32 tagList: identifiers back to
+ * back). PL_ERR_TRUNCATED, PL_ERR_DER_TAG, PL_ERR_DER_NONMINIMAL. */
+PL_MUST_CHECK int pl_der_read_tag(struct pl_rd *r, uint32_t *tag);
 PL_MUST_CHECK int pl_der_read_header(struct pl_rd *r, size_t max_len, uint32_t *tag, size_t *len);
 /* True if s[0..n) is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or NUL). */
 bool pl_der_utf8_valid(const uint8_t *s, size_t n);
