@@ -59,9 +59,8 @@ int pl_eimi_result_pdt(struct pl_eim_engine *eng, const struct pl_eim_device *de
         goto out;
     }
     /* Verified, applied, stored and acknowledged as a notification. */
-    bool stored = false;
     rc = pl_eimi_notification(eng, dev, res.profile_installation_result.p,
-                              res.profile_installation_result.len, acks, &stored);
+                              res.profile_installation_result.len, acks, NULL);
     if (rc != PL_OK)
         goto out;
     char outcome[64] = "installed";

@@ -77,7 +77,6 @@ int pl_eim_esipa_handle(struct pl_eim_engine *eng, const uint8_t *peer_eid, cons
         rc = PL_OK;
         goto out;
     }
-    bool stored = false;
     switch (msg->kind) {
     case PL_SGP32_ESIPA_GET_EIM_PACKAGE:
         rc = pl_eim_engine_get_eim_package(eng, peer_eid, &msg->get_eim_package, &out);
@@ -86,7 +85,7 @@ int pl_eim_esipa_handle(struct pl_eim_engine *eng, const uint8_t *peer_eid, cons
         rc = pl_eim_engine_provide_result(eng, peer_eid, &msg->provide_result, &out);
         break;
     case PL_SGP32_ESIPA_HANDLE_NOTIFICATION:
-        rc = pl_eim_engine_handle_notification(eng, peer_eid, &msg->handle_notification, &stored);
+        rc = pl_eim_engine_handle_notification(eng, peer_eid, &msg->handle_notification, NULL);
         break;
     case PL_SGP32_ESIPA_INITIATE_AUTHENTICATION:
     case PL_SGP32_ESIPA_AUTHENTICATE_CLIENT:
