@@ -303,7 +303,11 @@ static void resend_done(struct pl_station *s, size_t idx, struct pl_kmclient_don
     if (!x->busy || d->id != x->km_id)
         return;
     x->busy = false;
-    if (d->status == PL_OK) {
+    if (d->status == PL_OK && d->reply->body.lease.packages_count == 0) {
+        /* An empty Lease is an answer too (as in the job's act_lease): settled. */
+        if ((rc = pl_journal_lease_req_del(s->j, x->eid, x->otk)) != PL_OK)
+            st_fatal(s, NULL, rc, "journal lease request");
+    } else if (d->status == PL_OK) {
         if ((rc = st_lease_reply(s, &d->reply->body.lease)) != PL_OK && s->fatal == 0)
             st_logf(s, NULL, PL_STATION_LOG_WARN, "lease_copy", "%s", pl_strerror(rc));
     } else if (d->status == PL_ERR_REMOTE) {
