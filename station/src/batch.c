@@ -20,6 +20,7 @@
 #include "provline/protocol/clock.h"
 #include "provline/protocol/hex.h"
 #include "provline/protocol/iccid.h"
+#include "utc_text.h"
 #include "provline/proto/km_msg.h"
 
 /* Key Maker PackageState in a ReportAck (docs/station-keymaker-protocol.md; journal.c
@@ -61,22 +62,6 @@ static json_t *b64_json(const uint8_t *p, size_t n)
         v = json_stringn(s, cap - 1);
     free(s);
     return v;
-}
-
-/* RFC 3339 UTC: "2026-11-25T10:00:00Z" (seconds), or with milliseconds. */
-static void rfc3339(uint64_t ms, bool with_ms, char *out, size_t cap)
-{
-    time_t s = (time_t)(ms / 1000u);
-    struct tm tm;
-    char base[32];
-    int n;
-    out[0] = '\0';
-    if (gmtime_r(&s, &tm) == NULL || strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-        return;
-    n = with_ms ? snprintf(out, cap, "%s.%03uZ", base, (unsigned)(ms % 1000u))
-                : snprintf(out, cap, "%sZ", base);
-    if (n < 0 || (size_t)n >= cap)
-        out[0] = '\0';
 }
 
 /* ---- one device's final package ---- */
@@ -241,7 +226,7 @@ static int device_cb(void *user, const struct pl_jdevice *d)
             if (p->t[s] > done_ms)
                 done_ms = p->t[s];
     }
-    rfc3339(done_ms, true, ts, sizeof(ts));
+    pl_st_utc_text(done_ms, true, ts, sizeof(ts));
     if (done_ms != 0 && ts[0] != '\0' && set_str(o, "completed_at", ts) != PL_OK)
         goto out;
     /* Station-side notes (x_* members, which the eIM ignores): the package and the
@@ -298,7 +283,7 @@ int pl_batch_export(struct pl_journal *j, const struct pl_batch_opts *o,
                                == PL_OK
         && recorded[0] != '\0' && text_ok(recorded, PL_BATCH_ID_MAX))
         station = recorded;
-    rfc3339(now, false, created, sizeof(created));
+    pl_st_utc_text(now, false, created, sizeof(created));
     if (created[0] == '\0')
         return PL_ERR_INVAL;
     if (o->batch_id != NULL) {

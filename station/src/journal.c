@@ -19,6 +19,7 @@
 
 #include "provline/protocol/hex.h"
 #include "provline/protocol/iccid.h"
+#include "utc_text.h"
 #include "provline/protocol/secret.h"
 
 #define BUSY_MS 10000
@@ -1428,21 +1429,6 @@ const char *pl_journal_result_text(const struct pl_jpkg *row, char *buf, size_t 
     return "pending";
 }
 
-static void iso_ms(uint64_t ms, char *out, size_t cap)
-{
-    time_t s = (time_t)(ms / 1000u);
-    struct tm tm;
-    if (ms == 0 || gmtime_r(&s, &tm) == NULL) {
-        out[0] = '\0';
-        return;
-    }
-    char base[32];
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    int n = snprintf(out, cap, "%s.%03uZ", base, (unsigned)(ms % 1000u));
-    if (n < 0 || (size_t)n >= cap)
-        out[0] = '\0'; /* never a cut-short timestamp */
-}
-
 /* The ICCID of StoreMetadata '5A' (10 bytes, EF.ICCID coding) as its digits - the text an
  * operator reads off a SIM and the eIM's API takes (provline/protocol/iccid.h; a TS.48 test
  * profile reads "8949449999999990023"). Empty when the package's '88' could not be read. */
@@ -1474,7 +1460,7 @@ static int export_row(void *user, const struct pl_jpkg *r)
         return PL_ERR_INTERNAL;
     iccid_str(r, iccid);
     for (unsigned s = 1; s < PL_J_STATE_COUNT; s++)
-        iso_ms(r->t[s], ts[s], sizeof(ts[s]));
+        pl_st_utc_text(r->t[s], true, ts[s], sizeof(ts[s]));
     /* Every field is hex, digits, a fixed word, a timestamp or a fixture name restricted to
      * [A-Za-z0-9_.-] by the configuration: nothing needs quoting or escaping. */
     if (x->fmt == PL_JOURNAL_CSV) {
