@@ -117,7 +117,7 @@ int pl_euicc_pir_emit(struct pl_euicc *e, const uint8_t *tid, size_t tid_len, co
             goto out;
     }
     e->st.pir_seq++;
-    rc = pl_euicc_notif_add(&e->st, e->st.pir_seq, bytes, len);
+    rc = PL_EUICC_NOTIF_ADD(&e->st, e->st.pir_seq, bytes, len);
     bytes = NULL; /* taken */
     if (rc)
         goto out;

@@ -174,7 +174,7 @@ static int execute(struct pl_euicc *e, const struct pl_sgp32_euicc_package *pkg,
     for (size_t i = 0; i < x->n_deleted; i++)
         pl_euicc_prof_free(&x->deleted[i]);
     s->pir_seq++;
-    rc = pl_euicc_epr_add(s, s->pir_seq, raw, raw_len); /* room checked by the caller */
+    rc = PL_EUICC_EPR_ADD(s, s->pir_seq, raw, raw_len); /* room checked by the caller */
     raw = NULL;
     if (rc)
         goto out;

@@ -76,14 +76,14 @@ int pl_euicc_es10b_retrieve_notifications(struct pl_euicc *e, const uint8_t *req
     if (!r)
         return PL_ERR_NOMEM;
     for (size_t i = 0; i < e->st.n_notif && r->n < PL_NOTIF_LIST_MAX; i++) {
-        const struct pl_euicc_notif *n = &e->st.notif[i];
+        const struct pl_euicc_seq_blob *n = &e->st.notif[i];
         if (q.crit == PL_NOTIF_CRIT_SEQ && n->seq != q.seq)
             continue;
         /* every pending notification here is a PIR: profileManagementOperation install */
         if (q.crit == PL_NOTIF_CRIT_OPS && !(q.ops & PL_NOTIF_EV_INSTALL))
             continue;
         r->items[r->n].kind = PL_NOTIF_KIND_PIR;
-        r->items[r->n].raw = n->pir;
+        r->items[r->n].raw = n->raw;
         r->items[r->n].raw_len = n->len;
         r->n++;
     }
@@ -106,7 +106,7 @@ int pl_euicc_es10b_list_notification(struct pl_euicc *e, const uint8_t *req, siz
     if (!r)
         return PL_ERR_NOMEM;
     for (size_t i = 0; i < e->st.n_notif && r->n < PL_NOTIF_LIST_MAX; i++) {
-        if ((rc = pl_pir_decode(e->st.notif[i].pir, e->st.notif[i].len, &pir)))
+        if ((rc = pl_pir_decode(e->st.notif[i].raw, e->st.notif[i].len, &pir)))
             goto out; /* our own stored PIR */
         if (q.has_ops && !(q.ops & pir.meta.ops))
             continue;
@@ -126,28 +126,11 @@ int pl_euicc_es10b_notification_sent(struct pl_euicc *e, const uint8_t *req, siz
 
     if (pl_notif_sent_req_decode(req, len, &seq) != PL_OK)
         return PL_SW_WRONG_DATA;
-    for (size_t i = 0; i < e->st.n_notif; i++) {
-        if (e->st.notif[i].seq != seq)
-            continue;
-        free(e->st.notif[i].pir);
-        memmove(&e->st.notif[i], &e->st.notif[i + 1],
-                (e->st.n_notif - i - 1) * sizeof(e->st.notif[0]));
-        e->st.n_notif--;
-        memset(&e->st.notif[e->st.n_notif], 0, sizeof(e->st.notif[0]));
-        if ((rc = pl_euicc_persist(e)))
-            return rc;
-        return pl_notif_sent_rsp_encode(PL_NOTIF_SENT_OK, rsp);
-    }
-    for (size_t i = 0; i < e->st.n_epr; i++) {
-        if (e->st.epr[i].seq != seq)
-            continue;
-        free(e->st.epr[i].raw);
-        memmove(&e->st.epr[i], &e->st.epr[i + 1], (e->st.n_epr - i - 1) * sizeof(e->st.epr[0]));
-        e->st.n_epr--;
-        memset(&e->st.epr[e->st.n_epr], 0, sizeof(e->st.epr[0]));
-        if ((rc = pl_euicc_persist(e)))
-            return rc;
-        return pl_notif_sent_rsp_encode(PL_NOTIF_SENT_OK, rsp);
-    }
-    return pl_notif_sent_rsp_encode(PL_NOTIF_SENT_NOTHING_TO_DELETE, rsp);
+    /* seqNumbers are shared by notifications and eUICC Package Results: one of them. */
+    if (!pl_euicc_seq_remove(e->st.notif, &e->st.n_notif, seq)
+        && !pl_euicc_seq_remove(e->st.epr, &e->st.n_epr, seq))
+        return pl_notif_sent_rsp_encode(PL_NOTIF_SENT_NOTHING_TO_DELETE, rsp);
+    if ((rc = pl_euicc_persist(e)))
+        return rc;
+    return pl_notif_sent_rsp_encode(PL_NOTIF_SENT_OK, rsp);
 }

@@ -55,9 +55,11 @@ struct pl_euicc_prof {
     size_t upp_len;
 };
 
-struct pl_euicc_notif {
+/* A signed record waiting for its acknowledgement, by seqNumber: a pending notification
+ * (whole 'BF37' PIR) or an eUICC Package Result (whole 'BF51', SGP.32 §2.11.2.1). */
+struct pl_euicc_seq_blob {
     uint64_t seq;
-    uint8_t *pir; /* whole 'BF37', owned */
+    uint8_t *raw; /* owned */
     size_t len;
 };
 
@@ -89,12 +91,6 @@ struct pl_euicc_field {
     size_t ie_addr_len;
 };
 
-/* A signed eUICC Package Result waiting for its acknowledgement (SGP.32 §2.11.2.1). */
-struct pl_euicc_epr {
-    uint64_t seq;
-    uint8_t *raw; /* whole 'BF51', owned */
-    size_t len;
-};
 
 /* The "in-progress load" marker: set (and persisted) together with the OTK consumption,
  * cleared (and persisted) together with the final PIR. Found set at open: the load was
@@ -125,14 +121,14 @@ struct pl_euicc_state {
     size_t n_prof;
     struct pl_euicc_prof prof[PL_EUICC_MAX_PROFILES];
     size_t n_notif;
-    struct pl_euicc_notif notif[PL_EUICC_MAX_NOTIFS];
+    struct pl_euicc_seq_blob notif[PL_EUICC_MAX_NOTIFS];
     struct pl_euicc_marker loading;
     /* field mode */
     size_t n_eim;
     struct pl_euicc_eim eim[PL_EUICC_MAX_EIMS];
     struct pl_euicc_field field;
     size_t n_epr;
-    struct pl_euicc_epr epr[PL_EUICC_MAX_EPRS];
+    struct pl_euicc_seq_blob epr[PL_EUICC_MAX_EPRS];
 };
 
 /* Zeroises and frees everything the state owns; the state becomes empty. */
@@ -151,12 +147,15 @@ PL_MUST_CHECK int pl_euicc_state_write(const char *path, const struct pl_euicc_s
 
 struct pl_euicc_otk *pl_euicc_otk_find(struct pl_euicc_state *s, uint16_t id);
 size_t pl_euicc_otk_free_count(const struct pl_euicc_state *s);
-/* Appends a notification (takes pir, even on error). */
-PL_MUST_CHECK int pl_euicc_notif_add(struct pl_euicc_state *s, uint64_t seq, uint8_t *pir,
-                                     size_t len);
-/* Appends a pending eUICC Package Result (takes raw, even on error). */
-PL_MUST_CHECK int pl_euicc_epr_add(struct pl_euicc_state *s, uint64_t seq, uint8_t *raw,
-                                   size_t len);
+/* Appends to list (*n of cap used); takes raw, even on error (PL_ERR_OVERFLOW when full). */
+PL_MUST_CHECK int pl_euicc_seq_add(struct pl_euicc_seq_blob *list, size_t *n, size_t cap,
+                                   uint64_t seq, uint8_t *raw, size_t len);
+/* Removes (and frees) the record with seq; false when there is none. */
+bool pl_euicc_seq_remove(struct pl_euicc_seq_blob *list, size_t *n, uint64_t seq);
+#define PL_EUICC_NOTIF_ADD(s, seq, raw, len)                                                      \
+    pl_euicc_seq_add((s)->notif, &(s)->n_notif, PL_EUICC_MAX_NOTIFS, (seq), (raw), (len))
+#define PL_EUICC_EPR_ADD(s, seq, raw, len)                                                        \
+    pl_euicc_seq_add((s)->epr, &(s)->n_epr, PL_EUICC_MAX_EPRS, (seq), (raw), (len))
 void pl_euicc_prof_free(struct pl_euicc_prof *p);
 
 /* ---- the runtime object ---- */

@@ -71,7 +71,7 @@ void pl_euicc_state_free(struct pl_euicc_state *s)
     for (size_t i = 0; i < s->n_prof; i++)
         pl_euicc_prof_free(&s->prof[i]);
     for (size_t i = 0; i < s->n_notif; i++)
-        free(s->notif[i].pir);
+        free(s->notif[i].raw);
     for (size_t i = 0; i < s->n_epr; i++)
         free(s->epr[i].raw);
     pl_memzero(s, sizeof(*s));
@@ -94,30 +94,32 @@ size_t pl_euicc_otk_free_count(const struct pl_euicc_state *s)
     return n;
 }
 
-int pl_euicc_notif_add(struct pl_euicc_state *s, uint64_t seq, uint8_t *pir, size_t len)
+int pl_euicc_seq_add(struct pl_euicc_seq_blob *list, size_t *n, size_t cap, uint64_t seq,
+                     uint8_t *raw, size_t len)
 {
-    if (s->n_notif >= PL_EUICC_MAX_NOTIFS) {
-        free(pir);
-        return PL_ERR_OVERFLOW;
-    }
-    s->notif[s->n_notif].seq = seq;
-    s->notif[s->n_notif].pir = pir;
-    s->notif[s->n_notif].len = len;
-    s->n_notif++;
-    return PL_OK;
-}
-
-int pl_euicc_epr_add(struct pl_euicc_state *s, uint64_t seq, uint8_t *raw, size_t len)
-{
-    if (s->n_epr >= PL_EUICC_MAX_EPRS) {
+    if (*n >= cap) {
         free(raw);
         return PL_ERR_OVERFLOW;
     }
-    s->epr[s->n_epr].seq = seq;
-    s->epr[s->n_epr].raw = raw;
-    s->epr[s->n_epr].len = len;
-    s->n_epr++;
+    list[*n].seq = seq;
+    list[*n].raw = raw;
+    list[*n].len = len;
+    (*n)++;
     return PL_OK;
+}
+
+bool pl_euicc_seq_remove(struct pl_euicc_seq_blob *list, size_t *n, uint64_t seq)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (list[i].seq != seq)
+            continue;
+        free(list[i].raw);
+        memmove(&list[i], &list[i + 1], (*n - i - 1) * sizeof(list[0]));
+        (*n)--;
+        memset(&list[*n], 0, sizeof(list[0]));
+        return true;
+    }
+    return false;
 }
 
 /* ---- encoding ---- */
@@ -168,7 +170,7 @@ static void encode_body(const struct pl_euicc_state *s, struct pl_wr *w)
     for (size_t i = 0; i < s->n_notif; i++) {
         m = pl_der_begin(w, T_NOTIF);
         pl_der_put_uint(w, 0x80u, s->notif[i].seq);
-        pl_der_put_tlv(w, 0x81u, s->notif[i].pir, s->notif[i].len);
+        pl_der_put_tlv(w, 0x81u, s->notif[i].raw, s->notif[i].len);
         pl_der_end(w, m);
     }
     if (s->loading.active) {
@@ -400,7 +402,7 @@ static int decode_notif(struct pl_der *d, const struct pl_tlv *t, struct pl_euic
     uint8_t *pir;
     size_t len;
     int rc = decode_seq_blob(d, t, PL_EUICC_PIR_MAX, &seq, &pir, &len);
-    return rc != PL_OK ? rc : pl_euicc_notif_add(s, seq, pir, len);
+    return rc != PL_OK ? rc : PL_EUICC_NOTIF_ADD(s, seq, pir, len);
 }
 
 static int decode_marker(struct pl_der *d, const struct pl_tlv *t, struct pl_euicc_state *s)
@@ -527,7 +529,7 @@ static int decode_epr(struct pl_der *d, const struct pl_tlv *t, struct pl_euicc_
     uint8_t *raw;
     size_t len;
     int rc = decode_seq_blob(d, t, PL_EUICC_EPR_MAX, &seq, &raw, &len);
-    return rc != PL_OK ? rc : pl_euicc_epr_add(s, seq, raw, len);
+    return rc != PL_OK ? rc : PL_EUICC_EPR_ADD(s, seq, raw, len);
 }
 
 /* Order of the repeated / optional records after the OTKs. Ranks never decrease; the
