@@ -30,7 +30,7 @@ int pl_eimi_params_edr(const uint8_t *params, size_t len, struct pl_eimi_arena *
     if ((rc = pl_eimi_json_hex(obj, "tagList", false, 1, 64, arena, &req->tag_list, err, err_cap)))
         return rc;
     if (req->tag_list.p == NULL) {
-        /* PL_EIM_DEFAULT_EDR_TAGS: defaultSmdpAddress, associationToken, eumCertificate,
+        /* The default of engine.h: defaultSmdpAddress, associationToken, eumCertificate,
          * euiccCertificate, ipaCapabilities, deviceInfo, euiccInfo1, euiccInfo2 */
         static const uint8_t def[] = {0x81, 0x84, 0xA5, 0xA6, 0xA8, 0xA9, 0xBF, 0x20, 0xBF, 0x22};
         req->tag_list.p = def;

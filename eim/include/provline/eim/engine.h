@@ -152,7 +152,10 @@ PL_MUST_CHECK int pl_eim_engine_handle_notification(struct pl_eim_engine *eng,
  *                                 "injectHttps", "injectCoaps", "proprietary"],
  *                              "euiccCiPKId"?: hex, "indirectProfileDownload"?: bool}
  *   deleteEim                 {"eimId": s}
- *   ipaEuiccDataRequest       {"tagList"?: hex (default PL_EIM_DEFAULT_EDR_TAGS),
+ *   ipaEuiccDataRequest       {"tagList"?: hex (default 8184A5A6A8A9BF20BF22:
+ *                              defaultSmdpAddress, associationToken, eumCertificate,
+ *                              euiccCertificate, ipaCapabilities, deviceInfo, euiccInfo1,
+ *                              euiccInfo2),
  *                              "euiccCiPKId"?: hex, "notificationSeq"?: n |
  *                              "notificationEvents"?: ["install","enable","disable","delete"],
  *                              "resultSeq"?: n}
@@ -160,8 +163,8 @@ PL_MUST_CHECK int pl_eim_engine_handle_notification(struct pl_eim_engine *eng,
  *                              "contactSmds": true, "smdsAddress"?: s} (none: no
  *                              profileDownloadData)
  * Missing params (NULL / empty) count as {}. An operation whose parameters are invalid
- * ends failed with outcome "invalidParameters" when it reaches the head of the queue. */
-#define PL_EIM_DEFAULT_EDR_TAGS "8184A5A6A8A9BF20BF22"
+ * ends failed with outcome "invalidParameters" when it reaches the head of the queue (the
+ * northbound API refuses such parameters up front with pl_eim_engine_check_params). */
 
 /* Checks an operation's parameters as the engine will read them (for the northbound API
  * to refuse bad input up front). PL_OK or PL_ERR_INVAL (detail in err, NUL-terminated, may
