@@ -1152,6 +1152,8 @@ int pl_journal_info_set(struct pl_journal *j, const char *key, const char *value
     int rc;
     if (j == NULL || key == NULL || value == NULL || strlen(value) > PL_J_INFO_MAX)
         return PL_ERR_INVAL;
+    if (j->ro)
+        return PL_ERR_STATE; /* as every writer on a read-only handle */
     if ((rc = prep(j, "INSERT INTO info(k, v) VALUES(?1, ?2) ON CONFLICT(k) DO UPDATE SET v = ?2",
                    &st)) != PL_OK)
         return rc;

@@ -542,6 +542,7 @@ Test(station_journal, station_id_info, .init = setup, .fini = teardown)
     cr_assert_eq(pl_journal_open_ro(db, &ro), PL_OK);
     cr_assert_eq(pl_journal_info_get(ro, PL_J_INFO_STATION, out, sizeof(out)), PL_OK);
     cr_assert_str_eq(out, "line-2");
+    cr_assert_eq(pl_journal_info_set(ro, PL_J_INFO_STATION, "line-3"), PL_ERR_STATE);
     pl_journal_close(ro);
     /* A schema-2 journal: nothing recorded, and no error. */
     sql("DROP TABLE info; UPDATE meta SET v = 2 WHERE k = 'schema';");
